@@ -1,0 +1,30 @@
+/**
+ * WebSocket close codes the relay uses. 1xxx are RFC 6455's; 4xxx are Tandem's own, one per kind of
+ * peer error, modelled on HTTP statuses so they read naturally in logs.
+ */
+export const CloseCode = {
+  /** The server is shutting down; a client should reconnect (to this or another instance). */
+  serviceRestart: 1012,
+  /** The room could not be loaded or the server failed internally; not the peer's fault. */
+  internalError: 1011,
+  /** A frame larger than the server's maxPayload (sent by `ws` itself). */
+  messageTooBig: 1009,
+  /** Bytes that do not parse as a protocol message: bad varint, truncated, trailing bytes, bad sub-type. */
+  malformedMessage: 4400,
+  /** The connection is not allowed to do what the message asks (for example a write on a view link). */
+  forbidden: 4403,
+  /** A well-formed frame whose top-level message type the server does not know. */
+  unknownMessageType: 4404,
+  /** A text frame: the protocol is binary only. */
+  textFrame: 4415,
+  /** A document update (or awareness update) that the CRDT could not apply. */
+  invalidUpdate: 4422,
+} as const
+
+export type CloseCodeValue = (typeof CloseCode)[keyof typeof CloseCode]
+
+/** The name of a close code, for logs and error messages. */
+export function closeCodeName(code: number): string {
+  for (const [name, value] of Object.entries(CloseCode)) if (value === code) return name
+  return `close-${code}`
+}

@@ -1,0 +1,49 @@
+/**
+ * The wire protocol between Tandem's relay and its clients: the y-websocket protocol
+ * (y-protocols sync + awareness + query-awareness) plus one opt-in extension, `saved`.
+ *
+ * Grammar (all integers are lib0 varUints, `bytes` is a varUint length followed by that many bytes):
+ *
+ *   message        = sync | awareness | queryAwareness | saved
+ *   sync           = 0 syncStep1 | 0 syncStep2 | 0 syncUpdate
+ *   syncStep1      = 0 bytes(stateVector)
+ *   syncStep2      = 1 bytes(update)
+ *   syncUpdate     = 2 bytes(update)
+ *   awareness      = 1 bytes(awarenessUpdate)
+ *   queryAwareness = 3
+ *   saved          = 100 bytes(stateVector)        server -> client, only to clients that opted in
+ *
+ * One message per binary WebSocket frame; trailing bytes are an error. See PROTOCOL.md for the
+ * sequence of messages and the guarantees behind `saved`.
+ */
+import * as decoding from 'lib0/decoding'
+import * as encoding from 'lib0/encoding'
+
+/** Top-level message types (first varUint of every frame). 0-3 are y-websocket's. */
+export const MessageType = {
+  sync: 0,
+  awareness: 1,
+  auth: 2,
+  queryAwareness: 3,
+  /** Tandem extension: the server's durable state vector. Sent only to clients that opt in. */
+  saved: 100,
+} as const
+
+/** Sub-types of a sync message, as in y-protocols/sync. */
+export const SyncType = { step1: 0, step2: 1, update: 2 } as const
+
+/** Query parameter with which a Tandem client opts in to the `saved` extension: `?tandem=1`. */
+export const TANDEM_EXTENSIONS_PARAM = 'tandem'
+
+/** Encodes a `saved` message carrying the server's committed state vector. */
+export function encodeSaved(stateVector: Uint8Array): Uint8Array {
+  const encoder = encoding.createEncoder()
+  encoding.writeVarUint(encoder, MessageType.saved)
+  encoding.writeVarUint8Array(encoder, stateVector)
+  return encoding.toUint8Array(encoder)
+}
+
+/** Reads the payload of a `saved` message whose type varUint has already been read. */
+export function readSaved(decoder: decoding.Decoder): Uint8Array {
+  return decoding.readVarUint8Array(decoder)
+}
