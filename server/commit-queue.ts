@@ -1,0 +1,186 @@
+/**
+ * Group commit: the only path by which accepted updates reach the store, and the gate that keeps
+ * anything derived from them off the wire until they are durable.
+ *
+ * Updates accepted during one event-loop turn are appended in one store transaction (flushed from
+ * `setImmediate`). Work that must not run before those updates are durable (relaying them, answering
+ * a sync request from a document that contains them) is queued with `afterCommit` and runs, in the
+ * order it was queued, once every update queued before it is committed. If the store fails, the
+ * batch and its follow-ups stay queued and the append is retried with exponential backoff; nothing
+ * is dropped and nothing is relayed as if it were durable.
+ *
+ * Compactions run through the same queue, between batches, so a snapshot never races an append.
+ */
+import type { Logger } from 'pino'
+import type { DocStore, LogEntry } from './store/index.ts'
+
+interface Compaction {
+  room: string
+  encode: () => Uint8Array
+  resolve: (compacted: boolean) => void
+}
+
+interface Batch {
+  entries: LogEntry[]
+  followUps: Array<() => void>
+}
+
+export interface CommitQueueOptions {
+  retryMinMs: number
+  retryMaxMs: number
+  /** Called after each batch is committed, with its entries (before follow-ups run). */
+  onCommitted?: (entries: readonly LogEntry[]) => void
+}
+
+export class CommitQueue {
+  private open: Batch = { entries: [], followUps: [] }
+  private readonly waiting: Batch[] = []
+  private compactions: Compaction[] = []
+  private running = false
+  private scheduled = false
+  private retryDelay: number
+  private retryTimer: NodeJS.Timeout | null = null
+  private idleWaiters: Array<() => void> = []
+  /** Consecutive failed appends (0 when the store is healthy). */
+  failures = 0
+
+  constructor(
+    private readonly store: DocStore,
+    private readonly log: Logger,
+    private readonly options: CommitQueueOptions,
+  ) {
+    this.retryDelay = options.retryMinMs
+  }
+
+  /** Queues an update for the next group commit. */
+  append(room: string, update: Uint8Array): void {
+    this.open.entries.push({ room, update })
+    this.schedule()
+  }
+
+  /** Runs `fn` once everything queued so far is committed: now, if nothing is pending. */
+  afterCommit(fn: () => void): void {
+    if (this.idle) {
+      fn()
+      return
+    }
+    this.open.followUps.push(fn)
+    this.schedule()
+  }
+
+  /**
+   * Replaces `room`'s snapshot with `encode()` (called when no append is in flight, so it sees every
+   * committed update) and empties its log. Resolves false if the store failed (the log is kept).
+   */
+  compact(room: string, encode: () => Uint8Array): Promise<boolean> {
+    return new Promise((resolve) => {
+      this.compactions.push({ room, encode, resolve })
+      this.schedule()
+    })
+  }
+
+  /** True when nothing is queued or being written. */
+  get idle(): boolean {
+    return !this.running && this.waiting.length === 0 && this.open.entries.length === 0
+  }
+
+  /** Resolves once everything queued so far is committed (waits through retries). */
+  drain(): Promise<void> {
+    if (this.idle && this.open.followUps.length === 0 && this.compactions.length === 0)
+      return Promise.resolve()
+    return new Promise((resolve) => {
+      this.idleWaiters.push(resolve)
+      this.flushNow()
+    })
+  }
+
+  /** Skips the wait for the next turn (and for a retry timer); used on shutdown. */
+  flushNow(): void {
+    if (this.retryTimer) {
+      clearTimeout(this.retryTimer)
+      this.retryTimer = null
+    }
+    this.scheduled = false
+    void this.run()
+  }
+
+  private async runCompactions(): Promise<void> {
+    const jobs = this.compactions
+    this.compactions = []
+    for (const job of jobs) {
+      try {
+        await this.store.compact(job.room, job.encode())
+        job.resolve(true)
+      } catch (err) {
+        this.log.error({ err, room: job.room }, 'compaction failed; the update log is kept')
+        job.resolve(false)
+      }
+    }
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.running || this.retryTimer) return
+    this.scheduled = true
+    setImmediate(() => {
+      if (!this.scheduled) return
+      this.scheduled = false
+      void this.run()
+    })
+  }
+
+  private async run(): Promise<void> {
+    if (this.running) return
+    this.running = true
+    try {
+      for (;;) {
+        if (this.open.entries.length > 0 || this.open.followUps.length > 0) {
+          this.waiting.push(this.open)
+          this.open = { entries: [], followUps: [] }
+        }
+        const batch = this.waiting[0]
+        if (!batch) {
+          if (this.compactions.length === 0) break
+          await this.runCompactions()
+          continue
+        }
+        if (batch.entries.length > 0) {
+          try {
+            await this.store.append(batch.entries)
+          } catch (err) {
+            this.failures++
+            this.log.error(
+              { err, entries: batch.entries.length, attempt: this.failures, retryInMs: this.retryDelay },
+              'store append failed; keeping the batch in memory and retrying',
+            )
+            this.retryTimer = setTimeout(() => {
+              this.retryTimer = null
+              void this.run()
+            }, this.retryDelay)
+            this.retryDelay = Math.min(this.retryDelay * 2, this.options.retryMaxMs)
+            return
+          }
+          if (this.failures > 0)
+            this.log.info({ attempts: this.failures + 1 }, 'store append succeeded after retry')
+          this.failures = 0
+          this.retryDelay = this.options.retryMinMs
+          this.options.onCommitted?.(batch.entries)
+        }
+        this.waiting.shift()
+        for (const fn of batch.followUps) {
+          try {
+            fn()
+          } catch (err) {
+            this.log.error({ err }, 'follow-up of a commit threw')
+          }
+        }
+      }
+    } finally {
+      this.running = false
+    }
+    if (this.idle && this.open.followUps.length === 0 && this.compactions.length === 0) {
+      const waiters = this.idleWaiters
+      this.idleWaiters = []
+      for (const resolve of waiters) resolve()
+    }
+  }
+}

@@ -1,0 +1,99 @@
+/**
+ * Server configuration: one defaults object, merged with a partial config. Contradictory or
+ * out-of-range options throw at construction. Environment variables and flags are read only in
+ * `main.ts`.
+ */
+import type { Logger } from 'pino'
+
+export type StorageKind = 'sqlite' | 'memory'
+
+/** SQLite `synchronous` pragma in WAL mode: NORMAL survives process crashes, FULL also power loss. */
+export type SqliteSynchronous = 'NORMAL' | 'FULL'
+
+export interface ServerConfig {
+  /** TCP port; 0 picks a free one (see `listen()`'s result). */
+  port: number
+  host: string
+  /** Where documents live: embedded SQLite (default) or nowhere (memory; for benchmarks and tests). */
+  storage: StorageKind
+  /** SQLite database file (storage 'sqlite'). */
+  db: string
+  sqliteSynchronous: SqliteSynchronous
+  /** Largest accepted WebSocket frame in bytes; larger frames close the connection with 1009. */
+  maxPayload: number
+  /** Interval between pings; a peer that has not answered the previous ping is terminated. */
+  heartbeatMs: number
+  /** How long a room without connections stays loaded before it is flushed and unloaded. */
+  roomUnloadDelayMs: number
+  /** Compact a room's update log into its snapshot once it holds this many updates... */
+  compactAfterUpdates: number
+  /** ...or this many bytes. */
+  compactAfterBytes: number
+  /** First and longest delay between retries of a failed store write. */
+  storeRetryMinMs: number
+  storeRetryMaxMs: number
+  /** Directory of the built browser client to serve over HTTP, or null to serve none. */
+  staticDir: string | null
+  logLevel: string
+  /** A pino logger to use instead of creating one (tests pass a silent one). */
+  logger: Logger | null
+}
+
+export const defaultConfig: Readonly<ServerConfig> = Object.freeze({
+  port: 1234,
+  host: '0.0.0.0',
+  storage: 'sqlite',
+  db: './data/tandem.db',
+  sqliteSynchronous: 'NORMAL',
+  maxPayload: 5 * 1024 * 1024,
+  heartbeatMs: 30_000,
+  roomUnloadDelayMs: 2_000,
+  compactAfterUpdates: 1_000,
+  compactAfterBytes: 4 * 1024 * 1024,
+  storeRetryMinMs: 100,
+  storeRetryMaxMs: 5_000,
+  staticDir: null,
+  logLevel: 'info',
+  logger: null,
+})
+
+/** Merges `partial` over the defaults and validates the result; throws a TypeError on bad options. */
+export function resolveConfig(partial: Partial<ServerConfig> = {}): ServerConfig {
+  for (const key of Object.keys(partial)) {
+    if (!(key in defaultConfig)) throw new TypeError(`unknown server option "${key}"`)
+  }
+  const config: ServerConfig = { ...defaultConfig, ...partial }
+  const positive = (key: keyof ServerConfig) => {
+    const value = config[key]
+    if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+      throw new TypeError(`option "${key}" must be a positive number, got ${String(value)}`)
+    }
+  }
+  if (!Number.isInteger(config.port) || config.port < 0 || config.port > 65535) {
+    throw new TypeError(`option "port" must be an integer 0-65535, got ${config.port}`)
+  }
+  for (const key of [
+    'maxPayload',
+    'heartbeatMs',
+    'compactAfterUpdates',
+    'compactAfterBytes',
+    'storeRetryMinMs',
+    'storeRetryMaxMs',
+  ] as const) {
+    positive(key)
+  }
+  if (config.roomUnloadDelayMs < 0) throw new TypeError('option "roomUnloadDelayMs" must be >= 0')
+  if (config.storeRetryMaxMs < config.storeRetryMinMs) {
+    throw new TypeError('option "storeRetryMaxMs" must be >= "storeRetryMinMs"')
+  }
+  if (config.storage !== 'sqlite' && config.storage !== 'memory') {
+    throw new TypeError(`option "storage" must be "sqlite" or "memory", got ${String(config.storage)}`)
+  }
+  if (config.storage === 'memory' && partial.db !== undefined) {
+    throw new TypeError('options "storage: memory" and "db" contradict each other')
+  }
+  if (config.sqliteSynchronous !== 'NORMAL' && config.sqliteSynchronous !== 'FULL') {
+    throw new TypeError('option "sqliteSynchronous" must be "NORMAL" or "FULL"')
+  }
+  return config
+}

@@ -1,0 +1,145 @@
+/**
+ * One client's WebSocket in one room. Frames that arrive while the room loads are buffered and
+ * handled in order once it is ready; after that each frame is handled as it arrives. Every frame
+ * goes through `decodeIncoming` (validation) and `authorize` before it touches the room. A protocol
+ * violation closes this connection only, with the PeerError's close code and a log line.
+ */
+import type { Logger } from 'pino'
+import type WebSocket from 'ws'
+import { CloseCode } from '../shared/protocol/index.ts'
+import { PeerError } from './errors.ts'
+import { decodeIncoming, type IncomingMessage } from './incoming.ts'
+import type { Room, RoomMember } from './room.ts'
+
+/** What a connection may do in its room. */
+export type Access = 'edit' | 'view'
+
+let nextConnectionId = 1
+
+export class Connection implements RoomMember {
+  readonly id = nextConnectionId++
+  readonly awarenessIds = new Set<number>()
+  private room: Room | null = null
+  private buffered: Uint8Array[] | null = []
+  /** Answered the last heartbeat ping. */
+  alive = true
+  closed = false
+
+  constructor(
+    readonly ws: WebSocket,
+    readonly roomName: string,
+    readonly wantsSaved: boolean,
+    readonly access: Access,
+    private readonly log: Logger,
+    private readonly onClose: (connection: Connection, room: Room | null) => void,
+  ) {
+    ws.on('message', (data: Buffer, isBinary: boolean) => this.receive(data, isBinary))
+    ws.on('pong', () => {
+      this.alive = true
+    })
+    ws.on('error', (err) => this.log.warn({ conn: this.id, room: roomName, err }, 'socket error'))
+    ws.on('close', (code: number) => this.handleClose(code))
+  }
+
+  /** Joins the loaded room and handles the frames buffered meanwhile. */
+  attach(room: Room): void {
+    if (this.closed) return
+    this.room = room
+    room.join(this)
+    const buffered = this.buffered ?? []
+    this.buffered = null
+    for (const frame of buffered) {
+      if (this.closed) return
+      this.handle(frame)
+    }
+  }
+
+  send(message: Uint8Array): void {
+    if (this.ws.readyState === 1) this.ws.send(message)
+  }
+
+  /** Closes with `code` and a short reason (at most 123 bytes on the wire). */
+  close(code: number, reason: string): void {
+    if (this.closed) return
+    this.ws.close(code, reason.slice(0, 120))
+  }
+
+  private receive(data: Buffer, isBinary: boolean): void {
+    if (this.closed) return
+    if (!isBinary) {
+      this.fail(new PeerError(CloseCode.textFrame, 'text frames are not part of the protocol'))
+      return
+    }
+    if (this.buffered) this.buffered.push(data)
+    else this.handle(data)
+  }
+
+  private handle(frame: Uint8Array): void {
+    const room = this.room!
+    let message: IncomingMessage
+    try {
+      message = decodeIncoming(frame)
+      this.authorize(message)
+      switch (message.kind) {
+        case 'syncStep1':
+          room.answerSyncStep1(this, message.stateVector)
+          break
+        case 'syncStep2':
+          room.applyUpdate(this, message.update, null)
+          break
+        case 'syncUpdate':
+          room.applyUpdate(this, message.update, frame)
+          break
+        case 'awareness':
+          room.applyAwareness(this, message.update, frame)
+          break
+        case 'queryAwareness':
+          room.answerQueryAwareness(this)
+          break
+      }
+    } catch (err) {
+      if (err instanceof PeerError) this.fail(err)
+      else {
+        this.log.error({ conn: this.id, room: this.roomName, err }, 'unexpected error handling a message')
+        this.close(CloseCode.internalError, 'internal error')
+      }
+    }
+  }
+
+  /** The one place where access rights are checked, per message. */
+  private authorize(message: IncomingMessage): void {
+    if (this.access === 'edit') return
+    // A view link may sync and show presence, but not change the document. An empty step 2 (what
+    // a client with nothing new sends) is allowed.
+    if ((message.kind === 'syncUpdate' || message.kind === 'syncStep2') && !isEmptyUpdate(message.update)) {
+      throw new PeerError(CloseCode.forbidden, 'this link can only view the document')
+    }
+  }
+
+  private fail(err: PeerError): void {
+    this.log.warn(
+      { conn: this.id, room: this.roomName, code: err.code, reason: err.message, cause: causeMessage(err) },
+      `closing connection: ${err.description}`,
+    )
+    this.close(err.code, err.description)
+  }
+
+  private handleClose(code: number): void {
+    if (this.closed) return
+    this.closed = true
+    this.buffered = null
+    this.log.debug({ conn: this.id, room: this.roomName, code }, 'connection closed')
+    this.room?.leave(this)
+    this.onClose(this, this.room)
+  }
+}
+
+/** An update with no structs and an empty delete set (`[0, 0]`), as sent by an up-to-date client. */
+function isEmptyUpdate(update: Uint8Array): boolean {
+  return update.length === 2 && update[0] === 0 && update[1] === 0
+}
+
+function causeMessage(err: Error): string | undefined {
+  const cause = (err as { cause?: unknown }).cause
+  return cause instanceof Error ? cause.message : undefined
+}

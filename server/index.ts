@@ -1,0 +1,11 @@
+/** Public surface of the Tandem server when used as a library. */
+export {
+  defaultConfig,
+  resolveConfig,
+  type ServerConfig,
+  type SqliteSynchronous,
+  type StorageKind,
+} from './config.ts'
+export { PeerError } from './errors.ts'
+export { createServer, type TandemServer } from './server.ts'
+export { type DocStore, type LogEntry, MemoryStore, SqliteStore, type StoredRoom } from './store/index.ts'

@@ -1,0 +1,126 @@
+/**
+ * Entry point: reads flags and environment variables (only here), starts the server, and shuts it
+ * down gracefully on SIGTERM/SIGINT (stop accepting, close sockets with 1012, flush rooms, exit 0).
+ */
+import { parseArgs } from 'node:util'
+import { defaultConfig, type ServerConfig } from './config.ts'
+import { createServer } from './server.ts'
+
+const OPTIONS = [
+  ['port', 'PORT', 'TCP port (0 = any free port)', String(defaultConfig.port)],
+  ['host', 'HOST', 'address to bind', defaultConfig.host],
+  ['db', 'TANDEM_DB', 'SQLite database file', defaultConfig.db],
+  [
+    'storage',
+    'TANDEM_STORAGE',
+    'sqlite | memory (memory keeps nothing across restarts)',
+    defaultConfig.storage,
+  ],
+  [
+    'sqlite-sync',
+    'TANDEM_SQLITE_SYNC',
+    'NORMAL (survives process crashes) | FULL (also power loss)',
+    defaultConfig.sqliteSynchronous,
+  ],
+  ['static-dir', 'TANDEM_STATIC_DIR', 'built browser client to serve ("" = none)', 'client/dist'],
+  ['max-payload', 'TANDEM_MAX_PAYLOAD', 'largest accepted frame in bytes', String(defaultConfig.maxPayload)],
+  [
+    'heartbeat-ms',
+    'TANDEM_HEARTBEAT_MS',
+    'ping interval; silent peers are dropped',
+    String(defaultConfig.heartbeatMs),
+  ],
+  [
+    'unload-delay-ms',
+    'TANDEM_UNLOAD_DELAY_MS',
+    'grace before an empty room is unloaded',
+    String(defaultConfig.roomUnloadDelayMs),
+  ],
+  [
+    'compact-after',
+    'TANDEM_COMPACT_AFTER',
+    'compact a room log after this many updates',
+    String(defaultConfig.compactAfterUpdates),
+  ],
+  ['log-level', 'LOG_LEVEL', 'pino level: trace debug info warn error silent', defaultConfig.logLevel],
+] as const
+
+function usage(): string {
+  const lines = OPTIONS.map(
+    ([flag, env, help, fallback]) =>
+      `  --${flag.padEnd(16)} ${env.padEnd(24)} ${help} (default: ${fallback})`,
+  )
+  return `Usage: npm run server -- [options]\n\nOption            Environment variable     Meaning\n${lines.join('\n')}\n  --help            print this and exit\n`
+}
+
+function readConfig(): Partial<ServerConfig> {
+  const { values } = parseArgs({
+    options: {
+      ...Object.fromEntries(OPTIONS.map(([flag]) => [flag, { type: 'string' as const }])),
+      help: { type: 'boolean' },
+    },
+  })
+  if (values.help) {
+    process.stdout.write(usage())
+    process.exit(0)
+  }
+  const pick = (flag: string, env: string): string | undefined =>
+    (values as Record<string, string | undefined>)[flag] ?? process.env[env]
+  const number = (flag: string, env: string): number | undefined => {
+    const raw = pick(flag, env)
+    if (raw === undefined) return undefined
+    const value = Number(raw)
+    if (!Number.isFinite(value)) throw new TypeError(`--${flag} / ${env} must be a number, got "${raw}"`)
+    return value
+  }
+  const config: Partial<ServerConfig> = {}
+  const set = <K extends keyof ServerConfig>(key: K, value: ServerConfig[K] | undefined) => {
+    if (value !== undefined) config[key] = value
+  }
+  set('port', number('port', 'PORT'))
+  set('host', pick('host', 'HOST'))
+  set('storage', pick('storage', 'TANDEM_STORAGE') as ServerConfig['storage'] | undefined)
+  if (config.storage !== 'memory') set('db', pick('db', 'TANDEM_DB'))
+  set(
+    'sqliteSynchronous',
+    pick('sqlite-sync', 'TANDEM_SQLITE_SYNC')?.toUpperCase() as ServerConfig['sqliteSynchronous'],
+  )
+  const staticDir = pick('static-dir', 'TANDEM_STATIC_DIR') ?? 'client/dist'
+  config.staticDir = staticDir === '' ? null : staticDir
+  set('maxPayload', number('max-payload', 'TANDEM_MAX_PAYLOAD'))
+  set('heartbeatMs', number('heartbeat-ms', 'TANDEM_HEARTBEAT_MS'))
+  set('roomUnloadDelayMs', number('unload-delay-ms', 'TANDEM_UNLOAD_DELAY_MS'))
+  set('compactAfterUpdates', number('compact-after', 'TANDEM_COMPACT_AFTER'))
+  set('logLevel', pick('log-level', 'LOG_LEVEL'))
+  return config
+}
+
+async function main(): Promise<void> {
+  let config: Partial<ServerConfig>
+  let server: ReturnType<typeof createServer>
+  try {
+    config = readConfig()
+    server = createServer(config)
+  } catch (err) {
+    process.stderr.write(`tandem: ${err instanceof Error ? err.message : String(err)}\n\n${usage()}`)
+    process.exit(2)
+  }
+  await server.listen()
+  let stopping = false
+  const stop = (signal: string) => {
+    if (stopping) return
+    stopping = true
+    server.log.info({ signal }, 'shutting down')
+    server.close().then(
+      () => process.exit(0),
+      (err) => {
+        server.log.error({ err }, 'shutdown failed')
+        process.exit(1)
+      },
+    )
+  }
+  process.on('SIGTERM', () => stop('SIGTERM'))
+  process.on('SIGINT', () => stop('SIGINT'))
+}
+
+void main()

@@ -1,0 +1,115 @@
+/**
+ * The rooms of this process: `open(name)` returns the loaded room, loading it once however many
+ * connections ask at the same time; `release(room)` is called when a room's last member leaves, and
+ * after a grace period the room is flushed, compacted and unloaded, returning its memory.
+ */
+import type { Logger } from 'pino'
+import type { CommitQueue } from './commit-queue.ts'
+import { Room, type RoomOptions } from './room.ts'
+import type { DocStore } from './store/index.ts'
+
+export interface RoomRegistryOptions extends RoomOptions {
+  unloadDelayMs: number
+}
+
+export class RoomRegistry {
+  private readonly rooms = new Map<string, Room>()
+  private readonly loading = new Map<string, Promise<Room>>()
+  private readonly unloadTimers = new Map<Room, NodeJS.Timeout>()
+  private readonly unloading = new Map<string, Promise<void>>()
+
+  constructor(
+    private readonly store: DocStore,
+    private readonly commits: CommitQueue,
+    private readonly options: RoomRegistryOptions,
+    private readonly log: Logger,
+  ) {}
+
+  /** Number of rooms in memory. */
+  get size(): number {
+    return this.rooms.size
+  }
+
+  /** The loaded room called `name`, if any. */
+  get(name: string): Room | undefined {
+    return this.rooms.get(name)
+  }
+
+  /** Loads `name` (sharing one load among concurrent callers) and cancels any pending unload. */
+  async open(name: string): Promise<Room> {
+    const loaded = this.rooms.get(name)
+    if (loaded) {
+      this.cancelUnload(loaded)
+      return loaded
+    }
+    let pending = this.loading.get(name)
+    if (!pending) {
+      pending = this.load(name)
+      this.loading.set(name, pending)
+      pending.then(
+        () => this.loading.delete(name),
+        () => this.loading.delete(name),
+      )
+    }
+    return pending
+  }
+
+  /** Schedules `room` for unloading if it has no members. */
+  release(room: Room): void {
+    if (room.members.size > 0 || this.unloadTimers.has(room) || room.destroyed) return
+    const timer = setTimeout(() => {
+      this.unloadTimers.delete(room)
+      void this.unload(room)
+    }, this.options.unloadDelayMs)
+    timer.unref()
+    this.unloadTimers.set(room, timer)
+  }
+
+  /** Flushes, compacts and unloads every room (shutdown). */
+  async closeAll(): Promise<void> {
+    for (const timer of this.unloadTimers.values()) clearTimeout(timer)
+    this.unloadTimers.clear()
+    await Promise.allSettled([...this.loading.values()])
+    await Promise.all([...this.rooms.values()].map((room) => this.unload(room, true)))
+  }
+
+  private async load(name: string): Promise<Room> {
+    // A room still unloading finishes first, so its last snapshot is what we load.
+    await this.unloading.get(name)
+    const again = this.rooms.get(name)
+    if (again) return again
+    const started = performance.now()
+    const stored = await this.store.load(name)
+    const room = new Room(name, stored, this.commits, this.options, this.log)
+    this.rooms.set(name, room)
+    this.log.debug(
+      { room: name, updates: stored.updates.length, ms: Math.round(performance.now() - started) },
+      'room loaded',
+    )
+    return room
+  }
+
+  private cancelUnload(room: Room): void {
+    const timer = this.unloadTimers.get(room)
+    if (timer) {
+      clearTimeout(timer)
+      this.unloadTimers.delete(room)
+    }
+  }
+
+  private unload(room: Room, force = false): Promise<void> {
+    const existing = this.unloading.get(room.name)
+    if (existing) return existing
+    const done = (async () => {
+      await this.commits.drain()
+      await room.compact()
+      // Someone joined while we flushed: keep the room.
+      if (!force && room.members.size > 0) return
+      if (this.rooms.get(room.name) === room) this.rooms.delete(room.name)
+      room.destroy()
+      this.log.debug({ room: room.name }, 'room unloaded')
+    })().finally(() => this.unloading.delete(room.name))
+    this.unloading.set(room.name, done)
+    return done
+  }
+}

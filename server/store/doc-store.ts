@@ -1,0 +1,35 @@
+/**
+ * The storage seam: what the relay needs from a database. A room's durable state is a compacted
+ * snapshot plus an append-only log of updates; loading applies the snapshot, then the log in order.
+ * Every method may be called again after it failed (the relay retries failed writes).
+ */
+
+/** One update to append to one room's log. */
+export interface LogEntry {
+  room: string
+  update: Uint8Array
+}
+
+/** What a room's storage held when it was loaded. */
+export interface StoredRoom {
+  /** The snapshot (a Yjs update), or null for a room never compacted. */
+  snapshot: Uint8Array | null
+  /** Log entries after the snapshot, oldest first. */
+  updates: Uint8Array[]
+  /** Total bytes of `updates` (for compaction thresholds). */
+  logBytes: number
+}
+
+export interface DocStore {
+  /** Reads everything stored for `room` (an unknown room reads as empty). */
+  load(room: string): Promise<StoredRoom>
+  /** Appends all entries atomically: after it resolves every entry is durable, after it rejects none is. */
+  append(entries: readonly LogEntry[]): Promise<void>
+  /**
+   * Atomically replaces `room`'s snapshot with `snapshot` and empties its log. The caller guarantees
+   * `snapshot` contains every update appended to `room` so far.
+   */
+  compact(room: string, snapshot: Uint8Array): Promise<void>
+  /** Releases the database. */
+  close(): Promise<void>
+}

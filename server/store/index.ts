@@ -1,0 +1,16 @@
+/** Storage backends behind the DocStore seam. */
+import type { ServerConfig } from '../config.ts'
+import type { DocStore } from './doc-store.ts'
+import { MemoryStore } from './memory-store.ts'
+import { SqliteStore } from './sqlite-store.ts'
+
+export type { DocStore, LogEntry, StoredRoom } from './doc-store.ts'
+export { MemoryStore } from './memory-store.ts'
+export { SqliteStore } from './sqlite-store.ts'
+
+/** Opens the store the configuration asks for. */
+export function openStore(config: ServerConfig): DocStore {
+  return config.storage === 'memory'
+    ? new MemoryStore()
+    : new SqliteStore(config.db, config.sqliteSynchronous)
+}

@@ -1,0 +1,34 @@
+/**
+ * DocStore that keeps everything in this process: nothing survives a restart. For benchmarks
+ * (Tandem in-memory) and tests; it has the same semantics as the durable stores otherwise.
+ */
+import type { DocStore, LogEntry, StoredRoom } from './doc-store.ts'
+
+export class MemoryStore implements DocStore {
+  private readonly rooms = new Map<string, { snapshot: Uint8Array | null; updates: Uint8Array[] }>()
+
+  async load(room: string): Promise<StoredRoom> {
+    const stored = this.rooms.get(room)
+    if (!stored) return { snapshot: null, updates: [], logBytes: 0 }
+    let logBytes = 0
+    for (const update of stored.updates) logBytes += update.byteLength
+    return { snapshot: stored.snapshot, updates: stored.updates.slice(), logBytes }
+  }
+
+  async append(entries: readonly LogEntry[]): Promise<void> {
+    for (const { room, update } of entries) {
+      let stored = this.rooms.get(room)
+      if (!stored) {
+        stored = { snapshot: null, updates: [] }
+        this.rooms.set(room, stored)
+      }
+      stored.updates.push(update)
+    }
+  }
+
+  async compact(room: string, snapshot: Uint8Array): Promise<void> {
+    this.rooms.set(room, { snapshot, updates: [] })
+  }
+
+  async close(): Promise<void> {}
+}
