@@ -4,6 +4,7 @@
  * `main.ts`.
  */
 import type { Logger } from 'pino'
+import type { DocStore } from './store/doc-store.ts'
 
 export type StorageKind = 'sqlite' | 'memory'
 
@@ -37,6 +38,8 @@ export interface ServerConfig {
   logLevel: string
   /** A pino logger to use instead of creating one (tests pass a silent one). */
   logger: Logger | null
+  /** A DocStore instance to use instead of opening one from `storage` (custom backends, fault injection). */
+  store: DocStore | null
 }
 
 export const defaultConfig: Readonly<ServerConfig> = Object.freeze({
@@ -55,6 +58,7 @@ export const defaultConfig: Readonly<ServerConfig> = Object.freeze({
   staticDir: null,
   logLevel: 'info',
   logger: null,
+  store: null,
 })
 
 /** Merges `partial` over the defaults and validates the result; throws a TypeError on bad options. */
@@ -91,6 +95,9 @@ export function resolveConfig(partial: Partial<ServerConfig> = {}): ServerConfig
   }
   if (config.storage === 'memory' && partial.db !== undefined) {
     throw new TypeError('options "storage: memory" and "db" contradict each other')
+  }
+  if (partial.store && (partial.storage !== undefined || partial.db !== undefined)) {
+    throw new TypeError('option "store" replaces "storage" and "db"; pass only one')
   }
   if (config.sqliteSynchronous !== 'NORMAL' && config.sqliteSynchronous !== 'FULL') {
     throw new TypeError('option "sqliteSynchronous" must be "NORMAL" or "FULL"')

@@ -10,6 +10,7 @@ export { SqliteStore } from './sqlite-store.ts'
 
 /** Opens the store the configuration asks for. */
 export function openStore(config: ServerConfig): DocStore {
+  if (config.store) return config.store
   return config.storage === 'memory'
     ? new MemoryStore()
     : new SqliteStore(config.db, config.sqliteSynchronous)

@@ -1,0 +1,107 @@
+/**
+ * Test helpers for the relay: a real server on port 0 with a real SQLite file in a temp dir, stock
+ * y-websocket providers as clients, and condition polling (never fixed sleeps as assertions).
+ */
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import pino from 'pino'
+import WebSocket from 'ws'
+import { WebsocketProvider } from 'y-websocket'
+import * as Y from 'yjs'
+import { createServer, type ServerConfig, type TandemServer } from '../../server/index.ts'
+
+/** A fresh temp directory, removed by the returned cleanup. */
+export function makeTempDir(prefix = 'tandem-test-'): { dir: string; cleanup: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), prefix))
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) }
+}
+
+export interface TestServer {
+  server: TandemServer
+  port: number
+  url: string
+  db: string
+  close(): Promise<void>
+}
+
+/** Starts a real server on 127.0.0.1:0 with SQLite at `db` (a temp file unless given). */
+export async function startServer(
+  options: Partial<ServerConfig> & { db?: string } = {},
+): Promise<TestServer> {
+  const temp = options.db ? null : makeTempDir()
+  const db = options.db ?? join(temp!.dir, 'tandem.db')
+  const config: Partial<ServerConfig> = {
+    port: 0,
+    host: '127.0.0.1',
+    logger: pino({ level: process.env.TEST_LOG ?? 'silent' }),
+    roomUnloadDelayMs: 200,
+    ...options,
+  }
+  if (config.storage !== 'memory' && !config.store) config.db = db
+  const server = createServer(config)
+  const { port } = await server.listen()
+  return {
+    server,
+    port,
+    url: `ws://127.0.0.1:${port}`,
+    db,
+    async close() {
+      await server.close()
+      temp?.cleanup()
+    },
+  }
+}
+
+export interface TestClient {
+  doc: Y.Doc
+  text: Y.Text
+  provider: WebsocketProvider
+  destroy(): void
+}
+
+/** A stock y-websocket provider (Node, `ws` polyfill) on `room`, with its own Y.Doc. */
+export function connectClient(
+  url: string,
+  room: string,
+  options: { connect?: boolean; params?: Record<string, string>; doc?: Y.Doc } = {},
+): TestClient {
+  const doc = options.doc ?? new Y.Doc()
+  const provider = new WebsocketProvider(url, room, doc, {
+    WebSocketPolyfill: WebSocket as unknown as typeof globalThis.WebSocket,
+    connect: options.connect ?? true,
+    params: options.params,
+    disableBc: true,
+    maxBackoffTime: 200,
+  })
+  return {
+    doc,
+    text: doc.getText('text'),
+    provider,
+    destroy() {
+      provider.destroy()
+      doc.destroy()
+    },
+  }
+}
+
+/** Resolves once `provider` has completed a sync with the server. */
+export function synced(client: TestClient): Promise<void> {
+  if (client.provider.synced) return Promise.resolve()
+  return new Promise((resolve) => client.provider.once('sync', () => resolve()))
+}
+
+/** Polls `condition` every 10 ms until it holds; rejects with `what` after `timeoutMs`. */
+export async function waitFor(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+}
+
+/** Waits until every client's text equals the first one's, and returns it. */
+export async function converged(clients: TestClient[], what = 'clients to converge'): Promise<string> {
+  await waitFor(() => clients.every((c) => c.text.toString() === clients[0].text.toString()), what)
+  return clients[0].text.toString()
+}

@@ -1,0 +1,206 @@
+/**
+ * Durability: what the server accepted survives a restart and a SIGKILL; nothing is relayed before
+ * it is committed; a failing store keeps updates in memory, retries, and relays only once durable.
+ */
+import { type ChildProcess, spawn } from 'node:child_process'
+import { join } from 'node:path'
+import Database from 'better-sqlite3'
+import { afterEach, describe, expect, it } from 'vitest'
+import * as Y from 'yjs'
+import { type DocStore, type LogEntry, SqliteStore } from '../server/index.ts'
+import { connectClient, makeTempDir, startServer, synced, type TestClient, waitFor } from './helpers/relay.ts'
+
+const cleanups: Array<() => unknown> = []
+afterEach(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup()
+  cleanups.length = 0
+})
+const track = (client: TestClient) => {
+  cleanups.push(() => client.destroy())
+  return client
+}
+
+/** Reads the room's text straight from the SQLite file (snapshot + log), as a restart would. */
+function readStoredText(db: string, room: string): string {
+  const conn = new Database(db, { readonly: true })
+  try {
+    const doc = new Y.Doc()
+    const snapshot = conn.prepare('SELECT data FROM snapshots WHERE room = ?').get(room) as
+      | { data: Buffer }
+      | undefined
+    if (snapshot) Y.applyUpdate(doc, snapshot.data)
+    for (const row of conn.prepare('SELECT data FROM updates WHERE room = ? ORDER BY id').all(room) as {
+      data: Buffer
+    }[]) {
+      Y.applyUpdate(doc, row.data)
+    }
+    return doc.getText('text').toString()
+  } finally {
+    conn.close()
+  }
+}
+
+describe('durability', () => {
+  it('keeps the content across a restart on the same database', async () => {
+    const { dir, cleanup } = makeTempDir()
+    cleanups.push(cleanup)
+    const db = join(dir, 'tandem.db')
+    const first = await startServer({ db })
+    const a = connectClient(first.url, 'persist')
+    await synced(a)
+    a.text.insert(0, 'survives restarts')
+    await waitFor(() => readStoredText(db, 'persist') === 'survives restarts', 'the edit to be stored')
+    a.destroy()
+    await first.close()
+
+    const second = await startServer({ db })
+    cleanups.push(() => second.close())
+    const b = track(connectClient(second.url, 'persist'))
+    await synced(b)
+    await waitFor(() => b.text.toString() === 'survives restarts', 'the edit after restart')
+  })
+
+  it('commits an update before relaying it: whatever a peer received is already in the file', async () => {
+    // A store that takes its time to commit, so relaying before the commit could not go unnoticed.
+    const { dir, cleanup } = makeTempDir()
+    cleanups.push(cleanup)
+    const db = join(dir, 'slow.db')
+    const store = new FlakyStore(new SqliteStore(db))
+    store.delayMs = 15
+    const server = await startServer({ store, compactAfterUpdates: 25 })
+    cleanups.push(() => server.close())
+    const writer = track(connectClient(server.url, 'ordering'))
+    const reader = track(connectClient(server.url, 'ordering'))
+    await Promise.all([synced(writer), synced(reader)])
+    const violations: string[] = []
+    reader.doc.on('update', (_update: Uint8Array, origin: unknown) => {
+      if (origin !== reader.provider) return
+      const seen = reader.text.toString()
+      const stored = readStoredText(db, 'ordering')
+      if (stored.length < seen.length)
+        violations.push(`peer saw ${seen.length} chars, file had ${stored.length}`)
+    })
+    for (let i = 0; i < 100; i++) {
+      writer.text.insert(writer.text.length, String(i % 10))
+      if (i % 7 === 0) await new Promise((resolve) => setImmediate(resolve))
+    }
+    await waitFor(() => reader.text.length === 100, 'the reader to receive 100 edits')
+    expect(violations).toEqual([])
+  })
+
+  it('loses nothing a peer has seen when the process is killed with SIGKILL', async () => {
+    const { dir, cleanup } = makeTempDir()
+    cleanups.push(cleanup)
+    const db = join(dir, 'tandem.db')
+    const child = await spawnServer(db)
+    const writer = track(connectClient(`ws://127.0.0.1:${child.port}`, 'crash'))
+    const witness = track(connectClient(`ws://127.0.0.1:${child.port}`, 'crash'))
+    await Promise.all([synced(writer), synced(witness)])
+    const N = 200
+    for (let i = 0; i < N; i++) {
+      writer.text.insert(writer.text.length, `${i};`)
+      if (i % 20 === 0) await new Promise((resolve) => setTimeout(resolve, 1))
+    }
+    const expected = writer.text.toString()
+    await waitFor(() => witness.text.toString() === expected, 'the witness to receive all N edits')
+    child.process.kill('SIGKILL')
+    await new Promise((resolve) => child.process.once('exit', resolve))
+    writer.provider.disconnect()
+    witness.provider.disconnect()
+
+    const restarted = await startServer({ db })
+    cleanups.push(() => restarted.close())
+    const reader = track(connectClient(restarted.url, 'crash'))
+    await synced(reader)
+    await waitFor(() => reader.text.toString() === expected, 'all N edits after SIGKILL and restart')
+    expect(reader.text.toString().split(';').length - 1).toBe(N)
+  })
+
+  it('keeps updates in memory while the store fails, retries, and relays only once committed', async () => {
+    const { dir, cleanup } = makeTempDir()
+    cleanups.push(cleanup)
+    const store = new FlakyStore(new SqliteStore(join(dir, 'flaky.db')))
+    const server = await startServer({ store, storeRetryMinMs: 20, storeRetryMaxMs: 50 })
+    const port = server.port
+    cleanups.push(() => server.close())
+    const a = track(connectClient(server.url, 'flaky'))
+    const b = track(connectClient(server.url, 'flaky'))
+    await Promise.all([synced(a), synced(b)])
+    store.failing = true
+    a.text.insert(0, 'held back')
+    await waitFor(() => store.failedAttempts >= 3, 'several failed append attempts')
+    expect(b.text.toString()).toBe('')
+    const health = await (await fetch(`http://127.0.0.1:${port}/health`)).json()
+    expect(health.status).toBe('degraded')
+    store.failing = false
+    await waitFor(
+      () => b.text.toString() === 'held back',
+      'the update to be relayed after the store recovers',
+    )
+    expect(store.appended.map((e) => e.room)).toContain('flaky')
+  })
+})
+
+/** A real store wrapped to fail while `failing` is set, or to take `delayMs` per append (fault injection). */
+class FlakyStore implements DocStore {
+  failing = false
+  delayMs = 0
+  failedAttempts = 0
+  appended: LogEntry[] = []
+  constructor(private readonly inner: DocStore) {}
+  load(room: string) {
+    return this.inner.load(room)
+  }
+  async append(entries: readonly LogEntry[]) {
+    if (this.failing) {
+      this.failedAttempts++
+      throw new Error('disk I/O error (injected)')
+    }
+    if (this.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.delayMs))
+    await this.inner.append(entries)
+    this.appended.push(...entries)
+  }
+  compact(room: string, snapshot: Uint8Array) {
+    return this.inner.compact(room, snapshot)
+  }
+  close() {
+    return this.inner.close()
+  }
+}
+
+/** Runs `server/main.ts` in a child process on a free port and waits for its "listening" log line. */
+async function spawnServer(db: string): Promise<{ process: ChildProcess; port: number }> {
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      'server/main.ts',
+      '--port',
+      '0',
+      '--host',
+      '127.0.0.1',
+      '--db',
+      db,
+      '--static-dir',
+      '',
+    ],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  )
+  cleanups.push(() => {
+    if (child.exitCode === null) child.kill('SIGKILL')
+  })
+  const port = await new Promise<number>((resolve, reject) => {
+    let buffered = ''
+    child.stdout!.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString()
+      for (const line of buffered.split('\n')) {
+        if (line.includes('"listening"')) resolve(JSON.parse(line).port)
+      }
+    })
+    child.once('exit', (code) => reject(new Error(`server exited early with ${code}`)))
+  })
+  return { process: child, port }
+}
