@@ -1,5 +1,7 @@
 /** Sync through the relay with stock y-websocket clients: convergence, late joiners, room isolation, presence. */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import * as Y from 'yjs'
+import { MessageType, readSaved } from '../shared/protocol/index.ts'
 import {
   connectClient,
   converged,
@@ -95,5 +97,36 @@ describe('relay sync', () => {
     expect(res.status).toBe(200)
     const body = await res.json()
     expect(body).toMatchObject({ status: 'ok', rooms: 1, connections: 1 })
+  })
+})
+
+describe('saved extension', () => {
+  it('sends durable state vectors only to clients that opted in with ?tandem=1', async () => {
+    const tandem = client('saved', { params: { tandem: '1' } })
+    const stock = client('saved')
+    const savedVectors: Uint8Array[] = []
+    tandem.provider.messageHandlers[MessageType.saved] = (_encoder, decoder) => {
+      savedVectors.push(readSaved(decoder))
+    }
+    const stockTypes = new Set<number>()
+    const originalStock = stock.provider.messageHandlers.slice()
+    originalStock.forEach((handler, type) => {
+      stock.provider.messageHandlers[type] = (...args) => {
+        stockTypes.add(type)
+        return handler(...args)
+      }
+    })
+    await Promise.all([synced(tandem), synced(stock)])
+    tandem.text.insert(0, 'durable')
+    stock.text.insert(0, 'also ')
+    await converged([tandem, stock])
+    // Edits relayed by the server are durable by construction; the ack covers the client's own.
+    const ownClock = Y.decodeStateVector(Y.encodeStateVector(tandem.doc)).get(tandem.doc.clientID)!
+    await waitFor(() => {
+      const last = savedVectors.at(-1)
+      return last !== undefined && (Y.decodeStateVector(last).get(tandem.doc.clientID) ?? 0) >= ownClock
+    }, 'a saved state vector covering the local edits')
+    expect([...stockTypes].every((type) => type <= MessageType.queryAwareness)).toBe(true)
+    expect(stockTypes.has(MessageType.saved)).toBe(false)
   })
 })
