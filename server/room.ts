@@ -121,14 +121,18 @@ export class Room {
     this.commits.afterCommit(() => member.send(message))
   }
 
-  /** Applies an awareness update from `member` and relays the frame to the others. */
+  /**
+   * Applies an awareness update from `member` and relays the frame to every member, the sender
+   * included: as with y-websocket's server, the echo of its periodic (15 s) awareness renewal is
+   * what keeps a client alone in a room from hitting the provider's 30 s silence reconnect.
+   */
   applyAwareness(member: RoomMember, update: Uint8Array, frame: Uint8Array): void {
     try {
       awarenessProtocol.applyAwarenessUpdate(this.awareness, update, member)
     } catch (err) {
       throw new PeerError(CloseCode.invalidUpdate, 'awareness update could not be applied', { cause: err })
     }
-    for (const other of this.members) if (other !== member) other.send(frame)
+    for (const other of this.members) other.send(frame)
   }
 
   /** Sends `member` every awareness state in the room. */
