@@ -9,7 +9,7 @@ import type WebSocket from 'ws'
 import { CloseCode } from '../shared/protocol/index.ts'
 import { PeerError } from './errors.ts'
 import { decodeIncoming, type IncomingMessage } from './incoming.ts'
-import type { Room, RoomMember } from './room.ts'
+import { isEmptyUpdate, type Room, type RoomMember } from './room.ts'
 
 /** What a connection may do in its room. */
 export type Access = 'edit' | 'view'
@@ -132,11 +132,6 @@ export class Connection implements RoomMember {
     this.room?.leave(this)
     this.onClose(this, this.room)
   }
-}
-
-/** An update with no structs and an empty delete set (`[0, 0]`), as sent by an up-to-date client. */
-function isEmptyUpdate(update: Uint8Array): boolean {
-  return update.length === 2 && update[0] === 0 && update[1] === 0
 }
 
 function causeMessage(err: Error): string | undefined {

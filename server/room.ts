@@ -86,6 +86,8 @@ export class Room {
    * `frame` is the member's frame when it is already a sync-update message (relayed as is).
    */
   applyUpdate(member: RoomMember, update: Uint8Array, frame: Uint8Array | null): void {
+    // An up-to-date client answers our sync step 1 with an empty update: nothing to store or relay.
+    if (isEmptyUpdate(update)) return
     try {
       Y.applyUpdate(this.doc, update, member)
     } catch (err) {
@@ -227,6 +229,11 @@ export class Room {
     const message = this.encodeAwareness(changed)
     for (const member of this.members) member.send(message)
   }
+}
+
+/** An update with no structs and an empty delete set (`[0, 0]` in Yjs' V1 encoding). */
+export function isEmptyUpdate(update: Uint8Array): boolean {
+  return update.length === 2 && update[0] === 0 && update[1] === 0
 }
 
 function encodeSyncUpdate(update: Uint8Array): Uint8Array {
