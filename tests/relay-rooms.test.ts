@@ -5,6 +5,7 @@
  */
 import { spawn } from 'node:child_process'
 import { join } from 'node:path'
+import Database from 'better-sqlite3'
 import * as encoding from 'lib0/encoding'
 import { afterEach, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
@@ -159,5 +160,57 @@ describe('room lifecycle', () => {
     cleanups.push(() => b.destroy())
     await synced(b)
     await waitFor(() => b.text.toString() === 'flushed on shutdown', 'the text after a graceful restart')
+  })
+})
+
+describe('heartbeat and compaction', () => {
+  it('terminates a peer that stops answering pings', async () => {
+    const server = await startServer({ heartbeatMs: 50 })
+    cleanups.push(() => server.close())
+    const silent = new WebSocket(`${server.url}/heartbeat`, { autoPong: false })
+    cleanups.push(() => silent.terminate())
+    const healthy = connectClient(server.url, 'heartbeat')
+    cleanups.push(() => healthy.destroy())
+    const closed = new Promise<number>((resolve) => silent.on('close', (code) => resolve(code)))
+    await synced(healthy)
+    // 1006: terminated without a close frame.
+    expect(await closed).toBe(1006)
+    expect(healthy.provider.wsconnected).toBe(true)
+  })
+
+  it('compacts the update log into a snapshot past the threshold, keeping the content', async () => {
+    const { dir, cleanup } = makeTempDir()
+    cleanups.push(cleanup)
+    const db = join(dir, 'compact.db')
+    const server = await startServer({ db, compactAfterUpdates: 10 })
+    const a = connectClient(server.url, 'compact')
+    await synced(a)
+    for (let i = 0; i < 35; i++) {
+      a.text.insert(a.text.length, `${i}.`)
+      await new Promise((resolve) => setImmediate(resolve))
+    }
+    const expected = a.text.toString()
+    const file = new Database(db, { readonly: true })
+    const count = (sql: string) => (file.prepare(sql).get() as { n: number }).n
+    try {
+      await waitFor(
+        () => count("SELECT count(*) AS n FROM snapshots WHERE room = 'compact'") === 1,
+        'a snapshot',
+      )
+      await waitFor(
+        () => count("SELECT count(*) AS n FROM updates WHERE room = 'compact'") < 10,
+        'a short log',
+      )
+    } finally {
+      file.close()
+    }
+    a.destroy()
+    await server.close()
+    const again = await startServer({ db })
+    cleanups.push(() => again.close())
+    const b = connectClient(again.url, 'compact')
+    cleanups.push(() => b.destroy())
+    await synced(b)
+    await waitFor(() => b.text.toString() === expected, 'the compacted content after restart')
   })
 })
