@@ -55,20 +55,21 @@ function sendAndAwaitClose(room: string, frames: Array<Uint8Array | string>): Pr
   })
 }
 
-function frame(write: (encoder: encoding.Encoder) => void): Uint8Array {
+/** A frame of varUints and length-prefixed byte arrays, written in order. */
+function frame(...parts: Array<number | Uint8Array | string>): Uint8Array {
   const encoder = encoding.createEncoder()
-  write(encoder)
+  for (const part of parts) {
+    if (typeof part === 'number') encoding.writeVarUint(encoder, part)
+    else if (typeof part === 'string') encoding.writeVarString(encoder, part)
+    else encoding.writeVarUint8Array(encoder, part)
+  }
   return encoding.toUint8Array(encoder)
 }
 
 const cases: Array<[string, Array<Uint8Array | string>, number]> = [
   ['a text frame', ['hello'], CloseCode.textFrame],
-  ['an unknown message type', [frame((e) => encoding.writeVarUint(e, 42))], CloseCode.unknownMessageType],
-  [
-    'the auth message type, which clients never send',
-    [frame((e) => encoding.writeVarUint(e, 2))],
-    CloseCode.unknownMessageType,
-  ],
+  ['an unknown message type', [frame(42)], CloseCode.unknownMessageType],
+  ['the auth message type, which clients never send', [frame(2)], CloseCode.unknownMessageType],
   ['an empty frame', [new Uint8Array(0)], CloseCode.malformedMessage],
   ['a truncated varint', [new Uint8Array([0x80])], CloseCode.malformedMessage],
   [
@@ -76,19 +77,7 @@ const cases: Array<[string, Array<Uint8Array | string>, number]> = [
     [new Uint8Array([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f])],
     CloseCode.malformedMessage,
   ],
-  [
-    'an unknown sync sub-type',
-    [
-      frame(
-        (e) => (
-          encoding.writeVarUint(e, 0),
-          encoding.writeVarUint(e, 9),
-          encoding.writeVarUint8Array(e, new Uint8Array(1))
-        ),
-      ),
-    ],
-    CloseCode.malformedMessage,
-  ],
+  ['an unknown sync sub-type', [frame(0, 9, new Uint8Array(1))], CloseCode.malformedMessage],
   [
     'a sync update whose length runs past the frame',
     [new Uint8Array([0, 2, 50, 1, 2, 3])],
@@ -97,52 +86,12 @@ const cases: Array<[string, Array<Uint8Array | string>, number]> = [
   ['trailing bytes after a message', [new Uint8Array([3, 7, 7])], CloseCode.malformedMessage],
   [
     'an update Yjs cannot apply',
-    [
-      frame(
-        (e) => (
-          encoding.writeVarUint(e, 0),
-          encoding.writeVarUint(e, 2),
-          encoding.writeVarUint8Array(e, new Uint8Array([5, 200, 1, 7, 7, 7, 7]))
-        ),
-      ),
-    ],
+    [frame(0, 2, new Uint8Array([5, 200, 1, 7, 7, 7, 7]))],
     CloseCode.invalidUpdate,
   ],
-  [
-    'a state vector that does not decode',
-    [
-      frame(
-        (e) => (
-          encoding.writeVarUint(e, 0),
-          encoding.writeVarUint(e, 0),
-          encoding.writeVarUint8Array(e, new Uint8Array([5, 1]))
-        ),
-      ),
-    ],
-    CloseCode.malformedMessage,
-  ],
-  [
-    'an awareness update that is not JSON',
-    [
-      frame(
-        (e) => (
-          encoding.writeVarUint(e, 1),
-          encoding.writeVarUint8Array(
-            e,
-            frame(
-              (a) => (
-                encoding.writeVarUint(a, 1),
-                encoding.writeVarUint(a, 7),
-                encoding.writeVarUint(a, 1),
-                encoding.writeVarString(a, '{nope')
-              ),
-            ),
-          )
-        ),
-      ),
-    ],
-    CloseCode.invalidUpdate,
-  ],
+  ['a state vector that does not decode', [frame(0, 0, new Uint8Array([5, 1]))], CloseCode.malformedMessage],
+  // awareness: 1 entry, clientID 7, clock 1, state '{nope' (not JSON)
+  ['an awareness update that is not JSON', [frame(1, frame(1, 7, 1, '{nope'))], CloseCode.invalidUpdate],
   ['a frame over maxPayload', [new Uint8Array(64 * 1024 + 1)], CloseCode.messageTooBig],
 ]
 
