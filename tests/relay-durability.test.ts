@@ -2,13 +2,20 @@
  * Durability: what the server accepted survives a restart and a SIGKILL; nothing is relayed before
  * it is committed; a failing store keeps updates in memory, retries, and relays only once durable.
  */
-import { type ChildProcess, spawn } from 'node:child_process'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { afterEach, describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
 import { type DocStore, type LogEntry, SqliteStore } from '../server/index.ts'
-import { connectClient, makeTempDir, startServer, synced, type TestClient, waitFor } from './helpers/relay.ts'
+import {
+  connectClient,
+  makeTempDir,
+  spawnServer,
+  startServer,
+  synced,
+  type TestClient,
+  waitFor,
+} from './helpers/relay.ts'
 
 const cleanups: Array<() => unknown> = []
 afterEach(async () => {
@@ -93,6 +100,7 @@ describe('durability', () => {
     cleanups.push(cleanup)
     const db = join(dir, 'tandem.db')
     const child = await spawnServer(db)
+    cleanups.push(child.stop)
     const writer = track(connectClient(`ws://127.0.0.1:${child.port}`, 'crash'))
     const witness = track(connectClient(`ws://127.0.0.1:${child.port}`, 'crash'))
     await Promise.all([synced(writer), synced(witness)])
@@ -166,41 +174,4 @@ class FlakyStore implements DocStore {
   close() {
     return this.inner.close()
   }
-}
-
-/** Runs `server/main.ts` in a child process on a free port and waits for its "listening" log line. */
-async function spawnServer(db: string): Promise<{ process: ChildProcess; port: number }> {
-  const child = spawn(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      'server/main.ts',
-      '--port',
-      '0',
-      '--host',
-      '127.0.0.1',
-      '--db',
-      db,
-      '--static-dir',
-      '',
-    ],
-    {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
-  )
-  cleanups.push(() => {
-    if (child.exitCode === null) child.kill('SIGKILL')
-  })
-  const port = await new Promise<number>((resolve, reject) => {
-    let buffered = ''
-    child.stdout!.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString()
-      for (const line of buffered.split('\n')) {
-        if (line.includes('"listening"')) resolve(JSON.parse(line).port)
-      }
-    })
-    child.once('exit', (code) => reject(new Error(`server exited early with ${code}`)))
-  })
-  return { process: child, port }
 }

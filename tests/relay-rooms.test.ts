@@ -3,16 +3,24 @@
  * while a room loads, no reply before the load finishes, unloading of empty rooms, and graceful
  * shutdown (1012 to clients, everything flushed, exit 0).
  */
-import { spawn } from 'node:child_process'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import * as encoding from 'lib0/encoding'
 import { afterEach, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
+import * as syncProtocol from 'y-protocols/sync'
 import * as Y from 'yjs'
 import { type DocStore, type LogEntry, SqliteStore, type StoredRoom } from '../server/index.ts'
-import { CloseCode, MessageType, SyncType } from '../shared/protocol/index.ts'
-import { connectClient, makeTempDir, startServer, synced, type TestClient, waitFor } from './helpers/relay.ts'
+import { CloseCode, MessageType } from '../shared/protocol/index.ts'
+import {
+  connectClient,
+  makeTempDir,
+  spawnServer,
+  startServer,
+  synced,
+  type TestClient,
+  waitFor,
+} from './helpers/relay.ts'
 
 const cleanups: Array<() => unknown> = []
 afterEach(async () => {
@@ -52,8 +60,7 @@ class GatedStore implements DocStore {
 function updateFrame(update: Uint8Array): Uint8Array {
   const encoder = encoding.createEncoder()
   encoding.writeVarUint(encoder, MessageType.sync)
-  encoding.writeVarUint(encoder, SyncType.update)
-  encoding.writeVarUint8Array(encoder, update)
+  syncProtocol.writeUpdate(encoder, update)
   return encoding.toUint8Array(encoder)
 }
 
@@ -114,30 +121,8 @@ describe('room lifecycle', () => {
     const { dir, cleanup } = makeTempDir()
     cleanups.push(cleanup)
     const db = join(dir, 'tandem.db')
-    const child = spawn(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        'server/main.ts',
-        '--port',
-        '0',
-        '--host',
-        '127.0.0.1',
-        '--db',
-        db,
-        '--static-dir',
-        '',
-      ],
-      { stdio: ['ignore', 'pipe', 'inherit'] },
-    )
-    cleanups.push(() => child.exitCode === null && child.kill('SIGKILL'))
-    const port = await new Promise<number>((resolve) => {
-      child.stdout!.on('data', (chunk: Buffer) => {
-        for (const line of chunk.toString().split('\n'))
-          if (line.includes('"listening"')) resolve(JSON.parse(line).port)
-      })
-    })
+    const { process: child, port, stop } = await spawnServer(db)
+    cleanups.push(stop)
     const a = connectClient(`ws://127.0.0.1:${port}`, 'graceful')
     cleanups.push(() => a.destroy())
     await synced(a)

@@ -2,6 +2,7 @@
  * Test helpers for the relay: a real server on port 0 with a real SQLite file in a temp dir, stock
  * y-websocket providers as clients, and condition polling (never fixed sleeps as assertions).
  */
+import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -104,4 +105,42 @@ export async function waitFor(condition: () => boolean, what: string, timeoutMs 
 export async function converged(clients: TestClient[], what = 'clients to converge'): Promise<string> {
   await waitFor(() => clients.every((c) => c.text.toString() === clients[0].text.toString()), what)
   return clients[0].text.toString()
+}
+
+/**
+ * Runs `server/main.ts` in a child process on a free port with SQLite at `db`, and resolves once
+ * its "listening" log line names the port. Kill it with `process.kill(...)`; `stop()` SIGKILLs it
+ * if it is still running (for teardown).
+ */
+export async function spawnServer(
+  db: string,
+): Promise<{ process: ChildProcess; port: number; stop(): void }> {
+  const args = [
+    '--import',
+    'tsx',
+    'server/main.ts',
+    '--port',
+    '0',
+    '--host',
+    '127.0.0.1',
+    '--db',
+    db,
+    '--static-dir',
+    '',
+  ]
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] })
+  const stop = () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+  }
+  const port = await new Promise<number>((resolve, reject) => {
+    let buffered = ''
+    child.stdout!.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString()
+      const lines = buffered.split('\n')
+      buffered = lines.pop()!
+      for (const line of lines) if (line.includes('"listening"')) resolve(JSON.parse(line).port)
+    })
+    child.once('exit', (code) => reject(new Error(`server exited early with ${code}`)))
+  })
+  return { process: child, port, stop }
 }
