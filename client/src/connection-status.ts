@@ -1,0 +1,87 @@
+/**
+ * The connection to the relay as the user should understand it, and the browser's online/offline
+ * events applied to the provider. A WebSocket is not reliably cut when the network goes away, so
+ * going offline disconnects the provider and coming back connects it (its own backoff then applies).
+ */
+import type { WebsocketProvider } from 'y-websocket'
+import { closeCodeName } from '../../shared/protocol/index.ts'
+
+/**
+ * `connecting`: first attempt; `connected`: socket open; `reconnecting`: lost or failed, the provider
+ * retries with backoff; `offline`: the browser is offline, no attempts; `closed`: the server refused
+ * the connection for good (4400-4499), see `closeReason`.
+ */
+export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'offline' | 'closed'
+
+export interface ConnectionSnapshot {
+  state: ConnectionState
+  /** For `closed`: the close code's name and the server's reason. */
+  closeReason: string | null
+}
+
+/** Watches `provider` and the window's network events; call `stop` to detach. */
+export function watchConnection(
+  provider: WebsocketProvider,
+  onChange: (snapshot: ConnectionSnapshot) => void,
+  win: Window = window,
+): { stop: () => void; retry: () => void; current: () => ConnectionSnapshot } {
+  let hasBeenConnected = false
+  let snapshot: ConnectionSnapshot = {
+    state: win.navigator.onLine ? 'connecting' : 'offline',
+    closeReason: null,
+  }
+  const set = (state: ConnectionState, closeReason: string | null = null) => {
+    if (state === snapshot.state && closeReason === snapshot.closeReason) return
+    snapshot = { state, closeReason }
+    onChange(snapshot)
+  }
+
+  const onStatus = ({ status }: { status: 'connected' | 'disconnected' | 'connecting' }) => {
+    if (status === 'connected') {
+      hasBeenConnected = true
+      set('connected')
+    } else if (!win.navigator.onLine || !provider.shouldConnect) {
+      if (snapshot.state !== 'closed') set('offline')
+    } else {
+      set(hasBeenConnected ? 'reconnecting' : 'connecting')
+    }
+  }
+  const onConnectionClose = () => {
+    // A failed attempt emits no 'disconnected' status; the provider is now backing off.
+    if (provider.shouldConnect && win.navigator.onLine && !provider.wsconnected) set('reconnecting')
+  }
+  const onClosed = ({ code, reason }: { code: number; reason: string }) => {
+    set('closed', reason ? `${closeCodeName(code)}: ${reason}` : closeCodeName(code))
+  }
+  const onOffline = () => {
+    provider.disconnect()
+    set('offline')
+  }
+  const onOnline = () => {
+    set(hasBeenConnected ? 'reconnecting' : 'connecting')
+    provider.connect()
+  }
+
+  provider.on('status', onStatus)
+  provider.on('connection-close', onConnectionClose)
+  provider.on('closed', onClosed)
+  win.addEventListener('offline', onOffline)
+  win.addEventListener('online', onOnline)
+  onChange(snapshot)
+
+  return {
+    current: () => snapshot,
+    retry: () => {
+      if (!win.navigator.onLine) return
+      set(hasBeenConnected ? 'reconnecting' : 'connecting')
+      provider.connect()
+    },
+    stop: () => {
+      provider.off('status', onStatus)
+      provider.off('connection-close', onConnectionClose)
+      provider.off('closed', onClosed)
+      win.removeEventListener('offline', onOffline)
+      win.removeEventListener('online', onOnline)
+    },
+  }
+}
