@@ -131,11 +131,20 @@ describe.skipIf(skipReason !== null)('browser editor', () => {
     await second.typeAtEnd('only in the second room')
     await first.waitForSaved()
     await second.waitForSaved()
-    // A third person in the first room sees its text and nothing of the second's.
-    const visitor = await AppPage.open(await newContext(), first.page.url())
+    // A third person in the first room sees its text and nothing of the second's. Their browser has
+    // no Clipboard API, so Share shows the link to copy by hand.
+    const visitorContext = await newContext()
+    await visitorContext.addInitScript(() =>
+      Object.defineProperty(navigator, 'clipboard', { value: undefined }),
+    )
+    const visitor = await AppPage.open(visitorContext, first.page.url())
     await visitor.waitForText('only in the first room')
     await visitor.waitForConnection('connected')
     expect(await visitor.text()).not.toContain('second')
+    await visitor.page.locator('#share').click()
+    await visitor.page.locator('#share-popover[data-copied="false"]').waitFor()
+    expect(await visitor.page.locator('[data-share-url]').inputValue()).toBe(first.page.url())
+    await visitor.screenshot('share-fallback-light')
     expect(await first.text()).not.toContain('second')
     expect(await second.text()).not.toContain('first')
 
