@@ -67,6 +67,13 @@ describe.skipIf(skipReason !== null)('browser editor', () => {
     expect(await bob.page.locator('#presence .me .name-input').inputValue()).toBe('Bob')
     await expect(alice.page.title()).resolves.toBe('Trip plan · Tandem')
     await expect(bob.page.locator('#doc-title').innerText()).resolves.toBe('Trip plan')
+    // Undo takes back only Alice's own typing, never Bob's.
+    await alice.typeAtEnd('\nOops')
+    await bob.waitForText('Oops')
+    await alice.page.keyboard.press('Control+z')
+    await bob.page.waitForFunction(() => !document.querySelector('.cm-content')?.textContent?.includes('Oops'))
+    expect(await alice.text()).toContain('Bob was here')
+    await alice.page.keyboard.press('Control+Home')
     await alice.waitForSaved()
     await bob.waitForSaved()
 
