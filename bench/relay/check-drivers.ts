@@ -1,0 +1,88 @@
+/**
+ * Trust check for the generator's protocol drivers: the system's own stock client (y-websocket's
+ * WebsocketProvider, or Hocuspocus' HocuspocusProvider) joins a room, the generator types into it,
+ * and the stock client's document must end up holding the generator's markers.
+ */
+
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { HocuspocusProvider } from '@hocuspocus/provider'
+import WebSocket from 'ws'
+import { WebsocketProvider } from 'y-websocket'
+import * as Y from 'yjs'
+import type { RunResult } from './generator.ts'
+import { GeneratorProcess } from './generator-process.ts'
+import { type SystemSpec, startSystem } from './systems.ts'
+import type { Context } from './workloads.ts'
+
+const ROOM = 'check-0'
+
+/** Resolves with the number of generator edits the stock client saw; throws if it saw none. */
+export async function checkDriver(ctx: Context, spec: SystemSpec): Promise<number> {
+  const dir = mkdtempSync(join(tmpdir(), 'tandem-bench-check-'))
+  const system = await startSystem(spec, dir, ctx.paths, ctx.pin?.server ?? null)
+  const generator = new GeneratorProcess(ctx.paths.generator, ctx.pin?.generator ?? null)
+  const doc = new Y.Doc()
+  let disconnect = (): void => {}
+  try {
+    if (spec.dialect === 'hocuspocus') {
+      // The provider hands WebSocketPolyfill on to the socket it creates; its types only list it there.
+      const config = { url: system.base, name: ROOM, document: doc, WebSocketPolyfill: WebSocket }
+      const provider = new HocuspocusProvider(config as ConstructorParameters<typeof HocuspocusProvider>[0])
+      disconnect = () => provider.destroy()
+      await waitFor(() => provider.isSynced, 'stock Hocuspocus provider sync')
+    } else {
+      const provider = new WebsocketProvider(system.base, ROOM, doc, {
+        WebSocketPolyfill: WebSocket as never,
+      })
+      disconnect = () => provider.destroy()
+      // The raw relay answers no sync request: for it, an open socket is as far as the handshake goes.
+      await waitFor(
+        () => provider.synced || (spec.name === 'raw-relay' && provider.wsconnected),
+        'stock provider sync',
+      )
+    }
+    await generator.request(
+      {
+        cmd: 'connect',
+        base: system.base,
+        dialect: spec.dialect,
+        rooms: [ROOM],
+        clientsPerRoom: 2,
+        presence: true,
+      },
+      'connected',
+      20_000,
+    )
+    const result = await generator.request<RunResult>(
+      { cmd: 'run', editsPerSec: 10, awarenessPerSec: 2, warmupMs: 0, measureMs: 600, graceMs: 500 },
+      'result',
+      20_000,
+    )
+    const text = doc.getText('text').toString()
+    await waitFor(
+      () => (doc.getText('text').toString().match(/@@/g)?.length ?? 0) >= result.edits,
+      'stock client to see every edit',
+      3_000,
+    ).catch(() => {})
+    const seen = doc.getText('text').toString().match(/@@/g)?.length ?? text.length
+    if (seen === 0 || seen < result.edits) {
+      throw new Error(`${spec.name}: the stock client saw ${seen} of ${result.edits} generator edits`)
+    }
+    return seen
+  } finally {
+    disconnect()
+    await generator.close()
+    await system.stop()
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+async function waitFor(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+}

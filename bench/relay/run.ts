@@ -1,0 +1,237 @@
+/**
+ * `npm run bench:relay [-- --quick | --smoke] [--systems a,b] [--workloads typing,ramp] [--repeats N]
+ * [--out FILE.json] [--svg FILE.svg] [--cpu-prof DIR]`
+ *
+ * Runs every workload against every system (each server in its own process on its own core, the
+ * load generator in another), prints a table of medians, writes the rows as JSON and renders an SVG
+ * chart. Bounded in time: the full run takes about 15 minutes, --quick about 4, --smoke seconds.
+ */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { cpus, totalmem } from 'node:os'
+import { dirname, join } from 'node:path'
+import { parseArgs } from 'node:util'
+import { buildBundles } from './build.ts'
+import { checkDriver } from './check-drivers.ts'
+import { renderSvg, renderTable } from './report.ts'
+import { pinning, SYSTEMS, type SystemSpec } from './systems.ts'
+import {
+  type Context,
+  coldLoad,
+  idle,
+  type LoadShape,
+  loadColdDocument,
+  medianRow,
+  type Row,
+  ramp,
+  steady,
+} from './workloads.ts'
+
+const root = join(import.meta.dirname, '../..')
+
+interface Plan {
+  repeats: number
+  typing: LoadShape
+  rampRates: number[]
+  rampShape: LoadShape
+  bigRoom: LoadShape
+  idle: { rooms: number; clientsPerRoom: number }
+  coldRepeats: number
+}
+
+const TYPING: LoadShape = {
+  rooms: 20,
+  clientsPerRoom: 10,
+  editsPerSec: 5,
+  awarenessPerSec: 2,
+  warmupMs: 3_000,
+  measureMs: 8_000,
+  graceMs: 2_000,
+}
+
+const PLANS: Record<'full' | 'quick' | 'smoke', Plan> = {
+  full: {
+    repeats: 3,
+    typing: TYPING,
+    rampRates: [5, 10, 20, 30, 40, 60, 80, 100, 130, 160],
+    rampShape: { ...TYPING, warmupMs: 1_000, measureMs: 3_000, graceMs: 1_500 },
+    bigRoom: {
+      rooms: 1,
+      clientsPerRoom: 200,
+      editsPerSec: 1,
+      awarenessPerSec: 0,
+      warmupMs: 2_000,
+      measureMs: 6_000,
+      graceMs: 2_000,
+    },
+    idle: { rooms: 500, clientsPerRoom: 10 },
+    coldRepeats: 3,
+  },
+  quick: {
+    repeats: 1,
+    typing: { ...TYPING, warmupMs: 1_500, measureMs: 4_000 },
+    rampRates: [5, 20, 40, 80, 160],
+    rampShape: { ...TYPING, warmupMs: 1_000, measureMs: 2_000, graceMs: 1_000 },
+    bigRoom: {
+      rooms: 1,
+      clientsPerRoom: 200,
+      editsPerSec: 1,
+      awarenessPerSec: 0,
+      warmupMs: 1_000,
+      measureMs: 3_000,
+      graceMs: 1_500,
+    },
+    idle: { rooms: 100, clientsPerRoom: 10 },
+    coldRepeats: 1,
+  },
+  smoke: {
+    repeats: 1,
+    typing: {
+      rooms: 1,
+      clientsPerRoom: 3,
+      editsPerSec: 5,
+      awarenessPerSec: 2,
+      warmupMs: 300,
+      measureMs: 1_200,
+      graceMs: 1_000,
+    },
+    rampRates: [],
+    rampShape: TYPING,
+    bigRoom: TYPING,
+    idle: { rooms: 1, clientsPerRoom: 1 },
+    coldRepeats: 0,
+  },
+}
+
+const WORKLOADS = ['typing', 'ramp', 'big-room', 'idle', 'cold-load'] as const
+/** Systems in the steady workloads (the LevelDB variant only matters for cold load). */
+const LIVE_SYSTEMS = SYSTEMS.filter((s) => s.name !== 'y-websocket-1.5.4-leveldb')
+const COLD_SYSTEMS = ['tandem-durable', 'hocuspocus-sqlite', 'y-websocket-1.5.4-leveldb']
+const SMOKE_SYSTEMS = ['tandem-durable', 'tandem-memory', 'raw-relay']
+
+function versionOf(name: string): string {
+  const pkg = JSON.parse(readFileSync(join(root, 'node_modules', name, 'package.json'), 'utf8'))
+  return pkg.version
+}
+
+/** Machine and versions, for the chart caption and the printed header. */
+export function describeEnvironment(pinned: boolean): string {
+  const cpu = cpus()[0]?.model ?? 'unknown CPU'
+  return (
+    `${cpus().length}x ${cpu}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.versions.node}, ` +
+    `${pinned ? 'server and generator pinned to separate cores' : 'no CPU pinning'}; yjs ${versionOf('yjs')}, ` +
+    `y-websocket ${versionOf('y-websocket-154')}, @y/websocket-server ${versionOf('@y/websocket-server')}, ` +
+    `@hocuspocus/server ${versionOf('@hocuspocus/server')}, ws ${versionOf('ws')}`
+  )
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      quick: { type: 'boolean' },
+      smoke: { type: 'boolean' },
+      systems: { type: 'string' },
+      workloads: { type: 'string' },
+      repeats: { type: 'string' },
+      out: { type: 'string' },
+      svg: { type: 'string' },
+      'cpu-prof': { type: 'string' },
+      'skip-check': { type: 'boolean' },
+    },
+  })
+  const mode = values.smoke ? 'smoke' : values.quick ? 'quick' : 'full'
+  const plan = PLANS[mode]
+  const repeats = values.repeats ? Number(values.repeats) : plan.repeats
+  if (!Number.isInteger(repeats) || repeats < 1 || repeats > 10) throw new Error('--repeats must be 1..10')
+  const workloads = values.workloads
+    ? values.workloads.split(',')
+    : mode === 'smoke'
+      ? ['typing']
+      : [...WORKLOADS]
+  for (const w of workloads)
+    if (!(WORKLOADS as readonly string[]).includes(w)) throw new Error(`unknown workload ${w}`)
+  const wanted = values.systems?.split(',') ?? (mode === 'smoke' ? SMOKE_SYSTEMS : null)
+  for (const name of wanted ?? [])
+    if (!SYSTEMS.some((s) => s.name === name)) throw new Error(`unknown system ${name}`)
+  const pick = (list: SystemSpec[]): SystemSpec[] =>
+    wanted ? list.filter((s) => wanted.includes(s.name)) : list
+  const out = values.out ?? (mode === 'full' ? join(root, 'bench/results/relay.json') : null)
+  const svgOut = values.svg ?? (out ? out.replace(/\.json$/, '.svg') : null)
+
+  const pin = pinning()
+  const ctx: Context = {
+    paths: await buildBundles(),
+    pin,
+    log: (line) => process.stdout.write(`${line}\n`),
+    serverNodeArgs: values['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', values['cpu-prof']] : [],
+  }
+  const environment = describeEnvironment(pin !== null)
+  ctx.log(`relay benchmark (${mode}): ${environment}`)
+  const started = Date.now()
+  const rows: Row[] = []
+  const live = pick(LIVE_SYSTEMS)
+  if (!values['skip-check']) {
+    for (const spec of live) {
+      const seen = await checkDriver(ctx, spec)
+      ctx.log(`  driver check ${spec.name}: the stock client saw all ${seen} generator edits`)
+    }
+  }
+
+  const repeated = async (workload: string, run: (spec: SystemSpec) => Promise<Row>): Promise<void> => {
+    const runs = new Map<string, Row[]>()
+    // Repeats go round the systems, so a noisy moment on the machine hits one run of each, not all runs of one.
+    for (let i = 0; i < repeats; i++) {
+      for (const spec of live) {
+        ctx.log(`  ${workload} ${spec.name} (run ${i + 1}/${repeats})`)
+        const row = await run(spec)
+        ctx.log(
+          `    ${row.updatesPerSec?.toFixed(0) ?? '-'} upd/s, ${row.cpuUsPerUpdate?.toFixed(1) ?? '-'} µs/upd, ` +
+            `p50 ${row.p50Ms?.toFixed(2) ?? '-'} ms, generator ${row.generatorCpuPct?.toFixed(0) ?? '-'}%`,
+        )
+        runs.set(spec.name, [...(runs.get(spec.name) ?? []), row])
+      }
+    }
+    for (const spec of live) rows.push(medianRow(runs.get(spec.name) ?? []))
+  }
+
+  if (workloads.includes('typing'))
+    await repeated('typing', (spec) => steady(ctx, spec, 'typing', plan.typing))
+  if (workloads.includes('ramp')) {
+    for (const spec of live) {
+      ctx.log(`  ramp ${spec.name}`)
+      rows.push(await ramp(ctx, spec, plan.rampShape, plan.rampRates, 50))
+    }
+  }
+  if (workloads.includes('big-room'))
+    await repeated('big-room', (spec) => steady(ctx, spec, 'big-room', plan.bigRoom))
+  if (workloads.includes('idle')) {
+    await repeated('idle', (spec) => idle(ctx, spec, plan.idle.rooms, plan.idle.clientsPerRoom))
+  }
+  if (workloads.includes('cold-load') && plan.coldRepeats > 0) {
+    const document = loadColdDocument(join(root, '../shared/traces/yjs/S1.yjs'))
+    for (const spec of pick(SYSTEMS.filter((s) => COLD_SYSTEMS.includes(s.name)))) {
+      ctx.log(`  cold-load ${spec.name}`)
+      rows.push(medianRow(await coldLoad(ctx, spec, document, plan.coldRepeats)))
+    }
+  }
+
+  ctx.log(
+    `\n${renderTable(rows)}\n\n(${((Date.now() - started) / 1000).toFixed(0)} s; medians; ! = generator over 90% busy)`,
+  )
+  if (out) {
+    mkdirSync(dirname(out), { recursive: true })
+    writeFileSync(out, `${JSON.stringify(rows, null, 2)}\n`)
+    ctx.log(`wrote ${out}`)
+  }
+  if (svgOut) {
+    writeFileSync(svgOut, renderSvg(rows, environment.split(';')[0]))
+    ctx.log(`wrote ${svgOut}`)
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    process.stderr.write(`bench:relay failed: ${err instanceof Error ? err.stack : String(err)}\n`)
+    process.exit(1)
+  },
+)
