@@ -71,7 +71,9 @@ describe.skipIf(skipReason !== null)('browser editor', () => {
     await alice.typeAtEnd('\nOops')
     await bob.waitForText('Oops')
     await alice.page.keyboard.press('Control+z')
-    await bob.page.waitForFunction(() => !document.querySelector('.cm-content')?.textContent?.includes('Oops'))
+    await bob.page.waitForFunction(
+      () => !document.querySelector('.cm-content')?.textContent?.includes('Oops'),
+    )
     expect(await alice.text()).toContain('Bob was here')
     await alice.page.keyboard.press('Control+Home')
     await alice.waitForSaved()

@@ -40,7 +40,6 @@ const markdownHighlight = HighlightStyle.define([
   { tag: tags.monospace, fontFamily: 'var(--font-mono)', color: 'var(--hl-code)' },
   { tag: [tags.processingInstruction, tags.meta, tags.contentSeparator], color: 'var(--hl-muted)' },
   { tag: tags.quote, color: 'var(--hl-muted)', fontStyle: 'italic' },
-  { tag: tags.list, color: 'var(--hl-accent)' },
   { tag: [tags.keyword, tags.modifier, tags.operatorKeyword], color: 'var(--hl-keyword)' },
   { tag: [tags.string, tags.special(tags.string), tags.regexp], color: 'var(--hl-string)' },
   { tag: [tags.number, tags.bool, tags.atom], color: 'var(--hl-number)' },

@@ -94,6 +94,9 @@ function showInvalidRoom(id: string): void {
   element('doc-title').textContent = 'Document not found'
   document.title = 'Document not found · Tandem'
   element<HTMLButtonElement>('share').disabled = true
+  // Nothing to connect to or save, and nobody to list.
+  element('status').hidden = true
+  element('app').dataset.route = 'invalid'
   element('app').dataset.ready = 'true'
 }
 
