@@ -6,7 +6,7 @@ import { OpDoesNotFitError } from './errors.ts'
 import { checkOp, deleteLength, type TextOp } from './op.ts'
 import type { Rope } from './rope.ts'
 
-/** Applies `op` to the rope in place and returns it; throws OpDoesNotFitError if the op runs past the end. */
+/** Applies `op` to the rope in place and returns it; throws OpDoesNotFitError (rope untouched) if it does not fit. */
 export function apply(doc: Rope, op: TextOp): Rope
 /** Returns the string `op` makes of `doc`; throws OpDoesNotFitError if the op runs past the end. */
 export function apply(doc: string, op: TextOp): string
@@ -16,23 +16,31 @@ export function apply(doc: Rope | string, op: TextOp): Rope | string {
 }
 
 function applyToRope(rope: Rope, op: TextOp): Rope {
+  checkFits(rope, op)
   let pos = 0
   for (const c of op) {
-    if (typeof c === 'number') {
-      pos += c
-      if (pos > rope.length) throw new OpDoesNotFitError(`retain to ${pos} past the end (${rope.length})`)
-    } else if (typeof c === 'string') {
+    if (typeof c === 'number') pos += c
+    else if (typeof c === 'string') {
       rope.insert(pos, c)
       pos += c.length
-    } else {
-      const n = deleteLength(c.d)
-      if (typeof c.d === 'string' && rope.slice(pos, pos + n) !== c.d) {
-        throw new OpDoesNotFitError(`delete at ${pos}: the document does not hold ${JSON.stringify(c.d)}`)
-      }
-      rope.delete(pos, n)
-    }
+    } else rope.delete(pos, deleteLength(c.d))
   }
   return rope
+}
+
+/** Throws OpDoesNotFitError unless `op` fits the rope, so a failed apply leaves the rope untouched. */
+function checkFits(rope: Rope, op: TextOp): void {
+  let pos = 0
+  for (const c of op) {
+    if (typeof c === 'string') continue
+    const n = typeof c === 'number' ? c : deleteLength(c.d)
+    if (pos + n > rope.length)
+      throw new OpDoesNotFitError(`op runs to ${pos + n}, past the end (${rope.length})`)
+    if (typeof c === 'object' && typeof c.d === 'string' && rope.slice(pos, pos + n) !== c.d) {
+      throw new OpDoesNotFitError(`delete at ${pos}: the document does not hold ${JSON.stringify(c.d)}`)
+    }
+    pos += n
+  }
 }
 
 function applyToString(doc: string, op: TextOp): string {
