@@ -4,6 +4,7 @@
  * goes through `decodeIncoming` (validation) and `authorize` before it touches the room. A protocol
  * violation closes this connection only, with the PeerError's close code and a log line.
  */
+import type { Duplex } from 'node:stream'
 import type { Logger } from 'pino'
 import type WebSocket from 'ws'
 import { CloseCode } from '../shared/protocol/index.ts'
@@ -16,6 +17,17 @@ export type Access = 'edit' | 'view'
 
 let nextConnectionId = 1
 
+/**
+ * Sockets with writes held back (corked) since the current callback began. They are uncorked
+ * together on the next tick, so everything sent to one peer while handling one incoming chunk or
+ * one commit batch leaves in a single write instead of one syscall per message.
+ */
+const corked: Connection[] = []
+
+function uncorkAll(): void {
+  for (const connection of corked.splice(0)) connection.uncork()
+}
+
 export class Connection implements RoomMember {
   readonly id = nextConnectionId++
   readonly awarenessIds = new Set<number>()
@@ -24,9 +36,12 @@ export class Connection implements RoomMember {
   /** Answered the last heartbeat ping. */
   alive = true
   closed = false
+  private isCorked = false
 
+  /** `socket` is the upgraded TCP socket under `ws` (corked to batch sends; see `corked`). */
   constructor(
     readonly ws: WebSocket,
+    private readonly socket: Duplex,
     readonly roomName: string,
     readonly wantsSaved: boolean,
     readonly access: Access,
@@ -55,7 +70,19 @@ export class Connection implements RoomMember {
   }
 
   send(message: Uint8Array): void {
-    if (this.ws.readyState === 1) this.ws.send(message)
+    if (this.ws.readyState !== 1) return
+    if (!this.isCorked) {
+      this.isCorked = true
+      this.socket.cork()
+      if (corked.push(this) === 1) process.nextTick(uncorkAll)
+    }
+    this.ws.send(message)
+  }
+
+  /** Lets the writes held back since the last tick go out (one write for all of them). */
+  uncork(): void {
+    this.isCorked = false
+    this.socket.uncork()
   }
 
   /** Closes with `code` and a short reason (at most 123 bytes on the wire). */

@@ -121,7 +121,7 @@ export function createServer(partial: Partial<ServerConfig> = {}): TandemServer 
     }
     wss.handleUpgrade(req, socket, head, (ws) => {
       const wantsSaved = url.searchParams.get(TANDEM_EXTENSIONS_PARAM) === '1'
-      const connection = new Connection(ws, room, wantsSaved, 'edit', log, (conn, loadedRoom) => {
+      const connection = new Connection(ws, socket, room, wantsSaved, 'edit', log, (conn, loadedRoom) => {
         connections.delete(conn)
         if (loadedRoom) rooms.release(loadedRoom)
       })

@@ -51,6 +51,7 @@ export async function checkDriver(ctx: Context, spec: SystemSpec): Promise<numbe
         rooms: [ROOM],
         clientsPerRoom: 2,
         presence: true,
+        serverSyncs: spec.serverSyncs,
       },
       'connected',
       20_000,

@@ -13,6 +13,7 @@ const COLUMNS: Array<[string, (row: Row) => string]> = [
   ['RSS MB', (r) => fmt(r.rssBytes === null ? null : r.rssBytes / 2 ** 20, 1)],
   ['loop p99 ms', (r) => fmt(r.loopDelayP99Ms, 1)],
   ['gen cpu %', (r) => fmt(r.generatorCpuPct, 0) + (r.generatorSaturated ? '!' : '')],
+  ['other %', (r) => fmt(r.otherLoadPct, 0)],
   ['deliv %', (r) => fmt(r.delivery === null || r.delivery === undefined ? null : r.delivery * 100, 2)],
   [
     'KB/conn',

@@ -18,6 +18,8 @@ export interface SystemSpec {
   dialect: Dialect
   /** Stores documents (can take part in the cold-load workload). */
   persistent: boolean
+  /** Answers a client's sync step 1 (all but the raw relay). */
+  serverSyncs: boolean
   /** argv after `node` and env additions, given a port and a per-run data directory. */
   command(port: number, dataDir: string, paths: BuildPaths): { args: string[]; env: Record<string, string> }
 }
@@ -38,6 +40,7 @@ export const SYSTEMS: SystemSpec[] = [
     name: 'tandem-durable',
     dialect: 'y',
     persistent: true,
+    serverSyncs: true,
     command: (port, dir, paths) => ({
       args: [paths.tandem, ...tandemFlags(port), '--db', join(dir, 'tandem.db')],
       env: {},
@@ -47,6 +50,7 @@ export const SYSTEMS: SystemSpec[] = [
     name: 'tandem-memory',
     dialect: 'y',
     persistent: false,
+    serverSyncs: true,
     command: (port, _dir, paths) => ({
       args: [paths.tandem, ...tandemFlags(port), '--storage', 'memory'],
       env: {},
@@ -56,6 +60,7 @@ export const SYSTEMS: SystemSpec[] = [
     name: 'y-websocket-1.5.4',
     dialect: 'y',
     persistent: false,
+    serverSyncs: true,
     command: (port) => ({
       args: [join(nodeModules, 'y-websocket-154/bin/server.js')],
       env: { HOST, PORT: String(port) },
@@ -65,6 +70,7 @@ export const SYSTEMS: SystemSpec[] = [
     name: 'y-websocket-1.5.4-leveldb',
     dialect: 'y',
     persistent: true,
+    serverSyncs: true,
     command: (port, dir) => ({
       args: [join(nodeModules, 'y-websocket-154/bin/server.js')],
       env: { HOST, PORT: String(port), YPERSISTENCE: join(dir, 'leveldb') },
@@ -74,6 +80,7 @@ export const SYSTEMS: SystemSpec[] = [
     name: '@y/websocket-server',
     dialect: 'y',
     persistent: false,
+    serverSyncs: true,
     command: (port) => ({
       args: [join(nodeModules, '@y/websocket-server/src/server.js')],
       env: { HOST, PORT: String(port) },
@@ -83,12 +90,14 @@ export const SYSTEMS: SystemSpec[] = [
     name: 'hocuspocus-memory',
     dialect: 'hocuspocus',
     persistent: false,
+    serverSyncs: true,
     command: (port, _dir, paths) => ({ args: [paths.hocuspocus], env: { HOST, PORT: String(port) } }),
   },
   {
     name: 'hocuspocus-sqlite',
     dialect: 'hocuspocus',
     persistent: true,
+    serverSyncs: true,
     command: (port, dir, paths) => ({
       args: [paths.hocuspocus],
       env: { HOST, PORT: String(port), HOCUSPOCUS_DB: join(dir, 'hocuspocus.sqlite') },
@@ -98,6 +107,7 @@ export const SYSTEMS: SystemSpec[] = [
     name: 'raw-relay',
     dialect: 'y',
     persistent: false,
+    serverSyncs: false,
     command: (port, _dir, paths) => ({ args: [paths.rawRelay], env: { HOST, PORT: String(port) } }),
   },
 ]

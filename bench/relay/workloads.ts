@@ -3,7 +3,7 @@
  * system at a time (server on its core, generator on the other) and returns result rows; the
  * server's CPU time is read from its probe at the start and end of the generator's measured window.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import * as Y from 'yjs'
@@ -33,6 +33,11 @@ export interface Row {
   bytesPerConnection?: number | null
   /** Cold load: time until a new client holds the whole stored document. */
   coldLoadMs?: number | null
+  /**
+   * CPU used on the machine by everything but the server and the generator during the window, in %
+   * of one core (from /proc/stat): other work on a shared machine skews a run.
+   */
+  otherLoadPct?: number | null
   /** How many runs the medians are taken over. */
   runs: number
   /** True if the generator was over 90% busy in any run (the figure may be the generator's limit). */
@@ -46,6 +51,8 @@ export interface Context {
   log: (line: string) => void
   /** Extra node flags for the servers (e.g. --cpu-prof). */
   serverNodeArgs: string[]
+  /** Directory for CPU profiles of each measured window (null: no profiling). */
+  profileDir: string | null
 }
 
 export interface LoadShape {
@@ -95,6 +102,7 @@ function connectRooms(
       rooms: Array.from({ length: rooms }, (_, i) => `${prefix}-${i}`),
       clientsPerRoom,
       presence,
+      serverSyncs: system.spec.serverSyncs,
     },
     'connected',
     300_000,
@@ -105,6 +113,16 @@ interface Measured {
   result: RunResult
   cpuUs: number
   end: ProbeSample
+  machineBusyMs: number | null
+}
+
+/** CPU time used by the whole machine so far (ms, all cores), or null without /proc/stat. */
+function machineBusyMs(): number | null {
+  if (!existsSync('/proc/stat')) return null
+  const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number)
+  // user nice system idle iowait irq softirq steal: busy is all but idle and iowait; USER_HZ is 100.
+  const [user, nice, system, , , irq, softirq, steal] = fields
+  return (user + nice + system + irq + softirq + (steal ?? 0)) * 10
 }
 
 /** Runs one paced window and samples the server's probe at its start and end. */
@@ -112,8 +130,13 @@ async function measure(
   system: RunningSystem,
   generator: GeneratorProcess,
   shape: LoadShape,
+  profileDir: string | null = null,
 ): Promise<Measured> {
   const samples: Promise<ProbeSample>[] = []
+  const busy: Array<number | null> = []
+  const profile = profileDir
+    ? join(profileDir, `${system.spec.name.replace(/\W+/g, '_')}-${Date.now()}.cpuprofile`)
+    : null
   const result = await generator.request<RunResult>(
     {
       cmd: 'run',
@@ -125,11 +148,17 @@ async function measure(
     },
     'result',
     shape.warmupMs + shape.measureMs + shape.graceMs + 30_000,
-    (phase) => samples.push(system.sample({ reset: phase === 'start' })),
+    (phase) => {
+      busy.push(machineBusyMs())
+      samples.push(system.sample({ reset: phase === 'start' }))
+      if (profile)
+        system.child.send({ probe: 'profile', ...(phase === 'start' ? { start: true } : { stop: profile }) })
+    },
   )
   if (samples.length !== 2) throw new Error(`${system.spec.name}: window was not marked`)
   const [start, end] = await Promise.all(samples)
-  return { result, cpuUs: end.cpuUs - start.cpuUs, end }
+  const machine = busy[0] !== null && busy[1] !== null ? (busy[1] as number) - (busy[0] as number) : null
+  return { result, cpuUs: end.cpuUs - start.cpuUs, end, machineBusyMs: machine }
 }
 
 function rowFrom(spec: SystemSpec, workload: string, m: Measured): Row {
@@ -149,6 +178,15 @@ function rowFrom(spec: SystemSpec, workload: string, m: Measured): Row {
     editsPerSec: m.result.edits / seconds,
     delivery: m.result.expected > 0 ? m.result.delivered / m.result.expected : null,
     loopDelayP99Ms: m.end.loopDelayP99Ms,
+    otherLoadPct:
+      m.machineBusyMs === null
+        ? null
+        : Math.max(
+            0,
+            ((m.machineBusyMs - m.cpuUs / 1000 - (m.result.generatorCpuPct / 100) * m.result.windowMs) /
+              m.result.windowMs) *
+              100,
+          ),
     runs: 1,
     generatorSaturated: m.result.generatorCpuPct > GENERATOR_BUSY_PCT,
   }
@@ -170,7 +208,7 @@ export async function steady(
       shape.clientsPerRoom,
       shape.awarenessPerSec > 0,
     )
-    return rowFrom(spec, workload, await measure(system, generator, shape))
+    return rowFrom(spec, workload, await measure(system, generator, shape, ctx.profileDir))
   })
 }
 
