@@ -165,7 +165,8 @@ async function main(): Promise<void> {
   const svgOut = values.svg ?? (out ? out.replace(/\.json$/, '.svg') : null)
 
   const rampRates = values.rates ? values.rates.split(',').map(Number) : plan.rampRates
-  if (rampRates.some((r) => !Number.isFinite(r) || r <= 0 || r > 1000)) throw new Error('--rates: numbers in 1..1000')
+  if (rampRates.some((r) => !Number.isFinite(r) || r <= 0 || r > 1000))
+    throw new Error('--rates: numbers in 1..1000')
   const pin = pinning()
   const ctx: Context = {
     paths: await buildBundles(),
