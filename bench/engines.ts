@@ -1,7 +1,7 @@
 /**
  * `npm run bench:engines`: OT vs ot-text-unicode vs plain string vs Yjs on the editing traces.
  * Flags: --runs N (default 5), --traces a,b (sequential subset), --budget MS per engine and trace
- * (default 20000), --out DIR (default bench/results). Run under node --expose-gc for heap figures.
+ * (default 10000), --out DIR (default bench/results). Run under node --expose-gc for heap figures.
  * Writes DIR/engines.json and DIR/engines.svg and prints the tables.
  */
 import { mkdirSync, writeFileSync } from 'node:fs'
@@ -15,7 +15,7 @@ const { values } = parseArgs({
   options: {
     runs: { type: 'string', default: '5' },
     traces: { type: 'string' },
-    budget: { type: 'string', default: '20000' },
+    budget: { type: 'string', default: '10000' },
     out: { type: 'string', default: path.join(repoRoot, 'bench/results') },
   },
 })
