@@ -7,7 +7,8 @@
  * parent version: all of a's earlier transactions (always there: an agent's edits are totally ordered) and,
  * for every other agent, the first k of its transactions that t's parents contain. The patches then apply
  * to the replica as written, are composed into one op and sent; the server's end of the link transforms it
- * past the ops a had not seen yet and broadcasts the result. If a message a must take before t carries a
+ * past the ops a had not seen yet and broadcasts the result. Ties go by agent id (site priority, see
+ * jupiter-link.ts). If a message a must take before t carries a
  * transaction t did not see, no replay in this order exists: UnlinearizableHistoryError.
  * Positions count UTF-16 units (the traces' code points, for BMP-only traces).
  */
@@ -44,10 +45,10 @@ interface Replica {
 export function replayConcurrentOT(history: ConcurrentHistory): ReplayResult {
   const k = history.numAgents
   const server = new Rope()
-  const serverLinks = Array.from({ length: k }, () => new JupiterSite('left'))
+  const serverLinks = Array.from({ length: k }, () => new JupiterSite())
   const replicas: Replica[] = Array.from({ length: k }, () => ({
     doc: new Rope(),
-    link: new JupiterSite('right'),
+    link: new JupiterSite(),
     inbox: [],
     next: 0,
     seen: new Array(k).fill(0),
@@ -69,10 +70,10 @@ export function replayConcurrentOT(history: ConcurrentHistory): ReplayResult {
       op = compose(op, patch)
     }
     replica.seen[a]++
-    const atServer = serverLinks[a].receive(replica.link.send(op))
+    const atServer = serverLinks[a].receive(replica.link.send(op, a))
     apply(server, atServer)
     for (let b = 0; b < k; b++) {
-      if (b !== a) replicas[b].inbox.push({ message: serverLinks[b].send(atServer), agent: a })
+      if (b !== a) replicas[b].inbox.push({ message: serverLinks[b].send(atServer, a), agent: a })
     }
     const version = Int32Array.from(need)
     version[a]++

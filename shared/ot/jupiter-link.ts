@@ -4,35 +4,42 @@
  * received; the receiver forgets its own ops the sender had already seen and transforms the incoming op
  * past the rest (and them past it). Correct with TP1 alone, because each link is its own 2-D state space.
  * Used to replay concurrent traces, whose sites may run many ops ahead of one another.
+ *
+ * Ties (two inserts at one position) go by site priority, as in adOPTed and GOT: every op carries the id
+ * of the site that authored it (a server relays other sites' ops under their authors' ids), and the op of
+ * the lower id goes first. Both ends of a link see the same pair of authors, so they break the tie the same
+ * way, which is all TP1 needs. Unlike "whoever reached the server first", priority does not depend on
+ * timing, so a run of characters typed by one site is never interleaved with another site's run that
+ * lands at the same position (the case a concurrent delete creates: see docs/ot.md).
  */
 import type { TextOp } from './op.ts'
 import { type Side, transform } from './transform.ts'
 
-/** An op sent over a Jupiter link, with the sender's counts at the time. */
+/** An op sent over a Jupiter link, with its author and the sender's counts at the time. */
 export interface JupiterMessage {
   op: TextOp
+  /** Id of the site that authored the op (ties: lower id first). */
+  author: number
   /** Ops the sender had sent before this one. */
   sent: number
   /** Ops the sender had received. */
   received: number
 }
 
-/** One site's end of a link; its own ops take `side` in ties (the server end 'left', the client 'right'). */
+/** One site's end of a link. */
 export class JupiterSite {
   private sent = 0
   private received = 0
   /** Own ops not known to be seen by the other end, each transformed to apply to the current state. */
-  private outgoing: { op: TextOp; index: number }[] = []
+  private outgoing: { op: TextOp; author: number; index: number }[] = []
   private first = 0
   /** Number of single transforms performed (a cost measure). */
   transforms = 0
 
-  constructor(private readonly side: Side) {}
-
-  /** Records a local op (on the current local state) and returns the message to send. */
-  send(op: TextOp): JupiterMessage {
-    this.outgoing.push({ op, index: this.sent })
-    return { op, sent: this.sent++, received: this.received }
+  /** Records an op on the current local state, authored by site `author`, and returns the message to send. */
+  send(op: TextOp, author: number): JupiterMessage {
+    this.outgoing.push({ op, author, index: this.sent })
+    return { op, author, sent: this.sent++, received: this.received }
   }
 
   /** Takes the next message from the other end and returns its op transformed to apply locally. */
@@ -43,12 +50,15 @@ export class JupiterSite {
       this.outgoing = this.outgoing.slice(this.first)
       this.first = 0
     }
-    const other: Side = this.side === 'left' ? 'right' : 'left'
     let op = message.op
     for (let i = this.first; i < this.outgoing.length; i++) {
       const mine = this.outgoing[i]
-      const next = transform(op, mine.op, other)
-      mine.op = transform(mine.op, op, this.side)
+      if (mine.author === message.author) {
+        throw new TypeError(`two concurrent ops by site ${mine.author}: a site's own ops are sequential`)
+      }
+      const incomingSide: Side = message.author < mine.author ? 'left' : 'right'
+      const next = transform(op, mine.op, incomingSide)
+      mine.op = transform(mine.op, op, incomingSide === 'left' ? 'right' : 'left')
       op = next
       this.transforms += 2
     }
