@@ -16,7 +16,7 @@ import { OTClient } from '../shared/ot/client.ts'
 import { spliceOp } from '../shared/ot/index.ts'
 import { OTServer } from '../shared/ot/server.ts'
 import type { ClientMessage, ServerMessage } from '../shared/ot/session-messages.ts'
-import { StarNetwork } from '../shared/ot/sim-network.ts'
+import { StarNetwork } from './helpers/sim-network.ts'
 import { MessageType } from '../shared/protocol/index.ts'
 
 const BASE_SEED = Number(process.env.SEED ?? Date.now() % 1_000_000)
