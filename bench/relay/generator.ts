@@ -77,6 +77,8 @@ export interface RunResult {
   generatorCpuPct: number
   /** Sends the pacer could not make on time (it skipped ahead). */
   skipped: number
+  /** Client sockets no longer open at the end of the run (closed by the server or failed). */
+  closedClients: number
 }
 
 const MARK = Buffer.from('@@')
@@ -172,10 +174,7 @@ class Client {
 
   /** Types a marker at the end of this client's text and sends the resulting update. */
   edit(sentUs: number): void {
-    this.text.insert(
-      this.text.length,
-      `@@${Math.round(sentUs).toString(36).padStart(MARK_TIME_DIGITS, '0')}${this.tag}`,
-    )
+    this.text.insert(this.text.length, `@@${sentUs.toString(36).padStart(MARK_TIME_DIGITS, '0')}${this.tag}`)
     const update = this.pendingUpdate
     this.pendingUpdate = null
     if (update && this.ws.readyState === WebSocket.OPEN) {
@@ -277,9 +276,10 @@ async function run(command: Extract<GeneratorCommand, { cmd: 'run' }>): Promise<
           client.nextEditUs += behind * editPeriodUs
         }
         while (client.nextEditUs <= now) {
-          const sentUs = nowUs()
+          // The marker carries whole microseconds; receivers test the same value against the window.
+          const sentUs = Math.round(nowUs())
           client.edit(sentUs)
-          if (sentUs >= windowStartUs) {
+          if (sentUs >= windowStartUs && sentUs < windowEndUs) {
             edits++
             expected += client.peers
           }
@@ -290,7 +290,7 @@ async function run(command: Extract<GeneratorCommand, { cmd: 'run' }>): Promise<
         }
         while (client.nextAwarenessUs <= now) {
           client.moveCursor()
-          if (now >= windowStartUs) awareness++
+          if (now >= windowStartUs && now < windowEndUs) awareness++
           client.nextAwarenessUs += awarenessPeriodUs
         }
       }
@@ -318,6 +318,7 @@ async function run(command: Extract<GeneratorCommand, { cmd: 'run' }>): Promise<
     maxMs: sorted.length ? sorted[sorted.length - 1] : Number.NaN,
     generatorCpuPct: ((cpu.user + cpu.system) / 1000 / windowMs) * 100,
     skipped,
+    closedClients: clients.filter((c) => c.ws.readyState !== WebSocket.OPEN).length,
   }
   windowStartUs = Number.POSITIVE_INFINITY
   process.send?.(result)

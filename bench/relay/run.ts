@@ -31,7 +31,7 @@ const root = join(import.meta.dirname, '../..')
 /** A run during which other processes used more than this (% of one core) is retried... */
 const BUSY_MACHINE_PCT = 25
 /** ...at most this many times. */
-const MAX_RETRIES = 2
+const MAX_RETRIES = 1
 
 interface Plan {
   repeats: number
@@ -48,8 +48,8 @@ const TYPING: LoadShape = {
   clientsPerRoom: 10,
   editsPerSec: 5,
   awarenessPerSec: 2,
-  warmupMs: 3_000,
-  measureMs: 8_000,
+  warmupMs: 2_000,
+  measureMs: 6_000,
   graceMs: 2_000,
 }
 
@@ -57,7 +57,7 @@ const PLANS: Record<'full' | 'quick' | 'smoke', Plan> = {
   full: {
     repeats: 3,
     typing: TYPING,
-    rampRates: [5, 10, 20, 30, 40, 60, 80, 100, 130, 160],
+    rampRates: [5, 10, 20, 40, 60, 80, 120, 160],
     rampShape: { ...TYPING, warmupMs: 1_000, measureMs: 3_000, graceMs: 3_000 },
     bigRoom: {
       rooms: 1,
@@ -187,12 +187,16 @@ async function main(): Promise<void> {
     }
   }
 
-  const repeated = async (workload: string, run: (spec: SystemSpec) => Promise<Row>): Promise<void> => {
+  const repeated = async (
+    workload: string,
+    run: (spec: SystemSpec) => Promise<Row>,
+    times = repeats,
+  ): Promise<void> => {
     const runs = new Map<string, Row[]>()
     // Repeats go round the systems, so a noisy moment on the machine hits one run of each, not all runs of one.
-    for (let i = 0; i < repeats; i++) {
+    for (let i = 0; i < times; i++) {
       for (const spec of live) {
-        ctx.log(`  ${workload} ${spec.name} (run ${i + 1}/${repeats})`)
+        ctx.log(`  ${workload} ${spec.name} (run ${i + 1}/${times})`)
         let row = await run(spec)
         // Another job on the machine skews the run: retry (bounded), keeping the quietest attempt.
         for (let retry = 0; retry < MAX_RETRIES && (row.otherLoadPct ?? 0) > BUSY_MACHINE_PCT; retry++) {
@@ -220,7 +224,8 @@ async function main(): Promise<void> {
     }
   }
   if (workloads.includes('big-room'))
-    await repeated('big-room', (spec) => steady(ctx, spec, 'big-room', plan.bigRoom))
+    // Not one of the issue's targets: one run per system keeps the whole benchmark near 15 minutes.
+    await repeated('big-room', (spec) => steady(ctx, spec, 'big-room', plan.bigRoom), 1)
   if (workloads.includes('idle')) {
     await repeated('idle', (spec) => idle(ctx, spec, plan.idle.rooms, plan.idle.clientsPerRoom))
   }

@@ -82,6 +82,9 @@ async function withSystem<T>(
     await generator.close()
     await system.stop()
     if (!dataDir) rmSync(dir, { recursive: true, force: true })
+    // A server that logged warnings (closed connections, failed stores) must not go unnoticed.
+    const stderr = system.stderr.trim()
+    if (stderr) ctx.log(`    ${spec.name} stderr: ${stderr.slice(0, 600).replace(/\n/g, '\n    ')}`)
   }
 }
 
@@ -189,6 +192,7 @@ function rowFrom(spec: SystemSpec, workload: string, m: Measured): Row {
           ),
     runs: 1,
     generatorSaturated: m.result.generatorCpuPct > GENERATOR_BUSY_PCT,
+    ...(m.result.closedClients > 0 ? { note: `${m.result.closedClients} client sockets were closed` } : {}),
   }
 }
 
@@ -228,8 +232,13 @@ export async function ramp(
     let best: Row | null = null
     let note = `held every step up to ${rates.at(-1)} edits/s per client`
     for (const rate of rates) {
-      const row = rowFrom(spec, 'ramp', await measure(system, generator, { ...shape, editsPerSec: rate }))
+      const row = rowFrom(
+        spec,
+        'ramp',
+        await measure(system, generator, { ...shape, editsPerSec: rate }, ctx.profileDir),
+      )
       const delivered = row.delivery ?? 0
+      if (row.note) ctx.log(`    ${row.note}`)
       ctx.log(
         `    ${rate}/s per client: ${fmt(row.updatesPerSec, 0)} upd/s, p99 ${fmt(row.p99Ms, 1)} ms, ` +
           `delivery ${(delivered * 100).toFixed(2)}%, server ${fmt(row.cpuPct, 0)}%, generator ${fmt(row.generatorCpuPct, 0)}%`,
