@@ -129,6 +129,16 @@ export function describeEnvironment(pinned: boolean): string {
   )
 }
 
+/** One line per run for the progress log. */
+function summarize(row: Row): string {
+  if (row.bytesPerConnection != null) return `${(row.bytesPerConnection / 1024).toFixed(1)} KB per connection`
+  return (
+    `${row.updatesPerSec?.toFixed(0) ?? '-'} upd/s, ${row.cpuUsPerUpdate?.toFixed(1) ?? '-'} µs/upd, ` +
+    `p50 ${row.p50Ms?.toFixed(2) ?? '-'} ms, generator ${row.generatorCpuPct?.toFixed(0) ?? '-'}%, ` +
+    `others ${row.otherLoadPct?.toFixed(0) ?? '-'}%`
+  )
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -204,11 +214,7 @@ async function main(): Promise<void> {
           const again = await run(spec)
           if ((again.otherLoadPct ?? 0) < (row.otherLoadPct ?? 0)) row = again
         }
-        ctx.log(
-          `    ${row.updatesPerSec?.toFixed(0) ?? '-'} upd/s, ${row.cpuUsPerUpdate?.toFixed(1) ?? '-'} µs/upd, ` +
-            `p50 ${row.p50Ms?.toFixed(2) ?? '-'} ms, generator ${row.generatorCpuPct?.toFixed(0) ?? '-'}%, ` +
-            `others ${row.otherLoadPct?.toFixed(0) ?? '-'}%`,
-        )
+        ctx.log(`    ${summarize(row)}`)
         runs.set(spec.name, [...(runs.get(spec.name) ?? []), row])
       }
     }
