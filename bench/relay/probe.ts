@@ -14,6 +14,8 @@ import { monitorEventLoopDelay } from 'node:perf_hooks'
 export interface ProbeSample {
   probe: 'sample'
   cpuUs: number
+  /** The kernel's share of cpuUs (socket syscalls, loopback TCP). */
+  systemUs: number
   rssBytes: number
   heapUsedBytes: number
   loopDelayP50Ms: number
@@ -55,6 +57,7 @@ if (process.send) {
       const sample: ProbeSample = {
         probe: 'sample',
         cpuUs: cpu.user + cpu.system,
+        systemUs: cpu.system,
         rssBytes: memory.rss,
         heapUsedBytes: memory.heapUsed,
         loopDelayP50Ms: loop.percentile(50) / 1e6,

@@ -10,6 +10,7 @@ const COLUMNS: Array<[string, (row: Row) => string]> = [
   ['p99 ms', (r) => fmt(r.p99Ms, 2)],
   ['cpu %', (r) => fmt(r.cpuPct, 1)],
   ['cpu µs/upd', (r) => fmt(r.cpuUsPerUpdate, 1)],
+  ['kernel %', (r) => fmt(r.kernelSharePct, 0)],
   ['RSS MB', (r) => fmt(r.rssBytes === null ? null : r.rssBytes / 2 ** 20, 1)],
   ['loop p99 ms', (r) => fmt(r.loopDelayP99Ms, 1)],
   ['gen cpu %', (r) => fmt(r.generatorCpuPct, 0) + (r.generatorSaturated ? '!' : '')],

@@ -1,7 +1,7 @@
 /**
  * `npm run bench:relay [-- --quick | --smoke] [--systems a,b] [--workloads typing,ramp] [--repeats N]
  * [--out FILE.json] [--svg FILE.svg] [--rates 5,10,...] [--cpu-prof DIR] [--profile-window DIR]
- * [--skip-check]`
+ * [--server-node-arg FLAG]... [--skip-check]`
  *
  * Runs every workload against every system (each server in its own process on its own core, the
  * load generator in another), prints a table of medians, writes the rows as JSON and renders an SVG
@@ -153,6 +153,7 @@ async function main(): Promise<void> {
       'skip-check': { type: 'boolean' },
       'profile-window': { type: 'string' },
       rates: { type: 'string' },
+      'server-node-arg': { type: 'string', multiple: true },
     },
   })
   const mode = values.smoke ? 'smoke' : values.quick ? 'quick' : 'full'
@@ -182,7 +183,10 @@ async function main(): Promise<void> {
     paths: await buildBundles(),
     pin,
     log: (line) => process.stdout.write(`${line}\n`),
-    serverNodeArgs: values['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', values['cpu-prof']] : [],
+    serverNodeArgs: [
+      ...(values['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', values['cpu-prof']] : []),
+      ...(values['server-node-arg'] ?? []),
+    ],
     profileDir: values['profile-window'] ?? null,
   }
   const environment = describeEnvironment(pin !== null)

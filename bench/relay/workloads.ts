@@ -26,6 +26,8 @@ export interface Row {
   generatorCpuPct: number | null
   /** Document updates per second (updatesPerSec also counts awareness updates). */
   editsPerSec?: number | null
+  /** The kernel's share of the server's CPU time (%): socket syscalls and loopback TCP. */
+  kernelSharePct?: number | null
   /** Marker deliveries seen / expected. */
   delivery?: number | null
   loopDelayP99Ms?: number | null
@@ -115,6 +117,7 @@ function connectRooms(
 interface Measured {
   result: RunResult
   cpuUs: number
+  systemUs: number
   end: ProbeSample
   machineBusyMs: number | null
 }
@@ -161,7 +164,13 @@ async function measure(
   if (samples.length !== 2) throw new Error(`${system.spec.name}: window was not marked`)
   const [start, end] = await Promise.all(samples)
   const machine = busy[0] !== null && busy[1] !== null ? (busy[1] as number) - (busy[0] as number) : null
-  return { result, cpuUs: end.cpuUs - start.cpuUs, end, machineBusyMs: machine }
+  return {
+    result,
+    cpuUs: end.cpuUs - start.cpuUs,
+    systemUs: end.systemUs - start.systemUs,
+    end,
+    machineBusyMs: machine,
+  }
 }
 
 function rowFrom(spec: SystemSpec, workload: string, m: Measured): Row {
@@ -179,6 +188,7 @@ function rowFrom(spec: SystemSpec, workload: string, m: Measured): Row {
     rssBytes: m.end.rssBytes,
     generatorCpuPct: m.result.generatorCpuPct,
     editsPerSec: m.result.edits / seconds,
+    kernelSharePct: m.cpuUs > 0 ? (m.systemUs / m.cpuUs) * 100 : null,
     delivery: m.result.expected > 0 ? m.result.delivered / m.result.expected : null,
     loopDelayP99Ms: m.end.loopDelayP99Ms,
     otherLoadPct:
