@@ -3,10 +3,10 @@
  * it is committed; a failing store keeps updates in memory, retries, and relays only once durable.
  */
 import { join } from 'node:path'
-import Database from 'better-sqlite3'
+import type Database from 'better-sqlite3'
 import { afterEach, describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
-import { type DocStore, type LogEntry, SqliteStore } from '../server/index.ts'
+import { createServer, type DocStore, type LogEntry, SqliteStore } from '../server/index.ts'
 import {
   connectClient,
   makeTempDir,
@@ -27,24 +27,23 @@ const track = (client: TestClient) => {
   return client
 }
 
-/** Reads the room's text straight from the SQLite file (snapshot + log), as a restart would. */
-function readStoredText(db: string, room: string): string {
-  const conn = new Database(db, { readonly: true })
-  try {
-    const doc = new Y.Doc()
-    const snapshot = conn.prepare('SELECT data FROM snapshots WHERE room = ?').get(room) as
-      | { data: Buffer }
-      | undefined
-    if (snapshot) Y.applyUpdate(doc, snapshot.data)
-    for (const row of conn.prepare('SELECT data FROM updates WHERE room = ? ORDER BY id').all(room) as {
-      data: Buffer
-    }[]) {
-      Y.applyUpdate(doc, row.data)
-    }
-    return doc.getText('text').toString()
-  } finally {
-    conn.close()
+/**
+ * Reads the room's text from the database (snapshot + log), as a restart would. The server holds the
+ * file's exclusive lock, so this goes through the store's own connection, which outside a (synchronous)
+ * transaction sees exactly what is committed.
+ */
+function readStoredText(conn: Database.Database, room: string): string {
+  const doc = new Y.Doc()
+  const snapshot = conn.prepare('SELECT data FROM snapshots WHERE room = ?').get(room) as
+    | { data: Buffer }
+    | undefined
+  if (snapshot) Y.applyUpdate(doc, snapshot.data)
+  for (const row of conn.prepare('SELECT data FROM updates WHERE room = ? ORDER BY id').all(room) as {
+    data: Buffer
+  }[]) {
+    Y.applyUpdate(doc, row.data)
   }
+  return doc.getText('text').toString()
 }
 
 describe('durability', () => {
@@ -56,7 +55,8 @@ describe('durability', () => {
     const a = connectClient(first.url, 'persist')
     await synced(a)
     a.text.insert(0, 'survives restarts')
-    await waitFor(() => readStoredText(db, 'persist') === 'survives restarts', 'the edit to be stored')
+    const file = (first.server.store as SqliteStore).db
+    await waitFor(() => readStoredText(file, 'persist') === 'survives restarts', 'the edit to be stored')
     a.destroy()
     await first.close()
 
@@ -67,12 +67,22 @@ describe('durability', () => {
     await waitFor(() => b.text.toString() === 'survives restarts', 'the edit after restart')
   })
 
+  it('refuses a second server on the same database file', async () => {
+    const { dir, cleanup } = makeTempDir()
+    cleanups.push(cleanup)
+    const db = join(dir, 'owned.db')
+    const first = await startServer({ db })
+    cleanups.push(() => first.close())
+    expect(() => createServer({ db, port: 0 })).toThrow(/database is locked/)
+  })
+
   it('commits an update before relaying it: whatever a peer received is already in the file', async () => {
     // A store that takes its time to commit, so relaying before the commit could not go unnoticed.
     const { dir, cleanup } = makeTempDir()
     cleanups.push(cleanup)
     const db = join(dir, 'slow.db')
-    const store = new FlakyStore(new SqliteStore(db))
+    const sqlite = new SqliteStore(db)
+    const store = new FlakyStore(sqlite)
     store.delayMs = 15
     const server = await startServer({ store, compactAfterUpdates: 25 })
     cleanups.push(() => server.close())
@@ -83,7 +93,7 @@ describe('durability', () => {
     reader.doc.on('update', (_update: Uint8Array, origin: unknown) => {
       if (origin !== reader.provider) return
       const seen = reader.text.toString()
-      const stored = readStoredText(db, 'ordering')
+      const stored = readStoredText(sqlite.db, 'ordering')
       if (stored.length < seen.length)
         violations.push(`peer saw ${seen.length} chars, file had ${stored.length}`)
     })

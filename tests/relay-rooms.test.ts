@@ -4,7 +4,6 @@
  * shutdown (1012 to clients, everything flushed, exit 0).
  */
 import { join } from 'node:path'
-import Database from 'better-sqlite3'
 import * as encoding from 'lib0/encoding'
 import { afterEach, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
@@ -175,20 +174,13 @@ describe('heartbeat and compaction', () => {
       await new Promise((resolve) => setImmediate(resolve))
     }
     const expected = a.text.toString()
-    const file = new Database(db, { readonly: true })
+    const file = (server.server.store as SqliteStore).db
     const count = (sql: string) => (file.prepare(sql).get() as { n: number }).n
-    try {
-      await waitFor(
-        () => count("SELECT count(*) AS n FROM snapshots WHERE room = 'compact'") === 1,
-        'a snapshot',
-      )
-      await waitFor(
-        () => count("SELECT count(*) AS n FROM updates WHERE room = 'compact'") < 10,
-        'a short log',
-      )
-    } finally {
-      file.close()
-    }
+    await waitFor(
+      () => count("SELECT count(*) AS n FROM snapshots WHERE room = 'compact'") === 1,
+      'a snapshot',
+    )
+    await waitFor(() => count("SELECT count(*) AS n FROM updates WHERE room = 'compact'") < 10, 'a short log')
     a.destroy()
     await server.close()
     const again = await startServer({ db })

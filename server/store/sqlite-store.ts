@@ -5,6 +5,12 @@
  * by (room, id). `append` writes a whole batch in one transaction (the relay's group commit).
  * With `synchronous=NORMAL` a committed transaction is in the WAL file in the OS page cache: it
  * survives a crash of this process, not a power loss. `FULL` fsyncs the WAL on every commit.
+ *
+ * The database is opened with `locking_mode=EXCLUSIVE`: one server process owns the file (a second
+ * server on the same file fails at once with "database is locked" instead of splitting a room's
+ * state between two processes), and commits skip the per-transaction file-lock and shared-memory
+ * syscalls, about a third of a small commit's CPU. Read the file from elsewhere only while the
+ * server is stopped, or through `db` in this process.
  */
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
@@ -26,6 +32,7 @@ export class SqliteStore implements DocStore {
   constructor(path: string, synchronous: SqliteSynchronous = 'NORMAL') {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
     this.db = new Database(path)
+    this.db.pragma('locking_mode = EXCLUSIVE')
     this.db.pragma('journal_mode = WAL')
     this.db.pragma(`synchronous = ${synchronous}`)
     this.db.exec(`
