@@ -38,7 +38,7 @@ function readStoredText(conn: Database.Database, room: string): string {
     | { data: Buffer }
     | undefined
   if (snapshot) Y.applyUpdate(doc, snapshot.data)
-  for (const row of conn.prepare('SELECT data FROM updates WHERE room = ? ORDER BY id').all(room) as {
+  for (const row of conn.prepare('SELECT data FROM updates WHERE room = ? ORDER BY seq').all(room) as {
     data: Buffer
   }[]) {
     Y.applyUpdate(doc, row.data)
