@@ -16,8 +16,8 @@ import { OTClient } from '../shared/ot/client.ts'
 import { spliceOp } from '../shared/ot/index.ts'
 import { OTServer } from '../shared/ot/server.ts'
 import type { ClientMessage, ServerMessage } from '../shared/ot/session-messages.ts'
-import { StarNetwork } from './helpers/sim-network.ts'
 import { MessageType } from '../shared/protocol/index.ts'
+import { StarNetwork } from './helpers/sim-network.ts'
 
 const BASE_SEED = Number(process.env.SEED ?? Date.now() % 1_000_000)
 const SEEDS = process.env.SEED ? 1 : 12

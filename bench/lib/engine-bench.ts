@@ -213,6 +213,13 @@ export function runEngineBench(config: EngineBenchConfig, log: (line: string) =>
 
 const kb = (n: number) => `${(n / 1024).toFixed(1)} kB`
 
+/** Retained heap below this is within the noise of measuring it in a process that also ran the others. */
+const HEAP_NOISE_BYTES = 256 * 1024
+
+/** A retained-heap figure, or "noise" when it is too small (or negative) to mean anything. */
+const heapCell = (bytes: number | null) =>
+  bytes === null ? '-' : bytes < HEAP_NOISE_BYTES ? '< 256 kB (noise)' : kb(bytes)
+
 /** The results as Markdown tables. */
 export function resultsTable(results: EngineBenchResults): string {
   const lines = [
@@ -228,7 +235,7 @@ export function resultsTable(results: EngineBenchResults): string {
         `| ${s.trace} (${s.edits.toLocaleString('en')}) | ${e.engine}${e.correct ? '' : ' (WRONG RESULT)'} | ` +
           `${e.medianMs.toFixed(1)} ms | ${Math.round(e.opsPerSec).toLocaleString('en')} | ` +
           `${e.bytesPerUpdate === null ? '-' : e.bytesPerUpdate.toFixed(1)} | ${stored} | ` +
-          `${e.retainedHeapBytes === null ? '-' : kb(e.retainedHeapBytes)} |`,
+          `${heapCell(e.retainedHeapBytes)} |`,
       )
     }
   }
