@@ -4,10 +4,11 @@
  */
 import { join } from 'node:path'
 import type Database from 'better-sqlite3'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
 import { createServer, type DocStore, type LogEntry, SqliteStore } from '../server/index.ts'
 import {
+  cleanupAfterEach,
   connectClient,
   makeTempDir,
   spawnServer,
@@ -17,11 +18,7 @@ import {
   waitFor,
 } from './helpers/relay.ts'
 
-const cleanups: Array<() => unknown> = []
-afterEach(async () => {
-  for (const cleanup of cleanups.reverse()) await cleanup()
-  cleanups.length = 0
-})
+const cleanups = cleanupAfterEach()
 const track = (client: TestClient) => {
   cleanups.push(() => client.destroy())
   return client

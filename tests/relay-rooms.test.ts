@@ -5,13 +5,14 @@
  */
 import { join } from 'node:path'
 import * as encoding from 'lib0/encoding'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import * as syncProtocol from 'y-protocols/sync'
 import * as Y from 'yjs'
 import { type DocStore, type LogEntry, SqliteStore, type StoredRoom } from '../server/index.ts'
 import { CloseCode, MessageType } from '../shared/protocol/index.ts'
 import {
+  cleanupAfterEach,
   connectClient,
   makeTempDir,
   spawnServer,
@@ -21,11 +22,7 @@ import {
   waitFor,
 } from './helpers/relay.ts'
 
-const cleanups: Array<() => unknown> = []
-afterEach(async () => {
-  for (const cleanup of cleanups.reverse()) await cleanup()
-  cleanups.length = 0
-})
+const cleanups = cleanupAfterEach()
 
 /** A real SQLite store whose loads wait until `release()` (to hold a room in the loading state). */
 class GatedStore implements DocStore {

@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pino from 'pino'
+import { afterEach } from 'vitest'
 import WebSocket from 'ws'
 import { WebsocketProvider } from 'y-websocket'
 import * as Y from 'yjs'
@@ -143,4 +144,13 @@ export async function spawnServer(
     child.once('exit', (code) => reject(new Error(`server exited early with ${code}`)))
   })
   return { process: child, port, stop }
+}
+
+/** A list of teardown steps that run after each test, last registered first. */
+export function cleanupAfterEach(): Array<() => unknown> {
+  const cleanups: Array<() => unknown> = []
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
+  })
+  return cleanups
 }
