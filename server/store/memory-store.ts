@@ -22,7 +22,8 @@ export class MemoryStore implements DocStore {
         stored = { snapshot: null, updates: [] }
         this.rooms.set(room, stored)
       }
-      stored.updates.push(update)
+      // A copy: `update` may be a view into a large socket read buffer that it would keep alive.
+      stored.updates.push(update.slice())
     }
   }
 
