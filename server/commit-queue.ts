@@ -28,8 +28,8 @@ interface Batch {
 export interface CommitQueueOptions {
   retryMinMs: number
   retryMaxMs: number
-  /** Called after each batch is committed, with its entries (before follow-ups run). */
-  onCommitted?: (entries: readonly LogEntry[]) => void
+  /** Called when appends start failing (true) and when they succeed again (false). */
+  onFailingChange?: (failing: boolean) => void
 }
 
 export class CommitQueue {
@@ -101,7 +101,7 @@ export class CommitQueue {
       this.retryTimer = null
     }
     this.scheduled = false
-    void this.run()
+    this.runSafely()
   }
 
   private async runCompactions(): Promise<void> {
@@ -118,13 +118,26 @@ export class CommitQueue {
     }
   }
 
+  /** Runs the queue; an unexpected throw is logged, never left as an unhandled rejection. */
+  private runSafely(): void {
+    this.run().catch((err) => this.log.error({ err }, 'commit queue failed unexpectedly'))
+  }
+
+  private notifyFailing(failing: boolean): void {
+    try {
+      this.options.onFailingChange?.(failing)
+    } catch (err) {
+      this.log.error({ err }, 'storage state listener threw')
+    }
+  }
+
   private schedule(): void {
     if (this.scheduled || this.running || this.retryTimer) return
     this.scheduled = true
     setImmediate(() => {
       if (!this.scheduled) return
       this.scheduled = false
-      void this.run()
+      this.runSafely()
     })
   }
 
@@ -148,22 +161,24 @@ export class CommitQueue {
             await this.store.append(batch.entries)
           } catch (err) {
             this.failures++
+            if (this.failures === 1) this.notifyFailing(true)
             this.log.error(
               { err, entries: batch.entries.length, attempt: this.failures, retryInMs: this.retryDelay },
               'store append failed; keeping the batch in memory and retrying',
             )
             this.retryTimer = setTimeout(() => {
               this.retryTimer = null
-              void this.run()
+              this.runSafely()
             }, this.retryDelay)
             this.retryDelay = Math.min(this.retryDelay * 2, this.options.retryMaxMs)
             return
           }
-          if (this.failures > 0)
+          if (this.failures > 0) {
             this.log.info({ attempts: this.failures + 1 }, 'store append succeeded after retry')
-          this.failures = 0
+            this.failures = 0
+            this.notifyFailing(false)
+          }
           this.retryDelay = this.options.retryMinMs
-          this.options.onCommitted?.(batch.entries)
         }
         this.waiting.shift()
         for (const fn of batch.followUps) {

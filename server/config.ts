@@ -20,8 +20,36 @@ export interface ServerConfig {
   /** SQLite database file (storage 'sqlite'). */
   db: string
   sqliteSynchronous: SqliteSynchronous
-  /** Largest accepted WebSocket frame in bytes; larger frames close the connection with 1009. */
+  /**
+   * Largest accepted WebSocket frame in bytes; larger frames close the connection with 1009. At
+   * least `maxDocumentBytes` (plus framing), so offline work up to the quota can always sync.
+   */
   maxPayload: number
+  /** Quota on a room's stored size (snapshot plus log); updates past it are refused with 4413. */
+  maxDocumentBytes: number
+  /** New client ids one update may introduce. */
+  maxUpdateClients: number
+  /** Client ids a room's document may hold (each is a state-vector entry sent to every joiner). */
+  maxRoomClients: number
+  /** Subdocuments one update may create, and a room may hold. */
+  maxUpdateSubdocs: number
+  maxRoomSubdocs: number
+  /** Named top-level types a room's document may hold. */
+  maxRootTypes: number
+  /** Struct shifts caused by item splits that one update may cost (Yjs splits are O(structs)). */
+  maxSplitWork: number
+  /** Deepest nesting of JSON / lib0 values in document content and awareness states. */
+  maxJsonDepth: number
+  /** Largest awareness state (JSON bytes) and awareness message. */
+  maxAwarenessStateBytes: number
+  maxAwarenessMessageBytes: number
+  /** Awareness client ids one connection may introduce. */
+  maxAwarenessClientsPerConnection: number
+  /** Awareness messages per second a connection may send, sustained, and in a burst. */
+  awarenessMessagesPerSecond: number
+  awarenessBurst: number
+  /** A connection whose unsent output passes this many bytes is dropped (it is not reading). */
+  maxBufferedBytes: number
   /** Interval between pings; a peer that has not answered the previous ping is terminated. */
   heartbeatMs: number
   /** How long a room without connections stays loaded before it is flushed and unloaded. */
@@ -48,7 +76,21 @@ export const defaultConfig: Readonly<ServerConfig> = Object.freeze({
   storage: 'sqlite',
   db: './data/tandem.db',
   sqliteSynchronous: 'NORMAL',
-  maxPayload: 5 * 1024 * 1024,
+  maxPayload: 32 * 1024 * 1024 + 1024,
+  maxDocumentBytes: 32 * 1024 * 1024,
+  maxUpdateClients: 1_000,
+  maxRoomClients: 50_000,
+  maxUpdateSubdocs: 100,
+  maxRoomSubdocs: 1_000,
+  maxRootTypes: 256,
+  maxSplitWork: 20_000_000,
+  maxJsonDepth: 64,
+  maxAwarenessStateBytes: 8 * 1024,
+  maxAwarenessMessageBytes: 256 * 1024,
+  maxAwarenessClientsPerConnection: 8,
+  awarenessMessagesPerSecond: 50,
+  awarenessBurst: 100,
+  maxBufferedBytes: 64 * 1024 * 1024,
   heartbeatMs: 30_000,
   roomUnloadDelayMs: 2_000,
   compactAfterUpdates: 1_000,
@@ -60,6 +102,9 @@ export const defaultConfig: Readonly<ServerConfig> = Object.freeze({
   logger: null,
   store: null,
 })
+
+/** Bytes a sync message adds around an update (type, sub-type, length varUints), rounded up. */
+const FRAME_OVERHEAD = 1024
 
 /** Merges `partial` over the defaults and validates the result; throws a TypeError on bad options. */
 export function resolveConfig(partial: Partial<ServerConfig> = {}): ServerConfig {
@@ -78,6 +123,20 @@ export function resolveConfig(partial: Partial<ServerConfig> = {}): ServerConfig
   }
   for (const key of [
     'maxPayload',
+    'maxDocumentBytes',
+    'maxUpdateClients',
+    'maxRoomClients',
+    'maxUpdateSubdocs',
+    'maxRoomSubdocs',
+    'maxRootTypes',
+    'maxSplitWork',
+    'maxJsonDepth',
+    'maxAwarenessStateBytes',
+    'maxAwarenessMessageBytes',
+    'maxAwarenessClientsPerConnection',
+    'awarenessMessagesPerSecond',
+    'awarenessBurst',
+    'maxBufferedBytes',
     'heartbeatMs',
     'compactAfterUpdates',
     'compactAfterBytes',
@@ -85,6 +144,18 @@ export function resolveConfig(partial: Partial<ServerConfig> = {}): ServerConfig
     'storeRetryMaxMs',
   ] as const) {
     positive(key)
+  }
+  if (partial.maxDocumentBytes !== undefined && partial.maxPayload === undefined) {
+    config.maxPayload = config.maxDocumentBytes + FRAME_OVERHEAD
+  }
+  if (config.maxPayload < config.maxDocumentBytes + FRAME_OVERHEAD) {
+    throw new TypeError(
+      `option "maxPayload" (${config.maxPayload}) must be at least "maxDocumentBytes" + ${FRAME_OVERHEAD}: ` +
+        'a smaller frame limit would strand offline work that fits the quota',
+    )
+  }
+  if (config.maxAwarenessMessageBytes < config.maxAwarenessStateBytes) {
+    throw new TypeError('option "maxAwarenessMessageBytes" must be >= "maxAwarenessStateBytes"')
   }
   if (config.roomUnloadDelayMs < 0) throw new TypeError('option "roomUnloadDelayMs" must be >= 0')
   if (config.storeRetryMaxMs < config.storeRetryMinMs) {

@@ -1,8 +1,10 @@
 /**
  * One client's WebSocket in one room. Frames that arrive while the room loads are buffered and
  * handled in order once it is ready; after that each frame is handled as it arrives. Every frame
- * goes through `decodeIncoming` (validation) and `authorize` before it touches the room. A protocol
- * violation closes this connection only, with the PeerError's close code and a log line.
+ * goes through `decodeIncoming` (validation), the connection's own bounds (awareness message size
+ * and rate) and `authorize` before it touches the room. A protocol violation closes this connection
+ * only, with the PeerError's close code and a log line. A peer that stops reading is dropped once
+ * its unsent output passes `maxBufferedBytes`, so its backlog cannot grow without limit.
  */
 import type { Duplex } from 'node:stream'
 import type { Logger } from 'pino'
@@ -11,6 +13,7 @@ import { CloseCode } from '../shared/protocol/index.ts'
 import { PeerError } from './errors.ts'
 import { decodeIncoming, type IncomingMessage } from './incoming.ts'
 import { isEmptyUpdate, type Room, type RoomMember } from './room.ts'
+import { TokenBucket } from './token-bucket.ts'
 
 /** What a connection may do in its room. */
 export type Access = 'edit' | 'view'
@@ -28,26 +31,50 @@ function uncorkAll(): void {
   for (const connection of corked.splice(0)) connection.uncork()
 }
 
+export interface ConnectionOptions {
+  ws: WebSocket
+  /** The upgraded TCP socket under `ws` (corked to batch sends; see `corked`). */
+  socket: Duplex
+  roomName: string
+  /** Opted in to Tandem's extensions (`?tandem=1`). */
+  wantsSaved: boolean
+  access: Access
+  log: Logger
+  maxBufferedBytes: number
+  maxAwarenessMessageBytes: number
+  awarenessMessagesPerSecond: number
+  awarenessBurst: number
+  /** Called once when the socket has closed, with the room it had joined (if any). */
+  onClose: (connection: Connection, room: Room | null) => void
+}
+
 export class Connection implements RoomMember {
   readonly id = nextConnectionId++
   readonly awarenessIds = new Set<number>()
   private room: Room | null = null
   private buffered: Uint8Array[] | null = []
+  private bufferedInBytes = 0
   /** Answered the last heartbeat ping. */
   alive = true
   closed = false
   private isCorked = false
+  readonly ws: WebSocket
+  readonly roomName: string
+  readonly wantsSaved: boolean
+  readonly access: Access
+  private readonly socket: Duplex
+  private readonly log: Logger
+  private readonly awarenessRate: TokenBucket
 
-  /** `socket` is the upgraded TCP socket under `ws` (corked to batch sends; see `corked`). */
-  constructor(
-    readonly ws: WebSocket,
-    private readonly socket: Duplex,
-    readonly roomName: string,
-    readonly wantsSaved: boolean,
-    readonly access: Access,
-    private readonly log: Logger,
-    private readonly onClose: (connection: Connection, room: Room | null) => void,
-  ) {
+  constructor(private readonly options: ConnectionOptions) {
+    const { ws, roomName } = options
+    this.ws = ws
+    this.socket = options.socket
+    this.roomName = roomName
+    this.wantsSaved = options.wantsSaved
+    this.access = options.access
+    this.log = options.log
+    this.awarenessRate = new TokenBucket(options.awarenessMessagesPerSecond, options.awarenessBurst)
     ws.on('message', (data: Buffer, isBinary: boolean) => this.receive(data, isBinary))
     ws.on('pong', () => {
       this.alive = true
@@ -69,6 +96,7 @@ export class Connection implements RoomMember {
     }
   }
 
+  /** Queues `message` for this peer; drops the peer if its unsent backlog passes the bound. */
   send(message: Uint8Array): void {
     if (this.ws.readyState !== 1) return
     if (!this.isCorked) {
@@ -77,6 +105,26 @@ export class Connection implements RoomMember {
       if (corked.push(this) === 1) process.nextTick(uncorkAll)
     }
     this.ws.send(message)
+    if (this.ws.bufferedAmount > this.options.maxBufferedBytes) this.dropSlowReader()
+  }
+
+  /** Total bytes queued for this peer and not yet handed to the kernel. */
+  get bufferedBytes(): number {
+    return this.ws.bufferedAmount
+  }
+
+  private dropSlowReader(): void {
+    this.log.warn(
+      {
+        conn: this.id,
+        room: this.roomName,
+        bufferedBytes: this.ws.bufferedAmount,
+        code: CloseCode.slowReader,
+      },
+      'closing connection: slowReader: the peer is not reading what it is sent',
+    )
+    // A close frame would queue behind the backlog it is not reading: drop the socket and its buffers.
+    this.ws.terminate()
   }
 
   /** Lets the writes held back since the last tick go out (one write for all of them). */
@@ -97,8 +145,15 @@ export class Connection implements RoomMember {
       this.fail(new PeerError(CloseCode.textFrame, 'text frames are not part of the protocol'))
       return
     }
-    if (this.buffered) this.buffered.push(data)
-    else this.handle(data)
+    if (!this.buffered) {
+      this.handle(data)
+      return
+    }
+    this.buffered.push(data)
+    this.bufferedInBytes += data.byteLength
+    if (this.bufferedInBytes > this.options.maxBufferedBytes) {
+      this.fail(new PeerError(CloseCode.limitExceeded, 'too much sent while the room was loading'))
+    }
   }
 
   private handle(frame: Uint8Array): void {
@@ -106,6 +161,7 @@ export class Connection implements RoomMember {
     let message: IncomingMessage
     try {
       message = decodeIncoming(frame)
+      if (message.kind === 'awareness') this.limitAwareness(frame)
       this.authorize(message)
       switch (message.kind) {
         case 'syncStep1':
@@ -133,6 +189,21 @@ export class Connection implements RoomMember {
     }
   }
 
+  private limitAwareness(frame: Uint8Array): void {
+    if (frame.byteLength > this.options.maxAwarenessMessageBytes) {
+      throw new PeerError(
+        CloseCode.limitExceeded,
+        `awareness message of ${frame.byteLength} bytes (limit ${this.options.maxAwarenessMessageBytes})`,
+      )
+    }
+    if (!this.awarenessRate.take()) {
+      throw new PeerError(
+        CloseCode.rateLimited,
+        `more than ${this.options.awarenessMessagesPerSecond} awareness messages per second`,
+      )
+    }
+  }
+
   /** The one place where access rights are checked, per message. */
   private authorize(message: IncomingMessage): void {
     if (this.access === 'edit') return
@@ -156,8 +227,12 @@ export class Connection implements RoomMember {
     this.closed = true
     this.buffered = null
     this.log.debug({ conn: this.id, room: this.roomName, code }, 'connection closed')
-    this.room?.leave(this)
-    this.onClose(this, this.room)
+    try {
+      this.room?.leave(this)
+    } catch (err) {
+      this.log.error({ conn: this.id, room: this.roomName, err }, 'leaving the room failed')
+    }
+    this.options.onClose(this, this.room)
   }
 }
 

@@ -7,5 +7,13 @@ export {
   type StorageKind,
 } from './config.ts'
 export { PeerError } from './errors.ts'
-export { createServer, type TandemServer } from './server.ts'
-export { type DocStore, type LogEntry, MemoryStore, SqliteStore, type StoredRoom } from './store/index.ts'
+export { createServer, type ServerHooks, type TandemServer } from './server.ts'
+export {
+  type DocStore,
+  type LogEntry,
+  MemoryStore,
+  type SetAsideEntry,
+  SqliteStore,
+  type StoredRoom,
+  StoreOpenError,
+} from './store/index.ts'

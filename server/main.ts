@@ -5,6 +5,7 @@
 import { parseArgs } from 'node:util'
 import { defaultConfig, type ServerConfig } from './config.ts'
 import { createServer } from './server.ts'
+import { StoreOpenError } from './store/index.ts'
 
 const OPTIONS = [
   ['port', 'PORT', 'TCP port (0 = any free port)', String(defaultConfig.port)],
@@ -102,6 +103,11 @@ async function main(): Promise<void> {
     config = readConfig()
     server = createServer(config)
   } catch (err) {
+    // The database could not be opened: the message names the file and what to do; no usage, no stack.
+    if (err instanceof StoreOpenError) {
+      process.stderr.write(`tandem: ${err.message}\n`)
+      process.exit(1)
+    }
     process.stderr.write(`tandem: ${err instanceof Error ? err.message : String(err)}\n\n${usage()}`)
     process.exit(2)
   }

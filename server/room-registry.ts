@@ -30,6 +30,11 @@ export class RoomRegistry {
     return this.rooms.size
   }
 
+  /** Every loaded room. */
+  loaded(): IterableIterator<Room> {
+    return this.rooms.values()
+  }
+
   /** The loaded room called `name`, if any. */
   get(name: string): Room | undefined {
     return this.rooms.get(name)
@@ -59,7 +64,7 @@ export class RoomRegistry {
     if (room.members.size > 0 || this.unloadTimers.has(room) || room.destroyed) return
     const timer = setTimeout(() => {
       this.unloadTimers.delete(room)
-      void this.unload(room)
+      this.unload(room).catch((err) => this.log.error({ err, room: room.name }, 'unloading the room failed'))
     }, this.options.unloadDelayMs)
     timer.unref()
     this.unloadTimers.set(room, timer)
@@ -81,12 +86,37 @@ export class RoomRegistry {
     const started = performance.now()
     const stored = await this.store.load(name)
     const room = new Room(name, stored, this.commits, this.options, this.log)
+    if (room.setAside.length > 0) await this.recover(room)
     this.rooms.set(name, room)
     this.log.debug(
       { room: name, updates: stored.updates.length, ms: Math.round(performance.now() - started) },
       'room loaded',
     )
     return room
+  }
+
+  /**
+   * A room loaded with parts set aside (unreadable stored updates): keep them in the store's
+   * quarantine, then compact, so what is stored is what the room now holds and loads cleanly.
+   */
+  private async recover(room: Room): Promise<void> {
+    this.log.error(
+      {
+        room: room.name,
+        setAside: room.setAside.map(({ source, reason, data }) => ({
+          source,
+          reason,
+          bytes: data.byteLength,
+        })),
+      },
+      `room ${room.name}: ${room.setAside.length} stored update(s) could not be applied; loaded everything else, ` +
+        'kept the unreadable ones in the quarantine table and rewrote the room from what loaded',
+    )
+    await this.store.setAside(
+      room.name,
+      room.setAside.map(({ data, reason, source }) => ({ data, reason: `${source}: ${reason}` })),
+    )
+    await room.compact()
   }
 
   private cancelUnload(room: Room): void {

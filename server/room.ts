@@ -1,31 +1,54 @@
 /**
  * A room: one Yjs document and its awareness, shared by the connections in it. This is the one
- * place where accepted updates fan out: an update is applied to the document, queued for the group
- * commit, and only after it is durable relayed (the frame as received, encoded once) to every other
- * connection and announced to `onCommittedUpdate` listeners (the seam for change feeds).
+ * place where accepted updates fan out: an update is checked (shape, then what it would cost this
+ * document), applied, queued for the group commit, and only after it is durable relayed (the frame
+ * as received, encoded once) to every other connection, counted toward compaction, and announced
+ * to `onCommittedUpdate` listeners (the seam for change feeds). Data flows one way:
+ * connection → room → commit queue → store → the room's follow-ups.
+ *
+ * Awareness: a connection may only touch the awareness client ids it introduced. Entries for ids
+ * another connection owns are dropped silently (stock y-websocket providers echo everyone's states
+ * back), the rest are applied and relayed.
  */
-import * as encoding from 'lib0/encoding'
 import type { Logger } from 'pino'
 import * as awarenessProtocol from 'y-protocols/awareness'
 import * as Y from 'yjs'
-import { CloseCode, encodeSaved, MessageType, SyncType } from '../shared/protocol/index.ts'
+import {
+  CloseCode,
+  encodeAwareness,
+  encodeSaved,
+  encodeStorage,
+  encodeSyncStep1,
+  encodeSyncStep2,
+  encodeSyncUpdate,
+  StorageState,
+} from '../shared/protocol/index.ts'
+import { type AwarenessEntry, encodeAwarenessEntries, readAwarenessEntries } from './awareness-shape.ts'
 import type { CommitQueue } from './commit-queue.ts'
 import { PeerError } from './errors.ts'
+import { restoreDoc, type SetAside } from './room-restore.ts'
 import type { StoredRoom } from './store/index.ts'
+import { SyncReplyCache } from './sync-reply-cache.ts'
+import { admitUpdate, type UpdateLimits, UpdateRefusal } from './update-admission.ts'
+import { readUpdateShape, type UpdateShape, UpdateShapeError } from './update-shape.ts'
 
 /** What a room needs of a connection. */
 export interface RoomMember {
   readonly id: number
-  /** Client opted in to the `saved` extension (`?tandem=1`). */
+  /** Client opted in to Tandem's extensions (`saved`, `storage`) with `?tandem=1`. */
   readonly wantsSaved: boolean
   /** Awareness client ids this connection introduced (removed for everyone when it leaves). */
   readonly awarenessIds: Set<number>
   send(message: Uint8Array): void
 }
 
-export interface RoomOptions {
+export interface RoomOptions extends UpdateLimits {
   compactAfterUpdates: number
   compactAfterBytes: number
+  maxDocumentBytes: number
+  maxJsonDepth: number
+  maxAwarenessStateBytes: number
+  maxAwarenessClientsPerConnection: number
 }
 
 type CommittedListener = (room: Room, update: Uint8Array) => void
@@ -34,11 +57,19 @@ export class Room {
   readonly doc = new Y.Doc()
   readonly awareness: awarenessProtocol.Awareness
   readonly members = new Set<RoomMember>()
-  /** Updates in the store's log since the last snapshot. */
+  /** What could not be restored from the store when the room loaded (empty when all was fine). */
+  readonly setAside: SetAside[]
+  /** Updates in the store's log since the last snapshot, and their bytes. */
   private logCount: number
   private logBytes: number
-  private ackSeq = new WeakMap<RoomMember, number>()
+  /** Stored size estimate for the quota: the snapshot plus every update accepted since. */
+  private documentBytes: number
+  /** Per member: saved-ack sequence and the state-vector entries it is waiting to hear about. */
+  private readonly acks = new WeakMap<RoomMember, { seq: number; entries: Map<number, number> }>()
+  private readonly awarenessOwners = new Map<number, RoomMember>()
   private readonly committedListeners = new Set<CommittedListener>()
+  private readonly fullSync = new SyncReplyCache()
+  private compactionDone: Promise<void> | null = null
   destroyed = false
 
   constructor(
@@ -48,98 +79,137 @@ export class Room {
     private readonly options: RoomOptions,
     private readonly log: Logger,
   ) {
-    this.doc.transact(() => {
-      if (stored.snapshot) Y.applyUpdate(this.doc, stored.snapshot)
-      for (const update of stored.updates) Y.applyUpdate(this.doc, update)
-    })
+    this.setAside = restoreDoc(this.doc, stored, options.maxJsonDepth)
     this.logCount = stored.updates.length
     this.logBytes = stored.logBytes
+    this.documentBytes = (stored.snapshot?.byteLength ?? 0) + stored.logBytes
     this.awareness = new awarenessProtocol.Awareness(this.doc)
     this.awareness.setLocalState(null)
     this.awareness.on('update', this.onAwarenessChange)
   }
 
-  /** Adds a member and starts the sync handshake with it (server's step 1, awareness, saved). */
+  /** Counters for tests and metrics: full-document sync replies encoded so far. */
+  get stats(): { syncReplyEncodes: number } {
+    return { syncReplyEncodes: this.fullSync.encodes }
+  }
+
+  /** Adds a member and starts the sync handshake with it (server's step 1, awareness, saved, storage). */
   join(member: RoomMember): void {
     this.members.add(member)
-    const encoder = encoding.createEncoder()
-    encoding.writeVarUint(encoder, MessageType.sync)
-    encoding.writeVarUint(encoder, SyncType.step1)
-    encoding.writeVarUint8Array(encoder, Y.encodeStateVector(this.doc))
-    member.send(encoding.toUint8Array(encoder))
+    member.send(encodeSyncStep1(Y.encodeStateVector(this.doc)))
     if (this.awareness.getStates().size > 0) {
       member.send(this.encodeAwareness([...this.awareness.getStates().keys()]))
     }
-    if (member.wantsSaved) this.queueSavedAck(member)
+    if (member.wantsSaved) {
+      this.queueSavedAck(member, Y.decodeStateVector(Y.encodeStateVector(this.doc)))
+      if (this.commits.failures > 0) member.send(encodeStorage(StorageState.failing))
+    }
   }
 
   /** Removes a member and, for everyone else, the awareness states it introduced. */
   leave(member: RoomMember): void {
     if (!this.members.delete(member)) return
-    if (member.awarenessIds.size > 0) {
-      awarenessProtocol.removeAwarenessStates(this.awareness, [...member.awarenessIds], null)
-    }
+    if (member.awarenessIds.size === 0) return
+    const ids = [...member.awarenessIds]
+    for (const id of ids) if (this.awarenessOwners.get(id) === member) this.awarenessOwners.delete(id)
+    member.awarenessIds.clear()
+    awarenessProtocol.removeAwarenessStates(this.awareness, ids, null)
   }
 
   /**
-   * Applies a document update from `member`, queues it for commit, and relays it once durable.
-   * `frame` is the member's frame when it is already a sync-update message (relayed as is).
+   * Checks and applies a document update from `member`, queues it for commit, and relays it once
+   * durable. `frame` is the member's frame when it is already a sync-update message (relayed as is).
+   * Throws PeerError: 4422 for a malformed update or one that depends on what the room lacks, 4413
+   * for one past a limit.
    */
   applyUpdate(member: RoomMember, update: Uint8Array, frame: Uint8Array | null): void {
     // An up-to-date client answers our sync step 1 with an empty update: nothing to store or relay.
     if (isEmptyUpdate(update)) return
+    const shape = this.admit(update)
     try {
       Y.applyUpdate(this.doc, update, member)
     } catch (err) {
       // Yjs may have integrated part of the update before failing: make the store catch up with the
       // document as it now is, so memory and disk never diverge.
-      this.requestCompaction()
+      this.fullSync.clear()
+      void this.requestCompaction()
       throw new PeerError(CloseCode.invalidUpdate, 'document update could not be applied', { cause: err })
     }
+    this.documentBytes += update.byteLength
     this.commits.append(this.name, update)
     const relay = frame ?? encodeSyncUpdate(update)
+    this.fullSync.applied(relay)
     this.commits.afterCommit(() => {
+      this.logCount++
+      this.logBytes += update.byteLength
       for (const other of this.members) if (other !== member) other.send(relay)
       for (const listener of this.committedListeners) listener(this, update)
+      if (
+        this.logCount >= this.options.compactAfterUpdates ||
+        this.logBytes >= this.options.compactAfterBytes
+      ) {
+        void this.requestCompaction()
+      }
     })
-    if (member.wantsSaved) this.queueSavedAck(member)
+    if (member.wantsSaved) {
+      const touched = new Map<number, number>()
+      for (const block of shape.blocks) touched.set(block.client, Y.getState(this.doc.store, block.client))
+      this.queueSavedAck(member, touched)
+    }
   }
 
-  /** Answers a sync step 1 with step 2, computed now and sent once what it contains is durable. */
+  /**
+   * Answers a sync step 1 with step 2, computed now and sent once what it contains is durable. A
+   * client with nothing yet gets the room's shared full encoding (see SyncReplyCache).
+   */
   answerSyncStep1(member: RoomMember, stateVector: Uint8Array): void {
-    let update: Uint8Array
+    let messages: Uint8Array[]
     try {
-      update = Y.encodeStateAsUpdate(this.doc, stateVector)
+      const sv = Y.decodeStateVector(stateVector)
+      messages =
+        sv.size === 0
+          ? this.fullSync.fullSync(this.doc, (doc) => Y.encodeStateAsUpdate(doc))
+          : [encodeSyncStep2(Y.encodeStateAsUpdate(this.doc, stateVector))]
     } catch (err) {
       throw new PeerError(CloseCode.malformedMessage, 'sync step 1 carries a malformed state vector', {
         cause: err,
       })
     }
-    const encoder = encoding.createEncoder()
-    encoding.writeVarUint(encoder, MessageType.sync)
-    encoding.writeVarUint(encoder, SyncType.step2)
-    encoding.writeVarUint8Array(encoder, update)
-    const message = encoding.toUint8Array(encoder)
-    this.commits.afterCommit(() => member.send(message))
+    this.commits.afterCommit(() => {
+      for (const message of messages) member.send(message)
+    })
   }
 
   /**
-   * Applies an awareness update from `member` and relays the frame to every member, the sender
-   * included: as with y-websocket's server, the echo of its periodic (15 s) awareness renewal is
-   * what keeps a client alone in a room from hitting the provider's 30 s silence reconnect.
+   * Applies an awareness update from `member` and relays it to every member, the sender included:
+   * as with y-websocket's server, the echo of its periodic (15 s) awareness renewal is what keeps a
+   * client alone in a room from hitting the provider's 30 s silence reconnect. Entries for client
+   * ids another member introduced are dropped; throws PeerError(4413) past a bound.
    */
   applyAwareness(member: RoomMember, update: Uint8Array, frame: Uint8Array): void {
+    let entries: AwarenessEntry[]
     try {
-      awarenessProtocol.applyAwarenessUpdate(this.awareness, update, member)
+      entries = readAwarenessEntries(update, this.options)
     } catch (err) {
-      throw new PeerError(CloseCode.invalidUpdate, 'awareness update could not be applied', { cause: err })
+      throw peerErrorFor(err, 'awareness update')
     }
-    for (const other of this.members) other.send(frame)
+    const allowed = entries.filter((entry) => this.mayTouch(member, entry))
+    if (allowed.length === 0) return
+    const own = allowed.length === entries.length ? update : encodeAwarenessEntries(allowed)
+    awarenessProtocol.applyAwarenessUpdate(this.awareness, own, member)
+    const message = own === update ? frame : encodeAwareness(own)
+    for (const other of this.members) other.send(message)
   }
 
   /** Sends `member` every awareness state in the room. */
   answerQueryAwareness(member: RoomMember): void {
     member.send(this.encodeAwareness([...this.awareness.getStates().keys()]))
+  }
+
+  /** Tells members that opted in whether the store is saving (see `StorageState`). */
+  announceStorage(state: (typeof StorageState)[keyof typeof StorageState]): void {
+    const message = encodeStorage(state)
+    for (const member of this.members) if (member.wantsSaved) member.send(message)
   }
 
   /** Subscribes to updates once they are committed; returns the unsubscribe function. */
@@ -148,43 +218,73 @@ export class Room {
     return () => this.committedListeners.delete(listener)
   }
 
-  /** Accounts for updates of this room that were just committed; compacts past the thresholds. */
-  noteCommitted(count: number, bytes: number): void {
-    this.logCount += count
-    this.logBytes += bytes
-    if (
-      this.logCount >= this.options.compactAfterUpdates ||
-      this.logBytes >= this.options.compactAfterBytes
-    ) {
-      this.requestCompaction()
-    }
-  }
-
   /** Merges the log into one snapshot (if there is a log). Resolves once done or failed. */
   async compact(): Promise<void> {
-    if (this.logCount === 0 && !this.compactionDone) return
+    if (this.logCount === 0 && !this.compactionDone && this.setAside.length === 0) return
     await this.requestCompaction()
   }
 
   /** Releases the document and awareness (the room must be empty and flushed). */
   destroy(): void {
     this.destroyed = true
+    this.fullSync.clear()
     this.awareness.off('update', this.onAwarenessChange)
     this.awareness.destroy()
     this.doc.destroy()
   }
 
-  private compactionDone: Promise<void> | null = null
+  /** Reads the update's shape and checks it against this document; throws PeerError if refused. */
+  private admit(update: Uint8Array): UpdateShape {
+    if (this.documentBytes + update.byteLength > this.options.maxDocumentBytes) {
+      if (this.logBytes > 0) void this.requestCompaction()
+      throw new PeerError(
+        CloseCode.limitExceeded,
+        `the document would exceed its quota of ${this.options.maxDocumentBytes} bytes`,
+      )
+    }
+    try {
+      const shape = readUpdateShape(update, this.options)
+      admitUpdate(this.doc, shape, this.options)
+      return shape
+    } catch (err) {
+      throw peerErrorFor(err, 'document update')
+    }
+  }
+
+  private mayTouch(member: RoomMember, entry: AwarenessEntry): boolean {
+    const owner = this.awarenessOwners.get(entry.clientID)
+    if (owner === member) {
+      if (entry.json === 'null') {
+        this.awarenessOwners.delete(entry.clientID)
+        member.awarenessIds.delete(entry.clientID)
+      }
+      return true
+    }
+    if (owner !== undefined || entry.json === 'null') return false
+    if (member.awarenessIds.size >= this.options.maxAwarenessClientsPerConnection) {
+      throw new PeerError(
+        CloseCode.limitExceeded,
+        `more than ${this.options.maxAwarenessClientsPerConnection} awareness client ids on one connection`,
+      )
+    }
+    this.awarenessOwners.set(entry.clientID, member)
+    member.awarenessIds.add(entry.clientID)
+    return true
+  }
 
   private requestCompaction(): Promise<void> {
     if (this.compactionDone) return this.compactionDone
     const countAtRequest = this.logCount
     this.compactionDone = this.commits
       .compact(this.name, () => {
+        const snapshot = Y.encodeStateAsUpdate(this.doc)
+        // Never store what could not be read back.
+        readUpdateShape(snapshot, this.options)
         // Everything applied to the doc is in the snapshot, so every log entry committed so far is too.
         this.logCount = 0
         this.logBytes = 0
-        return Y.encodeStateAsUpdate(this.doc)
+        this.documentBytes = snapshot.byteLength
+        return snapshot
       })
       .then((ok) => {
         if (!ok) this.logCount = Math.max(this.logCount, countAtRequest)
@@ -194,36 +294,46 @@ export class Room {
     return this.compactionDone
   }
 
-  /** Sends `member` the state vector of what is durable so far (coalesced to the latest request). */
-  private queueSavedAck(member: RoomMember): void {
-    const seq = (this.ackSeq.get(member) ?? 0) + 1
-    this.ackSeq.set(member, seq)
-    // Captured now: everything in it is queued before this follow-up, so it is durable when it runs.
-    const stateVector = Y.encodeStateVector(this.doc)
+  /**
+   * Sends `member` a `saved` message with `entries` (client → clock, captured now: everything in
+   * them is queued before this follow-up, so it is durable when it runs). Requests made before the
+   * follow-up runs are merged into one message carrying only the entries that changed.
+   */
+  private queueSavedAck(member: RoomMember, entries: Map<number, number>): void {
+    let ack = this.acks.get(member)
+    if (!ack) {
+      ack = { seq: 0, entries: new Map() }
+      this.acks.set(member, ack)
+    }
+    const seq = ++ack.seq
+    for (const [client, clock] of entries) ack.entries.set(client, clock)
+    const pending = ack
     this.commits.afterCommit(() => {
-      if (this.ackSeq.get(member) === seq) member.send(encodeSaved(stateVector))
+      if (pending.seq !== seq || !this.members.has(member)) return
+      const sv = pending.entries
+      pending.entries = new Map()
+      member.send(encodeSaved(Y.encodeStateVector(sv)))
     })
   }
 
   private encodeAwareness(clients: number[]): Uint8Array {
-    const encoder = encoding.createEncoder()
-    encoding.writeVarUint(encoder, MessageType.awareness)
-    encoding.writeVarUint8Array(encoder, awarenessProtocol.encodeAwarenessUpdate(this.awareness, clients))
-    return encoding.toUint8Array(encoder)
+    return encodeAwareness(awarenessProtocol.encodeAwarenessUpdate(this.awareness, clients))
   }
 
   private readonly onAwarenessChange = (
     change: { added: number[]; updated: number[]; removed: number[] },
     origin: unknown,
   ): void => {
-    if (this.members.has(origin as RoomMember)) {
-      // From a member: track what it owns; its frame is relayed by applyAwareness.
-      const owned = (origin as RoomMember).awarenessIds
-      for (const id of change.added) owned.add(id)
-      for (const id of change.removed) owned.delete(id)
-      return
+    // A member's own changes are relayed by applyAwareness.
+    if (this.members.has(origin as RoomMember)) return
+    // Server-side changes (a member left, a state timed out): tell everyone, release ownership.
+    for (const id of change.removed) {
+      const owner = this.awarenessOwners.get(id)
+      if (owner) {
+        this.awarenessOwners.delete(id)
+        owner.awarenessIds.delete(id)
+      }
     }
-    // Server-side changes (a member left, a state timed out): tell everyone.
     const changed = [...change.added, ...change.updated, ...change.removed]
     if (changed.length === 0 || this.members.size === 0) return
     const message = this.encodeAwareness(changed)
@@ -236,10 +346,14 @@ export function isEmptyUpdate(update: Uint8Array): boolean {
   return update.length === 2 && update[0] === 0 && update[1] === 0
 }
 
-function encodeSyncUpdate(update: Uint8Array): Uint8Array {
-  const encoder = encoding.createEncoder()
-  encoding.writeVarUint(encoder, MessageType.sync)
-  encoding.writeVarUint(encoder, SyncType.update)
-  encoding.writeVarUint8Array(encoder, update)
-  return encoding.toUint8Array(encoder)
+/** Maps a refusal from the shape reader or the admission check to the PeerError the peer gets. */
+function peerErrorFor(err: unknown, what: string): PeerError {
+  if (err instanceof PeerError) return err
+  if ((err instanceof UpdateShapeError || err instanceof UpdateRefusal) && err.kind === 'limit') {
+    return new PeerError(CloseCode.limitExceeded, `${what}: ${err.message}`)
+  }
+  if (err instanceof UpdateRefusal) return new PeerError(CloseCode.invalidUpdate, `${what}: ${err.message}`)
+  return new PeerError(CloseCode.invalidUpdate, `${what} is malformed: ${(err as Error).message}`, {
+    cause: err,
+  })
 }

@@ -2,22 +2,27 @@
  * The Tandem server as a library: an HTTP server (health, the browser client) and the y-websocket
  * relay on the same port. `createServer(config)` wires the parts; `listen()` and `close()` run it.
  *
- *   upgrade /<room> -> room name check (400 before a socket exists) -> Connection -> RoomRegistry.open
- *   Connection frame -> decodeIncoming -> authorize -> Room -> CommitQueue (group commit) -> relay
+ *   upgrade /<room> -> upgrade.ts (target, room name, authenticate) -> Connection -> RoomRegistry.open
+ *   Connection frame -> decodeIncoming -> bounds, authorize -> Room (shape, admission) -> CommitQueue -> relay
+ *
+ * Every network callback (request, upgrade, message, close, timer) is guarded where it enters our
+ * code: a throw is logged and closes at most the request or connection it came from.
  */
-import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import { createServer as createHttpServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import type { Duplex } from 'node:stream'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
 import type { Logger } from 'pino'
 import { WebSocketServer } from 'ws'
-import { CloseCode, roomNameProblem, TANDEM_EXTENSIONS_PARAM } from '../shared/protocol/index.ts'
+import { CloseCode, StorageState, TANDEM_EXTENSIONS_PARAM } from '../shared/protocol/index.ts'
 import { CommitQueue } from './commit-queue.ts'
 import { resolveConfig, type ServerConfig } from './config.ts'
 import { Connection } from './connection.ts'
+import { HttpRoutes, sendJson } from './http-routes.ts'
 import { createLogger } from './logger.ts'
 import { RoomRegistry } from './room-registry.ts'
 import { createStaticHandler } from './static-files.ts'
 import { type DocStore, openStore } from './store/index.ts'
+import { type Authenticate, createUpgradeHandler, grantEdit } from './upgrade.ts'
 
 export interface TandemServer {
   readonly config: ServerConfig
@@ -32,123 +37,118 @@ export interface TandemServer {
   readonly connectionCount: number
 }
 
+export interface ServerHooks {
+  /** Decides who may connect to a room (default: everyone may edit). */
+  authenticate?: Authenticate
+}
+
 /** Builds a server from a partial config (see `defaultConfig`); throws on contradictory options. */
-export function createServer(partial: Partial<ServerConfig> = {}): TandemServer {
+export function createServer(partial: Partial<ServerConfig> = {}, hooks: ServerHooks = {}): TandemServer {
   const config = resolveConfig(partial)
   const log = config.logger ?? createLogger(config.logLevel)
   const store = openStore(config)
   const commits = new CommitQueue(store, log, {
     retryMinMs: config.storeRetryMinMs,
     retryMaxMs: config.storeRetryMaxMs,
-    onCommitted: (entries) => {
-      // Count per room for compaction thresholds (batches are usually one room's burst).
-      let room = rooms.get(entries[0].room)
-      let count = 0
-      let bytes = 0
-      for (const entry of entries) {
-        if (room?.name !== entry.room) {
-          room?.noteCommitted(count, bytes)
-          room = rooms.get(entry.room)
-          count = 0
-          bytes = 0
-        }
-        count++
-        bytes += entry.update.byteLength
-      }
-      room?.noteCommitted(count, bytes)
+    onFailingChange: (failing) => {
+      for (const room of rooms.loaded())
+        room.announceStorage(failing ? StorageState.failing : StorageState.ok)
     },
   })
-  const rooms = new RoomRegistry(
-    store,
-    commits,
-    {
-      unloadDelayMs: config.roomUnloadDelayMs,
-      compactAfterUpdates: config.compactAfterUpdates,
-      compactAfterBytes: config.compactAfterBytes,
-    },
-    log,
-  )
+  const rooms = new RoomRegistry(store, commits, { ...config, unloadDelayMs: config.roomUnloadDelayMs }, log)
   const connections = new Set<Connection>()
-  const serveStatic = config.staticDir ? createStaticHandler(config.staticDir) : null
   const wss = new WebSocketServer({ noServer: true, maxPayload: config.maxPayload, perMessageDeflate: false })
+  const loopDelay = monitorEventLoopDelay({ resolution: 10 })
+  loopDelay.enable()
   let closing: Promise<void> | null = null
   const startedAt = Date.now()
 
-  const http = createHttpServer((req, res) => {
-    handleHttp(req, res).catch((err) => {
-      log.error({ err, url: req.url }, 'http handler failed')
-      if (!res.headersSent) res.writeHead(500).end()
-      else res.destroy()
+  const routes = new HttpRoutes(log).route('/health', (_req, res) => {
+    const degraded = commits.failures > 0
+    const memory = process.memoryUsage()
+    sendJson(res, degraded || closing ? 503 : 200, {
+      status: closing ? 'closing' : degraded ? 'degraded' : 'ok',
+      rooms: rooms.size,
+      connections: connections.size,
+      storage: config.storage,
+      storeFailures: commits.failures,
+      uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
+      eventLoop: {
+        maxDelayMs: Math.round(loopDelay.max / 1e5) / 10,
+        p99DelayMs: Math.round(loopDelay.percentile(99) / 1e5) / 10,
+      },
+      memory: { rssBytes: memory.rss, heapUsedBytes: memory.heapUsed },
     })
   })
-
-  async function handleHttp(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://localhost')
-    if (url.pathname === '/health') {
-      const degraded = commits.failures > 0
-      res.writeHead(degraded || closing ? 503 : 200, {
-        'content-type': 'application/json',
-        'cache-control': 'no-store',
-      })
-      res.end(
-        JSON.stringify({
-          status: closing ? 'closing' : degraded ? 'degraded' : 'ok',
-          rooms: rooms.size,
-          connections: connections.size,
-          storage: config.storage,
-          storeFailures: commits.failures,
-          uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
-        }),
-      )
-      return
-    }
-    if (serveStatic && (await serveStatic(req, res, url.pathname))) return
-    res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('not found\n')
+  if (config.staticDir) {
+    const serveStatic = createStaticHandler(config.staticDir)
+    routes.fallback((req, res, url) => serveStatic(req, res, url.pathname))
   }
-
-  http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    const url = new URL(req.url ?? '/', 'http://localhost')
-    const room = url.pathname.slice(1)
-    const problem = closing ? 'server is shutting down' : roomNameProblem(room)
-    if (problem) {
-      const status = closing ? '503 Service Unavailable' : '400 Bad Request'
-      log.info({ path: url.pathname, reason: problem }, 'upgrade refused')
-      socket.end(
-        `HTTP/1.1 ${status}\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(problem) + 1}\r\n` +
-          `Connection: close\r\n\r\n${problem}\n`,
-      )
-      return
-    }
-    wss.handleUpgrade(req, socket, head, (ws) => {
-      const wantsSaved = url.searchParams.get(TANDEM_EXTENSIONS_PARAM) === '1'
-      const connection = new Connection(ws, socket, room, wantsSaved, 'edit', log, (conn, loadedRoom) => {
-        connections.delete(conn)
-        if (loadedRoom) rooms.release(loadedRoom)
-      })
-      connections.add(connection)
-      log.debug({ conn: connection.id, room, wantsSaved }, 'connection opened')
-      rooms.open(room).then(
-        (loaded) => {
-          connection.attach(loaded)
-          if (connection.closed) rooms.release(loaded)
-        },
-        (err) => {
-          log.error({ err, conn: connection.id, room }, 'room failed to load')
-          connection.close(CloseCode.internalError, 'room failed to load')
-        },
-      )
-    })
+  const http = createHttpServer(routes.handle)
+  http.on('clientError', (err, socket) => {
+    log.debug({ err }, 'malformed HTTP request')
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n')
+    else socket.destroy()
   })
+
+  http.on(
+    'upgrade',
+    createUpgradeHandler({
+      wss,
+      log,
+      authenticate: hooks.authenticate ?? grantEdit,
+      closing: () => closing !== null,
+      accept(ws, socket, room, access, url) {
+        const connection = new Connection({
+          ws,
+          socket,
+          roomName: room,
+          wantsSaved: url.searchParams.get(TANDEM_EXTENSIONS_PARAM) === '1',
+          access,
+          log,
+          maxBufferedBytes: config.maxBufferedBytes,
+          maxAwarenessMessageBytes: config.maxAwarenessMessageBytes,
+          awarenessMessagesPerSecond: config.awarenessMessagesPerSecond,
+          awarenessBurst: config.awarenessBurst,
+          onClose: (conn, loadedRoom) => {
+            connections.delete(conn)
+            if (loadedRoom) rooms.release(loadedRoom)
+          },
+        })
+        connections.add(connection)
+        log.debug({ conn: connection.id, room, wantsSaved: connection.wantsSaved }, 'connection opened')
+        rooms.open(room).then(
+          (loaded) => {
+            try {
+              connection.attach(loaded)
+            } catch (err) {
+              log.error({ err, conn: connection.id, room }, 'joining the room failed')
+              connection.close(CloseCode.internalError, 'internal error')
+            }
+            if (connection.closed) rooms.release(loaded)
+          },
+          (err) => {
+            log.error({ err, conn: connection.id, room }, 'room failed to load')
+            connection.close(CloseCode.internalError, 'room failed to load')
+          },
+        )
+      },
+    }),
+  )
 
   const heartbeat = setInterval(() => {
     for (const connection of connections) {
-      if (!connection.alive) {
-        log.info({ conn: connection.id, room: connection.roomName }, 'peer missed a heartbeat; terminating')
-        connection.ws.terminate()
-        continue
+      try {
+        if (!connection.alive) {
+          log.info({ conn: connection.id, room: connection.roomName }, 'peer missed a heartbeat; terminating')
+          connection.ws.terminate()
+          continue
+        }
+        connection.alive = false
+        connection.ws.ping()
+      } catch (err) {
+        log.error({ err, conn: connection.id }, 'heartbeat failed for a connection')
       }
-      connection.alive = false
-      connection.ws.ping()
     }
   }, config.heartbeatMs)
   heartbeat.unref()
@@ -175,6 +175,7 @@ export function createServer(partial: Partial<ServerConfig> = {}): TandemServer 
     close() {
       closing ??= (async () => {
         clearInterval(heartbeat)
+        loopDelay.disable()
         http.close()
         const socketsClosed = [...connections].map(
           (connection) =>

@@ -6,7 +6,8 @@ import { join } from 'node:path'
 import type Database from 'better-sqlite3'
 import { describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
-import { createServer, type DocStore, type LogEntry, SqliteStore } from '../server/index.ts'
+import { createServer, SqliteStore } from '../server/index.ts'
+import { FlakyStore } from './helpers/flaky-store.ts'
 import {
   cleanupAfterEach,
   connectClient,
@@ -155,30 +156,3 @@ describe('durability', () => {
     expect(store.appended.map((e) => e.room)).toContain('flaky')
   })
 })
-
-/** A real store wrapped to fail while `failing` is set, or to take `delayMs` per append (fault injection). */
-class FlakyStore implements DocStore {
-  failing = false
-  delayMs = 0
-  failedAttempts = 0
-  appended: LogEntry[] = []
-  constructor(private readonly inner: DocStore) {}
-  load(room: string) {
-    return this.inner.load(room)
-  }
-  async append(entries: readonly LogEntry[]) {
-    if (this.failing) {
-      this.failedAttempts++
-      throw new Error('disk I/O error (injected)')
-    }
-    if (this.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.delayMs))
-    await this.inner.append(entries)
-    this.appended.push(...entries)
-  }
-  compact(room: string, snapshot: Uint8Array) {
-    return this.inner.compact(room, snapshot)
-  }
-  close() {
-    return this.inner.close()
-  }
-}

@@ -22,7 +22,7 @@ let healthyPeer: TestClient
 let edits = 0
 
 beforeAll(async () => {
-  server = await startServer({ maxPayload: 64 * 1024 })
+  server = await startServer({ maxDocumentBytes: 63 * 1024, maxPayload: 64 * 1024 })
   healthy = connectClient(server.url, 'healthy')
   healthyPeer = connectClient(server.url, 'healthy')
   await Promise.all([synced(healthy), synced(healthyPeer)])

@@ -9,7 +9,13 @@ import { describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import * as syncProtocol from 'y-protocols/sync'
 import * as Y from 'yjs'
-import { type DocStore, type LogEntry, SqliteStore, type StoredRoom } from '../server/index.ts'
+import {
+  type DocStore,
+  type LogEntry,
+  type SetAsideEntry,
+  SqliteStore,
+  type StoredRoom,
+} from '../server/index.ts'
 import { CloseCode, MessageType } from '../shared/protocol/index.ts'
 import {
   cleanupAfterEach,
@@ -47,6 +53,9 @@ class GatedStore implements DocStore {
   }
   compact(room: string, snapshot: Uint8Array) {
     return this.inner.compact(room, snapshot)
+  }
+  setAside(room: string, entries: readonly SetAsideEntry[]) {
+    return this.inner.setAside(room, entries)
   }
   close() {
     return this.inner.close()

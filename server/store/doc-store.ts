@@ -10,6 +10,12 @@ export interface LogEntry {
   update: Uint8Array
 }
 
+/** Stored bytes that could not be loaded, and why. */
+export interface SetAsideEntry {
+  data: Uint8Array
+  reason: string
+}
+
 /** What a room's storage held when it was loaded. */
 export interface StoredRoom {
   /** The snapshot (a Yjs update), or null for a room never compacted. */
@@ -30,6 +36,11 @@ export interface DocStore {
    * `snapshot` contains every update appended to `room` so far.
    */
   compact(room: string, snapshot: Uint8Array): Promise<void>
+  /**
+   * Keeps `entries` (stored bytes a room could not load) apart from the room's state, with the
+   * reason, for an operator to inspect; they are never loaded again.
+   */
+  setAside(room: string, entries: readonly SetAsideEntry[]): Promise<void>
   /** Releases the database. */
   close(): Promise<void>
 }

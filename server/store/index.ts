@@ -4,9 +4,10 @@ import type { DocStore } from './doc-store.ts'
 import { MemoryStore } from './memory-store.ts'
 import { SqliteStore } from './sqlite-store.ts'
 
-export type { DocStore, LogEntry, StoredRoom } from './doc-store.ts'
+export type { DocStore, LogEntry, SetAsideEntry, StoredRoom } from './doc-store.ts'
 export { MemoryStore } from './memory-store.ts'
 export { SqliteStore } from './sqlite-store.ts'
+export { StoreOpenError } from './store-open-error.ts'
 
 /** Opens the store the configuration asks for. */
 export function openStore(config: ServerConfig): DocStore {

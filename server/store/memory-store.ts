@@ -2,7 +2,7 @@
  * DocStore that keeps everything in this process: nothing survives a restart. For benchmarks
  * (Tandem in-memory) and tests; it has the same semantics as the durable stores otherwise.
  */
-import type { DocStore, LogEntry, StoredRoom } from './doc-store.ts'
+import type { DocStore, LogEntry, SetAsideEntry, StoredRoom } from './doc-store.ts'
 
 export class MemoryStore implements DocStore {
   private readonly rooms = new Map<string, { snapshot: Uint8Array | null; updates: Uint8Array[] }>()
@@ -29,6 +29,13 @@ export class MemoryStore implements DocStore {
 
   async compact(room: string, snapshot: Uint8Array): Promise<void> {
     this.rooms.set(room, { snapshot, updates: [] })
+  }
+
+  /** What `setAside` kept, per room. */
+  readonly quarantine: Array<SetAsideEntry & { room: string }> = []
+
+  async setAside(room: string, entries: readonly SetAsideEntry[]): Promise<void> {
+    for (const entry of entries) this.quarantine.push({ room, ...entry })
   }
 
   async close(): Promise<void> {}

@@ -19,7 +19,8 @@ import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
 import type { SqliteSynchronous } from '../config.ts'
-import type { DocStore, LogEntry, StoredRoom } from './doc-store.ts'
+import type { DocStore, LogEntry, SetAsideEntry, StoredRoom } from './doc-store.ts'
+import { storeOpenError } from './store-open-error.ts'
 
 export class SqliteStore implements DocStore {
   readonly db: Database.Database
@@ -33,43 +34,53 @@ export class SqliteStore implements DocStore {
   private readonly appendAll: (entries: readonly LogEntry[]) => void
   private readonly replaceSnapshot: (room: string, snapshot: Uint8Array) => void
 
-  /** Opens (creating if needed) the database file at `path`; `:memory:` works too. */
+  /**
+   * Opens (creating if needed) the database file at `path`; `:memory:` works too. Throws a
+   * StoreOpenError naming the file and what to do when it cannot be opened, locked or set up.
+   */
   constructor(path: string, synchronous: SqliteSynchronous = 'NORMAL') {
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
-    this.db = new Database(path)
-    this.db.pragma('locking_mode = EXCLUSIVE')
-    this.db.pragma('journal_mode = WAL')
-    this.db.pragma(`synchronous = ${synchronous}`)
-    this.db.exec(`
-      CREATE TABLE IF NOT EXISTS snapshots (
-        room TEXT PRIMARY KEY,
-        data BLOB NOT NULL,
-        updated_at INTEGER NOT NULL
-      );
-      CREATE TABLE IF NOT EXISTS updates (
-        room TEXT NOT NULL,
-        seq INTEGER NOT NULL,
-        data BLOB NOT NULL,
-        PRIMARY KEY (room, seq)
-      ) WITHOUT ROWID;
-    `)
-    const last = this.db.prepare('SELECT max(seq) AS seq FROM updates').get() as { seq: number | null }
-    this.seq = last.seq ?? 0
-    this.insertUpdate = this.db.prepare('INSERT INTO updates (room, seq, data) VALUES (?, ?, ?)')
-    this.selectSnapshot = this.db.prepare('SELECT data FROM snapshots WHERE room = ?')
-    this.selectUpdates = this.db.prepare('SELECT data FROM updates WHERE room = ? ORDER BY seq')
-    this.upsertSnapshot = this.db.prepare(
-      'INSERT INTO snapshots (room, data, updated_at) VALUES (?, ?, ?) ' +
-        'ON CONFLICT (room) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at',
-    )
-    this.deleteUpdates = this.db.prepare('DELETE FROM updates WHERE room = ?')
-    this.appendAll = this.db.transaction((entries: readonly LogEntry[]) => {
-      for (const entry of entries) this.insertUpdate.run(entry.room, ++this.seq, entry.update)
-    })
-    this.replaceSnapshot = this.db.transaction((room: string, snapshot: Uint8Array) => {
-      this.upsertSnapshot.run(room, snapshot, Date.now())
-      this.deleteUpdates.run(room)
-    })
+    let db: Database.Database | undefined
+    try {
+      if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
+      this.db = db = new Database(path)
+      this.db.pragma('locking_mode = EXCLUSIVE')
+      this.db.pragma('journal_mode = WAL')
+      this.db.pragma(`synchronous = ${synchronous}`)
+      this.db.exec(`
+        CREATE TABLE IF NOT EXISTS snapshots (
+          room TEXT PRIMARY KEY,
+          data BLOB NOT NULL,
+          updated_at INTEGER NOT NULL
+        );
+        CREATE TABLE IF NOT EXISTS updates (
+          room TEXT NOT NULL,
+          seq INTEGER NOT NULL,
+          data BLOB NOT NULL,
+          PRIMARY KEY (room, seq)
+        ) WITHOUT ROWID;
+      `)
+      const last = this.db.prepare('SELECT max(seq) AS seq FROM updates').get() as { seq: number | null }
+      this.seq = last.seq ?? 0
+      this.insertUpdate = this.db.prepare('INSERT INTO updates (room, seq, data) VALUES (?, ?, ?)')
+      this.selectSnapshot = this.db.prepare('SELECT data FROM snapshots WHERE room = ?')
+      this.selectUpdates = this.db.prepare('SELECT data FROM updates WHERE room = ? ORDER BY seq')
+      this.upsertSnapshot = this.db.prepare(
+        'INSERT INTO snapshots (room, data, updated_at) VALUES (?, ?, ?) ' +
+          'ON CONFLICT (room) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at',
+      )
+      this.deleteUpdates = this.db.prepare('DELETE FROM updates WHERE room = ?')
+      this.appendAll = this.db.transaction((entries: readonly LogEntry[]) => {
+        for (const entry of entries) this.insertUpdate.run(entry.room, ++this.seq, entry.update)
+      })
+      this.replaceSnapshot = this.db.transaction((room: string, snapshot: Uint8Array) => {
+        this.upsertSnapshot.run(room, snapshot, Date.now())
+        this.deleteUpdates.run(room)
+      })
+    } catch (err) {
+      // Some failures (not a database, locked) only show at the first pragma or query, after the open.
+      if (db?.open) db.close()
+      throw storeOpenError(path, err)
+    }
   }
 
   async load(room: string): Promise<StoredRoom> {
@@ -89,6 +100,18 @@ export class SqliteStore implements DocStore {
 
   async compact(room: string, snapshot: Uint8Array): Promise<void> {
     this.replaceSnapshot(room, snapshot)
+  }
+
+  /** Keeps `entries` in the `quarantine` table (room, data, reason, at), created on first use. */
+  async setAside(room: string, entries: readonly SetAsideEntry[]): Promise<void> {
+    this.db.exec(
+      'CREATE TABLE IF NOT EXISTS quarantine (room TEXT NOT NULL, data BLOB NOT NULL, reason TEXT NOT NULL, at INTEGER NOT NULL)',
+    )
+    const insert = this.db.prepare('INSERT INTO quarantine (room, data, reason, at) VALUES (?, ?, ?, ?)')
+    const at = Date.now()
+    this.db.transaction(() => {
+      for (const entry of entries) insert.run(room, entry.data, entry.reason, at)
+    })()
   }
 
   async close(): Promise<void> {

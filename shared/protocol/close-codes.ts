@@ -17,8 +17,20 @@ export const CloseCode = {
   unknownMessageType: 4404,
   /** A text frame: the protocol is binary only. */
   textFrame: 4415,
-  /** A document update (or awareness update) that the CRDT could not apply. */
+  /**
+   * A message or the document it would grow exceeds a configured limit (document quota, structs,
+   * client ids, subdocuments, delete-set work, awareness state size or depth). The reason names it.
+   */
+  limitExceeded: 4413,
+  /**
+   * A document update (or awareness update) that is structurally invalid, that the CRDT could not
+   * apply, or that depends on changes the server does not have (reconnecting resyncs them).
+   */
   invalidUpdate: 4422,
+  /** The connection sends more than its share (awareness messages per second). */
+  rateLimited: 4429,
+  /** The connection did not read what the server sent it; its backlog passed the bound. */
+  slowReader: 4408,
 } as const
 
 export type CloseCodeValue = (typeof CloseCode)[keyof typeof CloseCode]

@@ -1,4 +1,18 @@
 /** Public surface of Tandem's wire protocol, shared by the server and the browser client. */
 export { CloseCode, type CloseCodeValue, closeCodeName } from './close-codes.ts'
-export { encodeSaved, MessageType, readSaved, SyncType, TANDEM_EXTENSIONS_PARAM } from './messages.ts'
+export {
+  encodeAwareness,
+  encodeSaved,
+  encodeStorage,
+  encodeSyncStep1,
+  encodeSyncStep2,
+  encodeSyncUpdate,
+  MessageType,
+  readSaved,
+  readStorage,
+  StorageState,
+  type StorageStateValue,
+  SyncType,
+  TANDEM_EXTENSIONS_PARAM,
+} from './messages.ts'
 export { isValidRoomName, roomNameProblem } from './room-name.ts'

@@ -12,6 +12,7 @@
  *   awareness      = 1 bytes(awarenessUpdate)
  *   queryAwareness = 3
  *   saved          = 100 bytes(stateVector)        server -> client, only to clients that opted in
+ *   storage        = 101 varUint(StorageState)     server -> client, only to clients that opted in
  *
  * One message per binary WebSocket frame; trailing bytes are an error. See PROTOCOL.md for the
  * sequence of messages and the guarantees behind `saved`.
@@ -27,7 +28,19 @@ export const MessageType = {
   queryAwareness: 3,
   /** Tandem extension: the server's durable state vector. Sent only to clients that opt in. */
   saved: 100,
+  /** Tandem extension: whether the server can currently save changes. Sent only to clients that opt in. */
+  storage: 101,
 } as const
+
+/** Payload of a `storage` message. */
+export const StorageState = {
+  /** Writes succeed; changes are being saved. */
+  ok: 0,
+  /** Writes are failing (disk full, database error); changes are kept in memory and retried. */
+  failing: 1,
+} as const
+
+export type StorageStateValue = (typeof StorageState)[keyof typeof StorageState]
 
 /** Sub-types of a sync message, as in y-protocols/sync. */
 export const SyncType = { step1: 0, step2: 1, update: 2 } as const
@@ -46,4 +59,43 @@ export function encodeSaved(stateVector: Uint8Array): Uint8Array {
 /** Reads the payload of a `saved` message whose type varUint has already been read. */
 export function readSaved(decoder: decoding.Decoder): Uint8Array {
   return decoding.readVarUint8Array(decoder)
+}
+
+/** Encodes a `storage` message: whether the server can currently save changes. */
+export function encodeStorage(state: StorageStateValue): Uint8Array {
+  const encoder = encoding.createEncoder()
+  encoding.writeVarUint(encoder, MessageType.storage)
+  encoding.writeVarUint(encoder, state)
+  return encoding.toUint8Array(encoder)
+}
+
+/** Reads the payload of a `storage` message whose type varUint has already been read. */
+export function readStorage(decoder: decoding.Decoder): StorageStateValue {
+  return decoding.readVarUint(decoder) === StorageState.failing ? StorageState.failing : StorageState.ok
+}
+
+function encodeSync(syncType: number, payload: Uint8Array): Uint8Array {
+  const encoder = encoding.createEncoder()
+  encoding.writeVarUint(encoder, MessageType.sync)
+  encoding.writeVarUint(encoder, syncType)
+  encoding.writeVarUint8Array(encoder, payload)
+  return encoding.toUint8Array(encoder)
+}
+
+/** Encodes sync step 1: the sender's state vector (`Y.encodeStateVector`). */
+export const encodeSyncStep1 = (stateVector: Uint8Array): Uint8Array =>
+  encodeSync(SyncType.step1, stateVector)
+
+/** Encodes sync step 2: an update holding what the receiver lacks. */
+export const encodeSyncStep2 = (update: Uint8Array): Uint8Array => encodeSync(SyncType.step2, update)
+
+/** Encodes a sync update message. */
+export const encodeSyncUpdate = (update: Uint8Array): Uint8Array => encodeSync(SyncType.update, update)
+
+/** Encodes an awareness message around a y-protocols awareness update. */
+export function encodeAwareness(awarenessUpdate: Uint8Array): Uint8Array {
+  const encoder = encoding.createEncoder()
+  encoding.writeVarUint(encoder, MessageType.awareness)
+  encoding.writeVarUint8Array(encoder, awarenessUpdate)
+  return encoding.toUint8Array(encoder)
 }

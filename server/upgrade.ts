@@ -1,0 +1,101 @@
+/**
+ * The WebSocket upgrade path: request target → room name → `authenticate` → `ws` handshake. Any
+ * refusal is one HTTP response written on the raw socket (`refuseUpgrade`, in the manner of ws'
+ * `abortHandshake`), before a WebSocket or a room exists. The whole path runs inside a guard, so
+ * no request, however malformed, can throw into the process.
+ */
+import type { IncomingMessage } from 'node:http'
+import type { Duplex } from 'node:stream'
+import type { Logger } from 'pino'
+import type { WebSocket, WebSocketServer } from 'ws'
+import { roomNameProblem } from '../shared/protocol/index.ts'
+import type { Access } from './connection.ts'
+import { parseRequestTarget } from './request-target.ts'
+
+/** What `authenticate` decides: the access a connection gets, or a refusal. */
+export type AuthDecision = { access: Access } | { status: number; reason: string }
+
+/** Decides who may connect to `room` (the seam for tokens); today every request gets `edit`. */
+export type Authenticate = (
+  request: IncomingMessage,
+  room: string,
+  url: URL,
+) => AuthDecision | Promise<AuthDecision>
+
+export const grantEdit: Authenticate = () => ({ access: 'edit' })
+
+const STATUS_TEXT: Record<number, string> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  500: 'Internal Server Error',
+  503: 'Service Unavailable',
+}
+
+/** Writes an HTTP error response with a one-line reason on an upgrade socket and closes it. */
+export function refuseUpgrade(socket: Duplex, status: number, reason: string): void {
+  if (socket.destroyed) return
+  const body = `${reason}\n`
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\nContent-Type: text/plain; charset=utf-8\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  )
+}
+
+export interface UpgradeContext {
+  wss: WebSocketServer
+  log: Logger
+  authenticate: Authenticate
+  /** Non-null while shutting down: every upgrade gets 503. */
+  closing: () => boolean
+  /** Called with the open WebSocket once the handshake is done. */
+  accept: (ws: WebSocket, socket: Duplex, room: string, access: Access, url: URL) => void
+}
+
+/** Returns the `upgrade` listener for node:http. */
+export function createUpgradeHandler(context: UpgradeContext) {
+  const { log } = context
+  return (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    // A socket error before the handshake completes must not become an unhandled 'error' event.
+    socket.on('error', (err) => log.debug({ err }, 'upgrade socket error'))
+    upgrade(context, req, socket, head).catch((err) => {
+      log.error({ err, url: req.url }, 'upgrade failed')
+      refuseUpgrade(socket, 500, 'internal error')
+    })
+  }
+}
+
+async function upgrade(
+  context: UpgradeContext,
+  req: IncomingMessage,
+  socket: Duplex,
+  head: Buffer,
+): Promise<void> {
+  const { log } = context
+  if (context.closing()) return refuseUpgrade(socket, 503, 'server is shutting down')
+  const url = parseRequestTarget(req.url)
+  if (!url) {
+    log.info({ url: req.url?.slice(0, 200) }, 'upgrade refused: malformed request target')
+    return refuseUpgrade(socket, 400, 'malformed request target')
+  }
+  const room = url.pathname.slice(1)
+  const problem = roomNameProblem(room)
+  if (problem) {
+    log.info({ path: url.pathname.slice(0, 200), reason: problem }, 'upgrade refused')
+    return refuseUpgrade(socket, 400, problem)
+  }
+  const decision = await context.authenticate(req, room, url)
+  if ('status' in decision) {
+    log.info({ room, status: decision.status, reason: decision.reason }, 'upgrade refused')
+    return refuseUpgrade(socket, decision.status, decision.reason)
+  }
+  if (socket.destroyed) return
+  context.wss.handleUpgrade(req, socket, head, (ws) => {
+    try {
+      context.accept(ws, socket, room, decision.access, url)
+    } catch (err) {
+      log.error({ err, room }, 'accepting a connection failed')
+      ws.terminate()
+    }
+  })
+}
