@@ -83,7 +83,7 @@ export const defaultConfig: Readonly<ServerConfig> = Object.freeze({
   maxUpdateSubdocs: 100,
   maxRoomSubdocs: 1_000,
   maxRootTypes: 256,
-  maxSplitWork: 20_000_000,
+  maxSplitWork: 60_000_000,
   maxJsonDepth: 64,
   maxAwarenessStateBytes: 8 * 1024,
   maxAwarenessMessageBytes: 256 * 1024,

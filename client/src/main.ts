@@ -17,6 +17,7 @@ import { trackSaves } from './save-tracking.ts'
 import { registerServiceWorker } from './service-worker-registration.ts'
 import { mountShare } from './share.ts'
 import { createStatusView } from './status-view.ts'
+import { watchServerStorage } from './storage-status.ts'
 import './styles.css'
 
 const element = <T extends HTMLElement>(id: string) => document.getElementById(id) as T
@@ -36,10 +37,13 @@ async function openRoom(roomId: string): Promise<void> {
   const identity = loadIdentity(storage)
   provider.awareness.setLocalStateField('user', identity)
 
-  const status = createStatusView(element('status'), () => connection.retry())
+  const status = createStatusView(element('status'), element('storage-warning'), () => connection.retry())
   const { tracker } = trackSaves(doc, provider, { storage, storageKey: `tandem:server-state:${roomId}` })
   tracker.subscribe(status.sync)
   status.sync(tracker.state)
+  const serverStorage = watchServerStorage(provider)
+  serverStorage.subscribe(status.storage)
+  status.storage(serverStorage.state)
   const connection = watchConnection(provider, status.connection)
 
   const persistence = new IndexeddbPersistence(`tandem:${roomId}`, doc)
