@@ -65,6 +65,8 @@ export class Connection implements RoomMember {
   private readonly socket: Duplex
   private readonly log: Logger
   private readonly awarenessRate: TokenBucket
+  /** Sync step 1 asks for an encoding of the document: a stock client sends one per connection. */
+  private readonly syncRequestRate = new TokenBucket(1, 5)
 
   constructor(private readonly options: ConnectionOptions) {
     const { ws, roomName } = options
@@ -96,16 +98,23 @@ export class Connection implements RoomMember {
     }
   }
 
-  /** Queues `message` for this peer; drops the peer if its unsent backlog passes the bound. */
+  /**
+   * Queues `message` for this peer. The first send of each tick checks what is still unsent from
+   * earlier ticks: past `maxBufferedBytes` the peer is not reading, and it is dropped. (Within a
+   * tick the backlog may grow by what that tick relays, which the tick's own input bounds.)
+   */
   send(message: Uint8Array): void {
     if (this.ws.readyState !== 1) return
     if (!this.isCorked) {
+      if (this.ws.bufferedAmount > this.options.maxBufferedBytes) {
+        this.dropSlowReader()
+        return
+      }
       this.isCorked = true
       this.socket.cork()
       if (corked.push(this) === 1) process.nextTick(uncorkAll)
     }
     this.ws.send(message)
-    if (this.ws.bufferedAmount > this.options.maxBufferedBytes) this.dropSlowReader()
   }
 
   /** Total bytes queued for this peer and not yet handed to the kernel. */
@@ -161,7 +170,13 @@ export class Connection implements RoomMember {
     let message: IncomingMessage
     try {
       message = decodeIncoming(frame)
-      if (message.kind === 'awareness') this.limitAwareness(frame)
+      if (message.kind === 'awareness' || message.kind === 'queryAwareness') this.limitAwareness(frame)
+      else if (message.kind === 'syncStep1' && !this.syncRequestRate.take()) {
+        throw new PeerError(
+          CloseCode.rateLimited,
+          'more than 5 sync requests in a burst (1 per second sustained)',
+        )
+      }
       this.authorize(message)
       switch (message.kind) {
         case 'syncStep1':

@@ -24,7 +24,18 @@ const OPTIONS = [
     defaultConfig.sqliteSynchronous,
   ],
   ['static-dir', 'TANDEM_STATIC_DIR', 'built browser client to serve ("" = none)', 'client/dist'],
-  ['max-payload', 'TANDEM_MAX_PAYLOAD', 'largest accepted frame in bytes', String(defaultConfig.maxPayload)],
+  [
+    'max-document-bytes',
+    'TANDEM_MAX_DOCUMENT_BYTES',
+    "quota on a room's stored size; frames up to it are accepted",
+    String(defaultConfig.maxDocumentBytes),
+  ],
+  [
+    'max-payload',
+    'TANDEM_MAX_PAYLOAD',
+    'largest accepted frame in bytes (at least the document quota + 1024)',
+    'quota + 1024',
+  ],
   [
     'heartbeat-ms',
     'TANDEM_HEARTBEAT_MS',
@@ -88,6 +99,7 @@ function readConfig(): Partial<ServerConfig> {
   )
   const staticDir = pick('static-dir', 'TANDEM_STATIC_DIR') ?? 'client/dist'
   config.staticDir = staticDir === '' ? null : staticDir
+  set('maxDocumentBytes', number('max-document-bytes', 'TANDEM_MAX_DOCUMENT_BYTES'))
   set('maxPayload', number('max-payload', 'TANDEM_MAX_PAYLOAD'))
   set('heartbeatMs', number('heartbeat-ms', 'TANDEM_HEARTBEAT_MS'))
   set('roomUnloadDelayMs', number('unload-delay-ms', 'TANDEM_UNLOAD_DELAY_MS'))
@@ -111,7 +123,23 @@ async function main(): Promise<void> {
     process.stderr.write(`tandem: ${err instanceof Error ? err.message : String(err)}\n\n${usage()}`)
     process.exit(2)
   }
-  await server.listen()
+  // Every network callback contains its own errors; this is the last line for a stray promise.
+  process.on('unhandledRejection', (err) => server.log.error({ err }, 'unhandled rejection (contained)'))
+  try {
+    await server.listen()
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    const where = `${config.host ?? defaultConfig.host}:${config.port ?? defaultConfig.port}`
+    const advice =
+      code === 'EADDRINUSE'
+        ? `${where} is already in use; stop what listens there or pass another --port / PORT`
+        : code === 'EACCES'
+          ? `no permission to listen on ${where}; use a port above 1023 or pass another --port / PORT`
+          : `cannot listen on ${where}: ${(err as Error).message}`
+    process.stderr.write(`tandem: ${advice}\n`)
+    await server.close().catch(() => {})
+    process.exit(1)
+  }
   let stopping = false
   const stop = (signal: string) => {
     if (stopping) return

@@ -88,10 +88,8 @@ export class Room {
     this.awareness.on('update', this.onAwarenessChange)
   }
 
-  /** Counters for tests and metrics: full-document sync replies encoded so far. */
-  get stats(): { syncReplyEncodes: number } {
-    return { syncReplyEncodes: this.fullSync.encodes }
-  }
+  /** Live counters for tests and metrics: sync-step-2 replies encoded (shared ones count once). */
+  readonly stats = { syncReplyEncodes: 0 }
 
   /** Adds a member and starts the sync handshake with it (server's step 1, awareness, saved, storage). */
   join(member: RoomMember): void {
@@ -166,10 +164,12 @@ export class Room {
     let messages: Uint8Array[]
     try {
       const sv = Y.decodeStateVector(stateVector)
+      const encode = (target?: Uint8Array) => {
+        this.stats.syncReplyEncodes++
+        return Y.encodeStateAsUpdate(this.doc, target)
+      }
       messages =
-        sv.size === 0
-          ? this.fullSync.fullSync(this.doc, (doc) => Y.encodeStateAsUpdate(doc))
-          : [encodeSyncStep2(Y.encodeStateAsUpdate(this.doc, stateVector))]
+        sv.size === 0 ? this.fullSync.fullSync(() => encode()) : [encodeSyncStep2(encode(stateVector))]
     } catch (err) {
       throw new PeerError(CloseCode.malformedMessage, 'sync step 1 carries a malformed state vector', {
         cause: err,

@@ -7,21 +7,19 @@
  * the tail grows past a share of the cached message it is cheaper to encode again, so the cache
  * drops itself.
  */
-import type * as Y from 'yjs'
 import { encodeSyncStep2 } from '../shared/protocol/index.ts'
 
 export class SyncReplyCache {
   private message: Uint8Array | null = null
   private tail: Uint8Array[] = []
   private tailBytes = 0
-  /** Full-document encodings computed (for tests and metrics). */
-  encodes = 0
-
-  /** The messages that bring a client with an empty state vector up to `doc`'s current state. */
-  fullSync(doc: Y.Doc, encode: (doc: Y.Doc) => Uint8Array): Uint8Array[] {
+  /**
+   * The messages that bring a client with an empty state vector up to the document's current state;
+   * `encode` encodes the whole document and is called only when nothing is cached.
+   */
+  fullSync(encode: () => Uint8Array): Uint8Array[] {
     if (!this.message) {
-      this.message = encodeSyncStep2(encode(doc))
-      this.encodes++
+      this.message = encodeSyncStep2(encode())
       this.tail = []
       this.tailBytes = 0
     }

@@ -139,7 +139,10 @@ export function admitUpdate(doc: Y.Doc, shape: UpdateShape, limits: UpdateLimits
     }
   }
   if (work > limits.maxSplitWork) {
-    throw new UpdateRefusal('limit', `update would cost ${work} units of item splitting (limit ${limits.maxSplitWork})`)
+    throw new UpdateRefusal(
+      'limit',
+      `update would cost ${work} units of item splitting (limit ${limits.maxSplitWork})`,
+    )
   }
 }
 

@@ -11,6 +11,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { cpus, totalmem } from 'node:os'
 import { dirname, join } from 'node:path'
 import { parseArgs } from 'node:util'
+import { loadYjsTrace } from '../../tests/helpers/traces.ts'
 import { buildBundles } from './build.ts'
 import { checkDriver } from './check-drivers.ts'
 import { renderSvg, renderTable } from './report.ts'
@@ -247,7 +248,7 @@ async function main(): Promise<void> {
     await repeated('idle', (spec) => idle(ctx, spec, plan.idle.rooms, plan.idle.clientsPerRoom))
   }
   if (workloads.includes('cold-load') && plan.coldRepeats > 0) {
-    const document = loadColdDocument(join(root, '../shared/traces/yjs/S1.yjs'))
+    const document = loadColdDocument(loadYjsTrace('S1'))
     for (const spec of pick(SYSTEMS.filter((s) => COLD_SYSTEMS.includes(s.name)))) {
       ctx.log(`  cold-load ${spec.name}`)
       rows.push(medianRow(await coldLoad(ctx, spec, document, plan.coldRepeats)))

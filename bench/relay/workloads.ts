@@ -301,10 +301,10 @@ export async function idle(
   })
 }
 
-/** The cold-load document: S1 from the shared traces, as a V1 update, and its length. */
-export function loadColdDocument(path: string): { update: Uint8Array; length: number } {
+/** The cold-load document from a V2 update (S1 of tests/fixtures/traces), as a V1 update, and its length. */
+export function loadColdDocument(updateV2: Uint8Array): { update: Uint8Array; length: number } {
   const doc = new Y.Doc()
-  Y.applyUpdateV2(doc, readFileSync(path))
+  Y.applyUpdateV2(doc, updateV2)
   return { update: Y.encodeStateAsUpdate(doc), length: doc.getText('text').length }
 }
 

@@ -42,7 +42,7 @@ export class SqliteStore implements DocStore {
     let db: Database.Database | undefined
     try {
       if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
-      this.db = db = new Database(path)
+      this.db = db = new Database(path, { timeout: 0 })
       this.db.pragma('locking_mode = EXCLUSIVE')
       this.db.pragma('journal_mode = WAL')
       this.db.pragma(`synchronous = ${synchronous}`)

@@ -54,10 +54,12 @@ export function storeOpenError(path: string, cause: unknown): StoreOpenError {
   const unwritable = [path, dirname(path)].find((p) => statOf(p) && !writable(p)) ?? unwritableAncestor(path)
   if (unwritable !== undefined) {
     const what = statOf(unwritable)?.isDirectory() ? 'directory' : 'file'
-    const reason = readOnlyFileSystem(unwritable)
-      ? `${what} ${unwritable} is on a read-only file system`
-      : `permission denied: the server cannot write to ${what} ${unwritable}`
-    return explain(reason, `give the server's user write access to it, or ${OTHER_PATH}`)
+    if (readOnlyFileSystem(unwritable))
+      return explain(`${what} ${unwritable} is on a read-only file system`, OTHER_PATH)
+    return explain(
+      `permission denied: the server cannot write to ${what} ${unwritable}`,
+      `give the server's user write access to it, or ${OTHER_PATH}`,
+    )
   }
 
   const detail = cause instanceof Error ? cause.message : String(cause)

@@ -1,5 +1,5 @@
 /**
- * Replays a concurrent editing trace (a DAG of transactions, see ../shared/traces/concurrent/README.md)
+ * Replays a concurrent editing trace (a DAG of transactions, see tests/fixtures/traces/README.md)
  * through OT: a central server and one replica per agent, linked by Jupiter links.
  *
  * The server orders the transactions as the trace lists them (a topological order). Before agent a's

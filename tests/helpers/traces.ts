@@ -1,5 +1,5 @@
 /**
- * Loads the editing traces in ../shared/traces (see the README.md files there for the formats):
+ * Loads the editing traces in tests/fixtures/traces (formats, provenance and license in its README.md):
  * gunzip + JSON.parse, resolved from the repository root so it works from any working directory.
  */
 import { readdirSync, readFileSync } from 'node:fs'
@@ -37,8 +37,8 @@ export interface ConcurrentTrace {
 /** The repository root (the folder holding package.json). */
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 
-/** The shared trace folder, beside the repository. */
-export const tracesDir = path.resolve(repoRoot, '../shared/traces')
+/** The trace folder, inside the repository (a clone alone has every trace that is read). */
+export const tracesDir = path.join(repoRoot, 'tests/fixtures/traces')
 
 function readGzipJson(file: string): unknown {
   return JSON.parse(gunzipSync(readFileSync(file)).toString('utf8'))
@@ -60,4 +60,9 @@ export function loadSequentialTrace(name: string): SequentialTrace {
 /** Loads `concurrent/NAME.json.gz`. */
 export function loadConcurrentTrace(name: string): ConcurrentTrace {
   return readGzipJson(path.join(tracesDir, 'concurrent', `${name}.json.gz`)) as ConcurrentTrace
+}
+
+/** Loads `yjs/NAME.yjs.gz`: a whole document as one Yjs update in the V2 encoding. */
+export function loadYjsTrace(name: string): Uint8Array {
+  return gunzipSync(readFileSync(path.join(tracesDir, 'yjs', `${name}.yjs.gz`)))
 }
