@@ -1,7 +1,9 @@
 /**
- * The rooms of this process: `open(name)` returns the loaded room, loading it once however many
- * connections ask at the same time; `release(room)` is called when a room's last member leaves, and
- * after a grace period the room is flushed, compacted and unloaded, returning its memory.
+ * The rooms of this process. `open(name)` returns the loaded room, loading it once however many
+ * callers ask at the same time, and counts the caller as a holder; `release(room)` gives the hold
+ * back. Holders are whatever needs the room in memory: a WebSocket connection, a change-feed
+ * subscriber, an HTTP request. When the last holder releases a room, after a grace period it is
+ * flushed, compacted and unloaded, returning its memory.
  */
 import type { Logger } from 'pino'
 import type { CommitQueue } from './commit-queue.ts'
@@ -16,6 +18,7 @@ export class RoomRegistry {
   private readonly rooms = new Map<string, Room>()
   private readonly loading = new Map<string, Promise<Room>>()
   private readonly unloadTimers = new Map<Room, NodeJS.Timeout>()
+  private readonly holders = new Map<Room, number>()
   private readonly unloading = new Map<string, Promise<void>>()
 
   constructor(
@@ -40,16 +43,28 @@ export class RoomRegistry {
     return this.rooms.get(name)
   }
 
-  /** Loads `name` (sharing one load among concurrent callers) and cancels any pending unload. */
+  /**
+   * Loads `name` (sharing one load among concurrent callers), cancels any pending unload, and
+   * counts the caller as a holder until it calls `release` (once per successful `open`).
+   */
   async open(name: string): Promise<Room> {
+    const room = await this.load(name)
+    this.holders.set(room, (this.holders.get(room) ?? 0) + 1)
+    this.cancelUnload(room)
+    return room
+  }
+
+  /** How many holders keep `room` loaded. */
+  holderCount(room: Room): number {
+    return this.holders.get(room) ?? 0
+  }
+
+  private load(name: string): Promise<Room> {
     const loaded = this.rooms.get(name)
-    if (loaded) {
-      this.cancelUnload(loaded)
-      return loaded
-    }
+    if (loaded) return Promise.resolve(loaded)
     let pending = this.loading.get(name)
     if (!pending) {
-      pending = this.load(name)
+      pending = this.loadFromStore(name)
       this.loading.set(name, pending)
       pending.then(
         () => this.loading.delete(name),
@@ -59,9 +74,15 @@ export class RoomRegistry {
     return pending
   }
 
-  /** Schedules `room` for unloading if it has no members. */
+  /** Gives back one hold on `room`; the last one schedules it for unloading. */
   release(room: Room): void {
-    if (room.members.size > 0 || this.unloadTimers.has(room) || room.destroyed) return
+    const held = (this.holders.get(room) ?? 0) - 1
+    if (held > 0) {
+      this.holders.set(room, held)
+      return
+    }
+    this.holders.delete(room)
+    if (this.unloadTimers.has(room) || room.destroyed) return
     const timer = setTimeout(() => {
       this.unloadTimers.delete(room)
       this.unload(room).catch((err) => this.log.error({ err, room: room.name }, 'unloading the room failed'))
@@ -78,7 +99,7 @@ export class RoomRegistry {
     await Promise.all([...this.rooms.values()].map((room) => this.unload(room, true)))
   }
 
-  private async load(name: string): Promise<Room> {
+  private async loadFromStore(name: string): Promise<Room> {
     // A room still unloading finishes first, so its last snapshot is what we load.
     await this.unloading.get(name)
     const again = this.rooms.get(name)
@@ -133,8 +154,8 @@ export class RoomRegistry {
     const done = (async () => {
       await this.commits.drain()
       await room.compact()
-      // Someone joined while we flushed: keep the room.
-      if (!force && room.members.size > 0) return
+      // Someone opened it while we flushed: keep the room.
+      if (!force && this.holderCount(room) > 0) return
       if (this.rooms.get(room.name) === room) this.rooms.delete(room.name)
       room.destroy()
       this.log.debug({ room: room.name }, 'room unloaded')

@@ -10,12 +10,14 @@
  */
 import * as decoding from 'lib0/decoding'
 import * as encoding from 'lib0/encoding'
+import { MessageType, SyncType } from '../../shared/protocol/index.ts'
 
 export type Dialect = 'y' | 'hocuspocus'
 
-/** y-protocols message and sync types, as numbered on the wire. */
-export const YMessage = { sync: 0, awareness: 1, auth: 2, queryAwareness: 3, syncReply: 4 } as const
-export const YSync = { step1: 0, step2: 1, update: 2 } as const
+/** y-protocols message types (shared/protocol), plus Hocuspocus' own sync reply (4). */
+const YMessage = { ...MessageType, syncReply: 4 } as const
+/** Sync sub-types, as in shared/protocol. */
+export const YSync = SyncType
 
 /** The provider version the Hocuspocus auth message announces (the installed provider's). */
 const HOCUSPOCUS_PROVIDER_VERSION = '4.8.0'
