@@ -2,8 +2,11 @@
  * Entry point: reads flags and environment variables (only here), starts the server, and shuts it
  * down gracefully on SIGTERM/SIGINT (stop accepting, close sockets with 1012, flush rooms, exit 0).
  */
+import { existsSync } from 'node:fs'
+import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { defaultConfig, type ServerConfig } from './config.ts'
+import { createLogger, LOG_FORMATS, type LogFormat } from './logger.ts'
 import { createServer } from './server.ts'
 import { StoreOpenError } from './store/index.ts'
 
@@ -55,7 +58,11 @@ const OPTIONS = [
     String(defaultConfig.compactAfterUpdates),
   ],
   ['log-level', 'LOG_LEVEL', 'pino level: trace debug info warn error silent', defaultConfig.logLevel],
+  ['log-format', 'LOG_FORMAT', 'json | pretty', 'pretty on a terminal, else json'],
 ] as const
+
+/** A bad option value whose message says all there is to say: printed as one line, without usage. */
+class OptionValueError extends Error {}
 
 function usage(): string {
   const lines = OPTIONS.map(
@@ -105,7 +112,29 @@ function readConfig(): Partial<ServerConfig> {
   set('roomUnloadDelayMs', number('unload-delay-ms', 'TANDEM_UNLOAD_DELAY_MS'))
   set('compactAfterUpdates', number('compact-after', 'TANDEM_COMPACT_AFTER'))
   set('logLevel', pick('log-level', 'LOG_LEVEL'))
+  const format = pick('log-format', 'LOG_FORMAT') ?? (process.stdout.isTTY ? 'pretty' : 'json')
+  if (!LOG_FORMATS.includes(format as LogFormat)) {
+    throw new OptionValueError(`--log-format / LOG_FORMAT must be json or pretty, got "${format}"`)
+  }
+  config.logger = createLogger(config.logLevel ?? defaultConfig.logLevel, format as LogFormat)
   return config
+}
+
+/** The one line a person reads when the server is up: where to go, and where documents are kept. */
+function greeting(address: { port: number; host: string }, config: ServerConfig): string {
+  const { host, port } = address
+  const name = host === '0.0.0.0' || host === '::' ? 'localhost' : host.includes(':') ? `[${host}]` : host
+  const storage =
+    config.storage === 'memory'
+      ? 'storage: in memory — nothing is kept after the server stops'
+      : `storage: SQLite, data in ${resolve(config.db)}`
+  const client =
+    config.staticDir === null
+      ? ' (API and WebSocket only; no browser client served)'
+      : existsSync(join(config.staticDir, 'index.html'))
+        ? ''
+        : ` (no browser client built in ${config.staticDir}; run npm run build)`
+  return `Tandem is running at http://${name}:${port}/ (${storage})${client}\n`
 }
 
 async function main(): Promise<void> {
@@ -120,13 +149,18 @@ async function main(): Promise<void> {
       process.stderr.write(`tandem: ${err.message}\n`)
       process.exit(1)
     }
+    if (err instanceof OptionValueError) {
+      process.stderr.write(`tandem: ${err.message}\n`)
+      process.exit(2)
+    }
     process.stderr.write(`tandem: ${err instanceof Error ? err.message : String(err)}\n\n${usage()}`)
     process.exit(2)
   }
   // Every network callback contains its own errors; this is the last line for a stray promise.
   process.on('unhandledRejection', (err) => server.log.error({ err }, 'unhandled rejection (contained)'))
+  let address: { port: number; host: string }
   try {
-    await server.listen()
+    address = await server.listen()
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code
     const where = `${config.host ?? defaultConfig.host}:${config.port ?? defaultConfig.port}`
@@ -140,6 +174,8 @@ async function main(): Promise<void> {
     await server.close().catch(() => {})
     process.exit(1)
   }
+  // Straight to stdout, not through the logger: it is for a person, whatever the log format.
+  process.stdout.write(greeting(address, server.config))
   let stopping = false
   const stop = (signal: string) => {
     if (stopping) return

@@ -129,7 +129,10 @@ export async function spawnServer(
     '--static-dir',
     '',
   ]
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] })
+  const child = spawn(process.execPath, args, {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, LOG_FORMAT: 'json' },
+  })
   const stop = () => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
   }

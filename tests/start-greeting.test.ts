@@ -1,0 +1,145 @@
+/**
+ * What a person sees when the server starts: the real `server/main.ts` process prints one plain
+ * greeting line naming the real URL and where documents are kept; its logs are JSON when stdout is
+ * not a terminal, readable lines with `LOG_FORMAT=pretty` (or `--log-format pretty`), and a bad
+ * format is a one-line startup error with exit code 2.
+ */
+import { spawn } from 'node:child_process'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { cleanupAfterEach, makeTempDir, waitFor } from './helpers/relay.ts'
+
+const cleanups = cleanupAfterEach()
+const root = join(import.meta.dirname, '..')
+const GREETING = /^Tandem is running at http:\/\/localhost:(\d+)\/ /
+
+interface Run {
+  /** Every stdout line, in order. */
+  lines: string[]
+  stderr: string
+  code: number | null
+}
+
+/**
+ * Runs `server/main.ts` with `args` and `env` (LOG_FORMAT unset unless given), stdout a pipe. With
+ * `whileUp`, waits for the greeting, calls `whileUp` with the port it names, then stops the server
+ * with SIGTERM; without, waits for the process to exit on its own.
+ */
+async function runServer(
+  args: string[],
+  env: Record<string, string> = {},
+  whileUp?: (port: number) => Promise<void>,
+): Promise<Run> {
+  const { LOG_FORMAT: _, ...inherited } = process.env
+  const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts', ...args], {
+    cwd: root,
+    env: { ...inherited, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  cleanups.push(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+  })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString()
+  })
+  child.stderr.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString()
+  })
+  const exited = new Promise<number | null>((resolve, reject) => {
+    child.once('error', reject)
+    child.once('close', (code) => resolve(code))
+  })
+  if (whileUp) {
+    let exitCode: number | null | undefined
+    void exited.then((code) => {
+      exitCode = code
+    })
+    const greetingPort = () => {
+      const match = stdout
+        .split('\n')
+        .map((line) => GREETING.exec(line))
+        .find(Boolean)
+      return match ? Number(match[1]) : undefined
+    }
+    await waitFor(() => greetingPort() !== undefined || exitCode !== undefined, 'the greeting')
+    expect(exitCode, `server exited early; stderr: ${stderr}`).toBeUndefined()
+    await whileUp(greetingPort()!)
+    child.kill('SIGTERM')
+  }
+  const code = await exited
+  return { lines: stdout.split('\n').filter((line) => line !== ''), stderr, code }
+}
+
+/** A temp directory, removed after the test. */
+function tempDir(): string {
+  const { dir, cleanup } = makeTempDir('tandem-greeting-')
+  cleanups.push(cleanup)
+  return dir
+}
+
+describe('npm start greets the user', () => {
+  it('names the real port and the database file; every other stdout line is JSON when piped', async () => {
+    const db = join(tempDir(), 't.db')
+    let boundPort = 0
+    const run = await runServer(['--port', '0', '--db', db, '--static-dir', ''], {}, async (port) => {
+      boundPort = port
+      // The port in the greeting is the one the server listens on.
+      const health = await fetch(`http://127.0.0.1:${port}/health`)
+      expect(health.status).toBe(200)
+    })
+    expect(run.code).toBe(0)
+    const greetings = run.lines.filter((line) => line.startsWith('Tandem'))
+    expect(greetings).toEqual([
+      `Tandem is running at http://localhost:${boundPort}/ (storage: SQLite, data in ${db}) ` +
+        '(API and WebSocket only; no browser client served)',
+    ])
+    const logs = run.lines.filter((line) => !line.startsWith('Tandem')).map((line) => JSON.parse(line))
+    expect(logs.map((entry) => entry.msg)).toEqual(['listening', 'shutting down', 'closed'])
+    expect(logs[0]).toMatchObject({ level: 30, port: boundPort, storage: 'sqlite' })
+    expect(run.stderr).toBe('')
+  })
+
+  it('LOG_FORMAT=pretty writes readable lines with the level name; memory storage says nothing is kept', async () => {
+    const run = await runServer(
+      ['--port', '0', '--storage', 'memory', '--static-dir', ''],
+      { LOG_FORMAT: 'pretty' },
+      async () => {},
+    )
+    expect(run.code).toBe(0)
+    const [greeting, ...others] = [
+      run.lines.find((line) => line.startsWith('Tandem'))!,
+      ...run.lines.filter((line) => !line.startsWith('Tandem')),
+    ]
+    expect(greeting).toMatch(
+      /^Tandem is running at http:\/\/localhost:\d+\/ \(storage: in memory — nothing is kept after the server stops\) /,
+    )
+    expect(others).toHaveLength(3)
+    for (const line of others) {
+      expect(() => JSON.parse(line)).toThrow()
+      expect(line).toMatch(/^\[\d\d:\d\d:\d\d\] .*INFO.*: /)
+    }
+    expect(others[0]).toContain('listening')
+  })
+
+  it('--log-format wins over LOG_FORMAT', async () => {
+    const run = await runServer(
+      ['--port', '0', '--storage', 'memory', '--static-dir', '', '--log-format', 'json'],
+      { LOG_FORMAT: 'pretty' },
+      async () => {},
+    )
+    expect(run.code).toBe(0)
+    for (const line of run.lines.filter((l) => !l.startsWith('Tandem')))
+      expect(JSON.parse(line)).toHaveProperty('msg')
+  })
+
+  it('an invalid LOG_FORMAT is a one-line startup error with exit code 2', async () => {
+    const run = await runServer(['--port', '0', '--storage', 'memory', '--static-dir', ''], {
+      LOG_FORMAT: 'xml',
+    })
+    expect(run.code).toBe(2)
+    expect(run.lines).toEqual([])
+    expect(run.stderr).toBe('tandem: --log-format / LOG_FORMAT must be json or pretty, got "xml"\n')
+  })
+})
