@@ -117,8 +117,8 @@ export class Room {
   /**
    * Checks and applies a document update from `member`, queues it for commit, and relays it once
    * durable. `frame` is the member's frame when it is already a sync-update message (relayed as is).
-   * Throws PeerError: 4422 for a malformed update or one that depends on what the room lacks, 4413
-   * for one past a limit.
+   * Throws PeerError: 4422 for a malformed update, 4509 for one that depends on what the room lacks
+   * (the client reconnects and resyncs), 4413 for one past a limit.
    */
   applyUpdate(member: RoomMember, update: Uint8Array, frame: Uint8Array | null): void {
     // An up-to-date client answers our sync step 1 with an empty update: nothing to store or relay.
@@ -352,7 +352,7 @@ function peerErrorFor(err: unknown, what: string): PeerError {
   if ((err instanceof UpdateShapeError || err instanceof UpdateRefusal) && err.kind === 'limit') {
     return new PeerError(CloseCode.limitExceeded, `${what}: ${err.message}`)
   }
-  if (err instanceof UpdateRefusal) return new PeerError(CloseCode.invalidUpdate, `${what}: ${err.message}`)
+  if (err instanceof UpdateRefusal) return new PeerError(CloseCode.needsResync, `${what}: ${err.message}`)
   return new PeerError(CloseCode.invalidUpdate, `${what} is malformed: ${(err as Error).message}`, {
     cause: err,
   })

@@ -1,6 +1,8 @@
 /**
  * WebSocket close codes the relay uses. 1xxx are RFC 6455's; 4xxx are Tandem's own, one per kind of
- * peer error, modelled on HTTP statuses so they read naturally in logs.
+ * peer error, modelled on HTTP statuses so they read naturally in logs. As stock y-websocket
+ * providers (3.x) read them: 4400-4499 are permanent (the provider stops reconnecting and emits
+ * `closed`), 4500-4599 are "try again later" (it reconnects with backoff and resyncs).
  */
 export const CloseCode = {
   /** The server is shutting down; a client should reconnect (to this or another instance). */
@@ -22,13 +24,15 @@ export const CloseCode = {
    * client ids, subdocuments, delete-set work, awareness state size or depth). The reason names it.
    */
   limitExceeded: 4413,
-  /**
-   * A document update (or awareness update) that is structurally invalid, that the CRDT could not
-   * apply, or that depends on changes the server does not have (reconnecting resyncs them).
-   */
+  /** A document update (or awareness update) that is structurally invalid or that the CRDT could not apply. */
   invalidUpdate: 4422,
-  /** The connection sends more than its share (awareness messages per second). */
-  rateLimited: 4429,
+  /**
+   * An update that depends on changes the server does not have (Yjs would keep it pending). The
+   * client reconnects and its sync step 2 brings what was missing.
+   */
+  needsResync: 4509,
+  /** The connection sends more than its share (awareness or sync requests per second); retry later. */
+  rateLimited: 4529,
   /** The connection did not read what the server sent it; its backlog passed the bound. */
   slowReader: 4408,
 } as const
