@@ -4,23 +4,21 @@
  * and reconnect). Path 1: Y.Docs around a hub Y.Doc exchanging real y-protocols sync messages. Path 2:
  * OTClients around an OTServer. Each path must converge; with disjoint regions both give the same text;
  * with concurrent inserts at one position both keep every character (in their own order, see docs/ot.md).
- * A failure prints the seed and the replay command: SEED=n npx vitest run tests/comparison-random.test.ts
+ * Each test sweeps 12 seeds from the run's seed (one with SEED=n); a failure prints the failing seed and the
+ * command that replays it (helpers/seed.ts).
  */
 import * as decoding from 'lib0/decoding'
 import * as encoding from 'lib0/encoding'
 import * as prng from 'lib0/prng'
-import { describe, expect, it } from 'vitest'
+import { describe, expect } from 'vitest'
 import * as syncProtocol from 'y-protocols/sync'
 import * as Y from 'yjs'
-import { OTClient } from '../shared/ot/client.ts'
-import { spliceOp } from '../shared/ot/index.ts'
-import { OTServer } from '../shared/ot/server.ts'
-import type { ClientMessage, ServerMessage } from '../shared/ot/session-messages.ts'
+import { type ClientMessage, OTClient, OTServer, type ServerMessage, spliceOp } from '../shared/ot/index.ts'
 import { MessageType } from '../shared/protocol/index.ts'
+import { seededTest, seedRange } from './helpers/seed.ts'
 import { StarNetwork } from './helpers/sim-network.ts'
 
-const BASE_SEED = Number(process.env.SEED ?? Date.now() % 1_000_000)
-const SEEDS = process.env.SEED ? 1 : 12
+const SEEDS = 12
 const K = 4
 const STEPS = 400
 
@@ -198,25 +196,23 @@ function run(kind: Kind, seed: number, makePath: typeof yjsPath): { text: string
 
 const sorted = (s: string) => [...s].sort().join('')
 
-describe(`OT and Yjs on the same seeded scenarios (seeds ${BASE_SEED}..${BASE_SEED + SEEDS - 1})`, () => {
+describe('OT and Yjs on the same seeded scenarios', () => {
   for (const kind of ['random', 'disjoint', 'same-position'] as Kind[]) {
-    it(`${kind}: both paths converge${kind === 'random' ? '' : ' and agree'}`, () => {
-      for (let seed = BASE_SEED; seed < BASE_SEED + SEEDS; seed++) {
-        const replay = `seed ${seed}; replay: SEED=${seed} npx vitest run tests/comparison-random.test.ts`
-        try {
-          const yjs = run(kind, seed, yjsPath)
-          const ot = run(kind, seed, otPath)
-          if (kind === 'disjoint') expect(ot.text, 'disjoint regions give one text').toBe(yjs.text)
-          if (kind === 'same-position') {
-            const expected = sorted(initialText(kind) + yjs.inserted)
-            expect(yjs.inserted).toBe(ot.inserted)
-            expect(sorted(yjs.text), 'Yjs kept every inserted character once').toBe(expected)
-            expect(sorted(ot.text), 'OT kept every inserted character once').toBe(expected)
-          }
-        } catch (err) {
-          throw new Error(`${kind} failed at ${replay}\n${String(err)}`)
+    seededTest(
+      `${kind}: both paths converge${kind === 'random' ? '' : ' and agree'}`,
+      // Each path replays the seed from the start, so `run` makes its own PRNGs from it.
+      (_gen, seed) => {
+        const yjs = run(kind, seed, yjsPath)
+        const ot = run(kind, seed, otPath)
+        if (kind === 'disjoint') expect(ot.text, 'disjoint regions give one text').toBe(yjs.text)
+        if (kind === 'same-position') {
+          const expected = sorted(initialText(kind) + yjs.inserted)
+          expect(yjs.inserted).toBe(ot.inserted)
+          expect(sorted(yjs.text), 'Yjs kept every inserted character once').toBe(expected)
+          expect(sorted(ot.text), 'OT kept every inserted character once').toBe(expected)
         }
-      }
-    })
+      },
+      { seeds: seedRange(SEEDS) },
+    )
   }
 })

@@ -5,8 +5,7 @@
  */
 import { describe, expect, it } from 'vitest'
 import { replayConcurrentYjs, replaySequentialYjs } from '../bench/lib/replay-yjs.ts'
-import { replayConcurrentOT } from '../shared/ot/concurrent-replay.ts'
-import { apply, Rope, spliceOp } from '../shared/ot/index.ts'
+import { apply, Rope, replayConcurrentOT, spliceOp } from '../shared/ot/index.ts'
 import { loadConcurrentTrace, loadSequentialTrace, traceNames } from './helpers/traces.ts'
 
 describe('sequential traces reach endContent through both paths', () => {

@@ -1,5 +1,5 @@
 /**
- * Algebraic properties of the OT type on random ops (seeded; SEED=n replays): TP1, compose, invert,
+ * Algebraic properties of the OT type on random ops (seeded, see helpers/seed.ts): TP1, compose, invert,
  * transformPosition, the rope against plain strings, and the grammar check.
  */
 import * as prng from 'lib0/prng'
@@ -22,26 +22,24 @@ import {
   transformPosition,
 } from '../shared/ot/index.ts'
 import { randomOp, randomText } from '../shared/ot/random-op.ts'
+import { seededTest, withNote } from './helpers/seed.ts'
 
-const SEED = Number(process.env.SEED ?? Date.now() % 1_000_000)
 const RUNS = 2000
-const replay = `SEED=${SEED} npx vitest run tests/ot-properties.test.ts`
 
-/** Runs `body` RUNS times on one seeded PRNG; a failure names the seed, the case and the replay command. */
+/** Runs `body` RUNS times on one seeded PRNG; a failure names the case, the seed and the replay command. */
 function forAll(name: string, body: (gen: prng.PRNG) => void): void {
-  it(name, () => {
-    const gen = prng.create(SEED)
+  seededTest(name, (gen) => {
     for (let i = 0; i < RUNS; i++) {
       try {
         body(gen)
       } catch (err) {
-        throw new Error(`${name} failed at case ${i} (seed ${SEED}); replay: ${replay}\n${String(err)}`)
+        throw withNote(err, `case ${i}`)
       }
     }
   })
 }
 
-describe(`OT type properties (seed ${SEED})`, () => {
+describe('OT type properties', () => {
   forAll('TP1: both orders of two concurrent ops converge', (gen) => {
     const s = randomText(gen, 12)
     const a = randomOp(gen, s)
@@ -103,8 +101,7 @@ describe(`OT type properties (seed ${SEED})`, () => {
 })
 
 describe('the rope on large documents', () => {
-  it('keeps long random edit sequences exact across leaf and branch splits and merges', () => {
-    const gen = prng.create(SEED)
+  seededTest('keeps long random edit sequences exact across leaf and branch splits and merges', (gen) => {
     let s = 'x'.repeat(20_000)
     const rope = new Rope(s)
     for (let i = 0; i < 5000; i++) {
@@ -119,7 +116,7 @@ describe('the rope on large documents', () => {
         rope.delete(pos, n)
       }
       const a = prng.uint32(gen, 0, s.length)
-      expect(rope.slice(a, a + 50), `seed ${SEED}, step ${i}; replay: ${replay}`).toBe(s.slice(a, a + 50))
+      expect(rope.slice(a, a + 50), `step ${i}`).toBe(s.slice(a, a + 50))
     }
     expect(rope.toString()).toBe(s)
     rope.delete(0, rope.length)

@@ -15,6 +15,7 @@ import {
   type TestServer,
   waitFor,
 } from './helpers/relay.ts'
+import { seededTest } from './helpers/seed.ts'
 
 let server: TestServer
 let healthy: TestClient
@@ -121,27 +122,18 @@ describe('malformed input', () => {
     })
   }
 
-  it('survives seeded random bytes, closing only the senders', async () => {
-    const seed = Number(process.env.SEED ?? Date.now() % 1_000_000)
-    const gen = prng.create(seed)
-    try {
-      for (let i = 0; i < 40; i++) {
-        const bytes = prng.uint8Array(gen, prng.int32(gen, 1, 64))
-        // Half the cases look like sync messages, to get past the first byte.
-        if (i % 2 === 0) bytes[0] = 0
-        // The text frame after it closes the socket even if the random bytes happen to be valid.
-        const code = await sendAndAwaitClose(`random-${i % 3}`, [bytes, 'end'])
-        expect(KNOWN_CODES, `frame ${Buffer.from(bytes).toString('hex')}`).toContain(code)
-      }
-      await healthyStillWorks()
-      const health = await (await fetch(`http://127.0.0.1:${server.port}/health`)).json()
-      expect(health.status).toBe('ok')
-    } catch (err) {
-      console.error(
-        `random-bytes test failed with seed ${seed}; replay: SEED=${seed} npx vitest run tests/relay-malformed.test.ts`,
-      )
-      throw err
+  seededTest('survives seeded random bytes, closing only the senders', async (gen) => {
+    for (let i = 0; i < 40; i++) {
+      const bytes = prng.uint8Array(gen, prng.int32(gen, 1, 64))
+      // Half the cases look like sync messages, to get past the first byte.
+      if (i % 2 === 0) bytes[0] = 0
+      // The text frame after it closes the socket even if the random bytes happen to be valid.
+      const code = await sendAndAwaitClose(`random-${i % 3}`, [bytes, 'end'])
+      expect(KNOWN_CODES, `frame ${Buffer.from(bytes).toString('hex')}`).toContain(code)
     }
+    await healthyStillWorks()
+    const health = await (await fetch(`http://127.0.0.1:${server.port}/health`)).json()
+    expect(health.status).toBe('ok')
   })
 
   it('refuses bad room names at the upgrade with 400 and a reason', async () => {

@@ -1,10 +1,10 @@
 /**
  * Seeded randomized convergence through the real relay: several stock clients make random inserts
  * and deletes while randomly dropping and regaining their connection; in the end every client and
- * a fresh joiner hold the same text. Replay a failure with the printed SEED.
+ * a fresh joiner hold the same text. A failure prints its seed and replay command (helpers/seed.ts).
  */
 import * as prng from 'lib0/prng'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect } from 'vitest'
 import {
   connectClient,
   converged,
@@ -14,8 +14,10 @@ import {
   type TestServer,
   waitFor,
 } from './helpers/relay.ts'
+import { SEED, seededTest, seedGiven } from './helpers/seed.ts'
 
-const seeds = process.env.SEED ? [Number(process.env.SEED)] : [1, 2, Date.now() % 1_000_000]
+// Two fixed seeds that always run, and a fresh one each run.
+const seeds = seedGiven ? [SEED] : [1, 2, SEED]
 
 let server: TestServer | null = null
 let clients: TestClient[] = []
@@ -26,8 +28,7 @@ afterEach(async () => {
   server = null
 })
 
-async function runScenario(seed: number): Promise<void> {
-  const gen = prng.create(seed)
+async function runScenario(gen: prng.PRNG, seed: number): Promise<void> {
   server = await startServer({ compactAfterUpdates: 50 })
   const room = `fuzz-${seed}`
   const K = 4
@@ -65,16 +66,5 @@ async function runScenario(seed: number): Promise<void> {
 }
 
 describe('randomized convergence through the relay', () => {
-  for (const seed of seeds) {
-    it(`converges (seed ${seed})`, async () => {
-      try {
-        await runScenario(seed)
-      } catch (err) {
-        console.error(
-          `convergence failed with seed ${seed}; replay: SEED=${seed} npx vitest run tests/relay-random.test.ts`,
-        )
-        throw err
-      }
-    })
-  }
+  for (const seed of seeds) seededTest(`converges with seed ${seed}`, runScenario, { seeds: [seed] })
 })

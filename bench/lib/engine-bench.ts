@@ -7,8 +7,7 @@
  */
 import { type as otUnicode } from 'ot-text-unicode'
 import * as Y from 'yjs'
-import { replayConcurrentOT } from '../../shared/ot/concurrent-replay.ts'
-import { apply, Rope, spliceOp, type TextOp } from '../../shared/ot/index.ts'
+import { apply, Rope, replayConcurrentOT, spliceOp, type TextOp } from '../../shared/ot/index.ts'
 import { loadConcurrentTrace, loadSequentialTrace, type Patch } from '../../tests/helpers/traces.ts'
 import { replayConcurrentYjs, replaySequentialYjs } from './replay-yjs.ts'
 

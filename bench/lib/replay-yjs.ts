@@ -4,7 +4,7 @@
  * the transaction that first saw them (the parents' version), then applying its own patches.
  */
 import * as Y from 'yjs'
-import type { ConcurrentHistory } from '../../shared/ot/concurrent-replay.ts'
+import type { ConcurrentHistory } from '../../shared/ot/index.ts'
 
 /** A doc whose text `text` received every patch as one transaction; `onUpdate` sees every update. */
 export function replaySequentialYjs(

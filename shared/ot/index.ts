@@ -1,12 +1,19 @@
-/** Public surface of Tandem's OT module: the text op type, its rope, and the client/server session layer. */
+/**
+ * Public surface of Tandem's OT module: the text op type and its rope, and the session layer that runs it
+ * between sites (the ot.js client/server pair, Jupiter links, and the concurrent-trace replay built on them).
+ * The session layer serves the comparison tests and benchmarks; the editor and relay use Yjs (docs/ot.md).
+ */
 export { apply, makeInvertible } from './apply.ts'
+export { type ClientState, OTClient } from './client.ts'
 export { compose, invert } from './compose.ts'
+export { type ConcurrentHistory, type ReplayResult, replayConcurrentOT } from './concurrent-replay.ts'
 export {
   InvalidOpError,
   OpDoesNotFitError,
   SessionProtocolError,
   UnlinearizableHistoryError,
 } from './errors.ts'
+export { type JupiterMessage, JupiterSite } from './jupiter-link.ts'
 export {
   baseLength,
   type Component,
@@ -20,5 +27,13 @@ export {
   type TextOp,
 } from './op.ts'
 export { Rope } from './rope.ts'
+export { OTServer, type Outgoing } from './server.ts'
+export type {
+  ClientMessage,
+  HelloMessage,
+  OpMessage,
+  ServerMessage,
+  SubmitMessage,
+} from './session-messages.ts'
 export { textType } from './text-type.ts'
 export { type Side, transform, transformPosition, transformSelection } from './transform.ts'
