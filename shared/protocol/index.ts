@@ -1,6 +1,7 @@
 /** Public surface of Tandem's wire protocol, shared by the server and the browser client. */
 export { CloseCode, type CloseCodeValue, closeCodeName } from './close-codes.ts'
 export {
+  type ClientMessage,
   encodeAwareness,
   encodeSaved,
   encodeStorage,
@@ -8,6 +9,8 @@ export {
   encodeSyncStep2,
   encodeSyncUpdate,
   MessageType,
+  ProtocolError,
+  readClientMessage,
   readSaved,
   readStorage,
   StorageState,

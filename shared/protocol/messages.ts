@@ -12,6 +12,7 @@
  *   awareness      = 1 bytes(awarenessUpdate)
  *   queryAwareness = 3
  *   saved          = 100 bytes(stateVector)        server -> client, only to clients that opted in
+ *                                                  (state-vector entries; the client keeps the max)
  *   storage        = 101 varUint(StorageState)     server -> client, only to clients that opted in
  *
  * One message per binary WebSocket frame; trailing bytes are an error. See PROTOCOL.md for the
@@ -98,4 +99,54 @@ export function encodeAwareness(awarenessUpdate: Uint8Array): Uint8Array {
   encoding.writeVarUint(encoder, MessageType.awareness)
   encoding.writeVarUint8Array(encoder, awarenessUpdate)
   return encoding.toUint8Array(encoder)
+}
+
+/** A message a client sends, as read by `readClientMessage`. */
+export type ClientMessage =
+  | { kind: 'syncStep1'; stateVector: Uint8Array }
+  | { kind: 'syncStep2'; update: Uint8Array }
+  | { kind: 'syncUpdate'; update: Uint8Array }
+  | { kind: 'awareness'; update: Uint8Array }
+  | { kind: 'queryAwareness' }
+
+/** Why a frame is not a protocol message: bytes that do not parse, or an unknown message type. */
+export class ProtocolError extends Error {
+  constructor(
+    readonly kind: 'malformed' | 'unknownType',
+    message: string,
+  ) {
+    super(message)
+    this.name = 'ProtocolError'
+  }
+}
+
+/**
+ * Reads one client message (the counterpart of `encodeSyncStep1` … `encodeAwareness`, and of what
+ * y-websocket providers send). Throws ProtocolError for an unknown type or sync sub-type; lib0
+ * throws for truncated varints. The caller checks that the frame ends where the message does.
+ */
+export function readClientMessage(decoder: decoding.Decoder): ClientMessage {
+  const type = decoding.readVarUint(decoder)
+  switch (type) {
+    case MessageType.sync: {
+      const syncType = decoding.readVarUint(decoder)
+      const payload = decoding.readVarUint8Array(decoder)
+      switch (syncType) {
+        case SyncType.step1:
+          return { kind: 'syncStep1', stateVector: payload }
+        case SyncType.step2:
+          return { kind: 'syncStep2', update: payload }
+        case SyncType.update:
+          return { kind: 'syncUpdate', update: payload }
+        default:
+          throw new ProtocolError('malformed', `unknown sync message type ${syncType}`)
+      }
+    }
+    case MessageType.awareness:
+      return { kind: 'awareness', update: decoding.readVarUint8Array(decoder) }
+    case MessageType.queryAwareness:
+      return { kind: 'queryAwareness' }
+    default:
+      throw new ProtocolError('unknownType', `unknown message type ${type}`)
+  }
 }
