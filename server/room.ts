@@ -243,7 +243,11 @@ export class Room {
       )
     }
     try {
-      const shape = readUpdateShape(update, this.options)
+      const shape = readUpdateShape(update, {
+        maxJsonDepth: this.options.maxJsonDepth,
+        maxBlocks: this.doc.store.clients.size + this.options.maxUpdateClients,
+        maxUpdateSubdocs: this.options.maxUpdateSubdocs,
+      })
       admitUpdate(this.doc, shape, this.options)
       return shape
     } catch (err) {

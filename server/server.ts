@@ -60,6 +60,7 @@ export function createServer(partial: Partial<ServerConfig> = {}, hooks: ServerH
   const wss = new WebSocketServer({ noServer: true, maxPayload: config.maxPayload, perMessageDeflate: false })
   const loopDelay = monitorEventLoopDelay({ resolution: 10 })
   loopDelay.enable()
+  let loopWindowStart = Date.now()
   let closing: Promise<void> | null = null
   const startedAt = Date.now()
 
@@ -73,12 +74,16 @@ export function createServer(partial: Partial<ServerConfig> = {}, hooks: ServerH
       storage: config.storage,
       storeFailures: commits.failures,
       uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
+      // Since the previous /health answer: a poller sees the stalls of its own interval.
       eventLoop: {
         maxDelayMs: Math.round(loopDelay.max / 1e5) / 10,
         p99DelayMs: Math.round(loopDelay.percentile(99) / 1e5) / 10,
+        windowSeconds: Math.round((Date.now() - loopWindowStart) / 100) / 10,
       },
       memory: { rssBytes: memory.rss, heapUsedBytes: memory.heapUsed },
     })
+    loopDelay.reset()
+    loopWindowStart = Date.now()
   })
   if (config.staticDir) {
     const serveStatic = createStaticHandler(config.staticDir)

@@ -69,6 +69,10 @@ export class UpdateShapeError extends Error {
 
 export interface UpdateShapeLimits {
   maxJsonDepth: number
+  /** Struct blocks (distinct clients) allowed; checked from the count, before reading them. */
+  maxBlocks?: number
+  /** Subdocuments allowed; reading stops at the first one past it. */
+  maxUpdateSubdocs?: number
 }
 
 const malformed = (message: string) => new UpdateShapeError('malformed', message)
@@ -117,6 +121,12 @@ function readClock(decoder: decoding.Decoder, what: string): number {
 
 function readStructs(decoder: decoding.Decoder, shape: UpdateShape, limits: UpdateShapeLimits): void {
   const blocks = readCount(decoder, 'client block', 3)
+  if (blocks > (limits.maxBlocks ?? Number.POSITIVE_INFINITY)) {
+    throw new UpdateShapeError(
+      'limit',
+      `update carries structs of ${blocks} clients (limit ${limits.maxBlocks})`,
+    )
+  }
   const seen = new Set<number>()
   for (let b = 0; b < blocks; b++) {
     const structs = readCount(decoder, 'struct', 2)
@@ -203,7 +213,12 @@ function readItem(
     case 9: // subdocument: guid, options
       decoding.readVarString(decoder)
       skipAny(decoder, limits.maxJsonDepth)
-      shape.subdocs++
+      if (++shape.subdocs > (limits.maxUpdateSubdocs ?? Number.POSITIVE_INFINITY)) {
+        throw new UpdateShapeError(
+          'limit',
+          `update creates more than ${limits.maxUpdateSubdocs} subdocuments`,
+        )
+      }
       return 1
     default:
       throw malformed(`unknown content ref ${contentRef}`)

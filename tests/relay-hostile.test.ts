@@ -406,7 +406,7 @@ describe('class 5: awareness floods and spoofing', () => {
     await roomStillSyncs(server.url, 'many-ids')
   })
 
-  it('closes a connection that sends a burst of 500 awareness messages with 4429', async () => {
+  it('closes a connection that sends a burst of 500 awareness messages with rateLimited', async () => {
     const server = await start()
     const attacker = raw(server.url, 'burst')
     await attacker.opened
