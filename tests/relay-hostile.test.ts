@@ -305,6 +305,30 @@ describe('class 3: updates that push a clock past 2^53', () => {
   })
 })
 
+describe('updates that would stay pending', () => {
+  it('closes with 4509 an update that refers to what the room lacks; the stock provider reconnects and resyncs it', async () => {
+    const server = await start()
+    const room = 'pending'
+    const writer = client(server.url, room)
+    const other = client(server.url, room)
+    await Promise.all([synced(writer), synced(other)])
+    const codes = closeCodes(writer)
+    // Another tab's edit reached this doc without passing the server (as a BroadcastChannel would).
+    const tab = new Y.Doc()
+    tab.getText('text').insert(0, 'from the other tab;')
+    Y.applyUpdate(writer.doc, Y.encodeStateAsUpdate(tab), writer.provider)
+    // This edit's origin is the other tab's text, which the server does not have.
+    writer.text.insert(writer.text.length, ' then mine')
+    await waitFor(() => codes.includes(CloseCode.needsResync), 'the update to be refused with 4509')
+    // The provider reconnects on its own (4500-4599) and its sync step 2 brings both edits.
+    await waitFor(
+      () => other.text.toString() === 'from the other tab; then mine',
+      'both edits to reach the other client after the resync',
+    )
+    expect(server.server.rooms.get(room)?.doc.getText('text').toString()).toBe('from the other tab; then mine')
+  })
+})
+
 describe('class 4: one message that costs too much', () => {
   it('refuses a delete set of 100,000 ranges in descending order; a peer in the room keeps syncing', async () => {
     const server = await start()
