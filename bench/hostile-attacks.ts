@@ -127,12 +127,21 @@ class Attacker {
   }
 
   /** Sends a sync step 1 with an empty state vector and resolves with the step-2 reply's size (0 if none). */
+  /**
+   * Bytes of the sync reply to an empty state vector: the step 2 plus the sync updates sent right
+   * behind it (Tandem answers fresh joiners with a shared encoding plus the updates applied since).
+   */
   async fullSyncReplyBytes(peer: RawPeer, timeoutMs: number): Promise<number> {
     await peer.send(syncStep1Frame())
     const deadline = Date.now() + timeoutMs
     while (Date.now() < deadline && peer.closeCode === null) {
-      const reply = peer.received.find((frame) => frame[0] === 0 && frame[1] === 1)
-      if (reply) return reply.length
+      const at = peer.received.findIndex((frame) => frame[0] === 0 && frame[1] === 1)
+      if (at >= 0) {
+        await sleep(200)
+        let bytes = 0
+        for (const frame of peer.received.slice(at)) if (frame[0] === 0 && frame[1] !== 0) bytes += frame.length
+        return bytes
+      }
       await sleep(20)
     }
     return 0
