@@ -13,6 +13,7 @@ import { type ServerConfig, SqliteStore } from '../server/index.ts'
 import { CloseCode, MessageType, StorageState } from '../shared/protocol/index.ts'
 import { FlakyStore } from './helpers/flaky-store.ts'
 import {
+  ascendingDeleteSetUpdate,
   awarenessFrame,
   bigAwarenessJson,
   clockOverflowPairUpdate,
@@ -325,7 +326,9 @@ describe('updates that would stay pending', () => {
       () => other.text.toString() === 'from the other tab; then mine',
       'both edits to reach the other client after the resync',
     )
-    expect(server.server.rooms.get(room)?.doc.getText('text').toString()).toBe('from the other tab; then mine')
+    expect(server.server.rooms.get(room)?.doc.getText('text').toString()).toBe(
+      'from the other tab; then mine',
+    )
   })
 })
 
@@ -347,6 +350,23 @@ describe('class 4: one message that costs too much', () => {
     a.text.insert(0, 'still here;')
     await waitFor(() => b.text.toString().startsWith('still here;'), 'the peer to keep syncing')
     expect(b.text.length).toBe(100_000 + 'still here;'.length)
+  })
+
+  it('refuses with 4413 an ascending delete set that would split 50,000 items; a small one passes', async () => {
+    const server = await start()
+    const room = 'ascending-splits'
+    const b = client(server.url, room)
+    await synced(b)
+    const attacker = raw(server.url, room)
+    await attacker.opened
+    await attacker.send(syncUpdateFrame(longTextUpdate(5_252_525, 100_000)))
+    await waitFor(() => b.text.length === 100_000, 'the 100,000-character insert to be relayed')
+    // 100 splits are ordinary editing and pass; 50,000 in one message are past maxSplitWork.
+    await attacker.send(syncUpdateFrame(ascendingDeleteSetUpdate(5_252_525, 100)))
+    await waitFor(() => b.text.length === 100_000 - 100, 'the small deletion to be relayed')
+    await attacker.send(syncUpdateFrame(ascendingDeleteSetUpdate(5_252_525, 50_000)))
+    expect(await attacker.closedWithin(CLOSE_GUARD_MS)).toBe(CloseCode.limitExceeded)
+    expect(server.server.rooms.get(room)?.doc.getText('text').length).toBe(100_000 - 100)
   })
 
   it('refuses an update creating 2,000 subdocuments with 4413', async () => {

@@ -293,6 +293,24 @@ export function reverseDeleteSetUpdate(client: number, count: number): Uint8Arra
 }
 
 /**
+ * An update with no structs and a delete set of `count` one-clock ranges of `client` in ascending
+ * order, every other clock: the canonical order, but each range still splits an existing item
+ * (each split costs microseconds however the ranges are ordered).
+ */
+export function ascendingDeleteSetUpdate(client: number, count: number): Uint8Array {
+  const encoder = encoding.createEncoder()
+  encoding.writeVarUint(encoder, 0)
+  encoding.writeVarUint(encoder, 1)
+  encoding.writeVarUint(encoder, client)
+  encoding.writeVarUint(encoder, count)
+  for (let i = 0; i < count; i++) {
+    encoding.writeVarUint(encoder, 2 * i + 1)
+    encoding.writeVarUint(encoder, 1)
+  }
+  return encoding.toUint8Array(encoder)
+}
+
+/**
  * An update of `count` subdocument items (content type 9, each with a new guid) by `client` from
  * `firstClock`, chained one after another in root array "subdocs" (~27 bytes an item).
  */
