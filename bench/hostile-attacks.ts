@@ -139,7 +139,8 @@ class Attacker {
       if (at >= 0) {
         await sleep(200)
         let bytes = 0
-        for (const frame of peer.received.slice(at)) if (frame[0] === 0 && frame[1] !== 0) bytes += frame.length
+        for (const frame of peer.received.slice(at))
+          if (frame[0] === 0 && frame[1] !== 0) bytes += frame.length
         return bytes
       }
       await sleep(20)

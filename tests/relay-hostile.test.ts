@@ -41,6 +41,7 @@ import {
   type TestServer,
   waitFor,
 } from './helpers/relay.ts'
+import { seededTest } from './helpers/seed.ts'
 
 const cleanups = cleanupAfterEach()
 const KNOWN_CODES: number[] = Object.values(CloseCode)
@@ -101,19 +102,6 @@ function savedVectors(frames: Uint8Array[]): Array<Map<number, number>> {
     })
 }
 
-/** Runs `body` with a seed (SEED env or random) and prints the replay command if it fails. */
-async function withSeed(what: string, body: (gen: prng.PRNG, seed: number) => Promise<void>): Promise<void> {
-  const seed = Number(process.env.SEED ?? Date.now() % 1_000_000)
-  try {
-    await body(prng.create(seed), seed)
-  } catch (err) {
-    console.error(
-      `${what} failed with seed ${seed}; replay: SEED=${seed} npx vitest run tests/relay-hostile.test.ts -t "${what}"`,
-    )
-    throw err
-  }
-}
-
 describe('class 1: requests whose URL the server cannot parse', () => {
   /** The real server process (a crash shows as an exit, not as an error inside the test runner). */
   async function spawnTracked() {
@@ -155,26 +143,23 @@ describe('class 1: requests whose URL the server cannot parse', () => {
     await roomStillSyncs(server.url, 'elsewhere')
   })
 
-  it('survives a seeded fuzz of raw upgrade and plain HTTP requests', async () => {
-    await withSeed('survives a seeded fuzz of raw upgrade and plain HTTP requests', async (gen) => {
-      const server = await spawnTracked()
-      const BATCHES = 15
-      const PER_BATCH = 20
-      for (let batch = 0; batch < BATCHES; batch++) {
-        const requests = Array.from({ length: PER_BATCH }, () => randomHttpRequest(gen))
-        const results = await Promise.all(requests.map((request) => rawHttp(server.port, request, 500)))
-        const show = (i: number) => JSON.stringify(requests[i].slice(0, 300))
-        expect(
-          server.alive(),
-          `server exited during batch ${batch}: ${requests.map((_, i) => show(i))}`,
-        ).toBe(true)
-        results.forEach((result, i) => {
-          if (result.status !== null) expect(result.status, `answer to ${show(i)}`).toBeLessThan(500)
-        })
-      }
-      expect(await healthStatus(server.port)).toBe(200)
-      await roomStillSyncs(server.url, 'after-fuzz')
-    })
+  seededTest('survives a seeded fuzz of raw upgrade and plain HTTP requests', async (gen) => {
+    const server = await spawnTracked()
+    const BATCHES = 15
+    const PER_BATCH = 20
+    for (let batch = 0; batch < BATCHES; batch++) {
+      const requests = Array.from({ length: PER_BATCH }, () => randomHttpRequest(gen))
+      const results = await Promise.all(requests.map((request) => rawHttp(server.port, request, 500)))
+      const show = (i: number) => JSON.stringify(requests[i].slice(0, 300))
+      expect(server.alive(), `server exited during batch ${batch}: ${requests.map((_, i) => show(i))}`).toBe(
+        true,
+      )
+      results.forEach((result, i) => {
+        if (result.status !== null) expect(result.status, `answer to ${show(i)}`).toBeLessThan(500)
+      })
+    }
+    expect(await healthStatus(server.port)).toBe(200)
+    await roomStillSyncs(server.url, 'after-fuzz')
   })
 })
 
@@ -203,40 +188,38 @@ describe('class 2: awareness states the server cannot re-encode', () => {
     await attackThenJoin(bigAwarenessJson(16 * 1024), CloseCode.limitExceeded)
   })
 
-  it('survives a seeded fuzz of awareness updates while a stock client edits', async () => {
-    await withSeed('survives a seeded fuzz of awareness updates while a stock client edits', async (gen) => {
-      const server = await start()
-      const room = 'awareness-fuzz'
-      const editor = client(server.url, room)
-      const peer = client(server.url, room)
-      editor.provider.awareness.setLocalStateField('user', { name: 'editor' })
-      await Promise.all([synced(editor), synced(peer)])
-      const victims = [editor.doc.clientID, peer.doc.clientID]
-      const codes: number[] = []
-      let attacker = raw(server.url, room)
-      await attacker.opened
-      for (let i = 0; i < 300; i++) {
-        if (attacker.closeCode !== null) {
-          codes.push(attacker.closeCode)
-          attacker = raw(server.url, room)
-          await attacker.opened
-        }
-        await attacker.send(randomAwarenessFrame(gen, victims))
-        if (i % 10 === 0) editor.text.insert(prng.uint32(gen, 0, editor.text.length), `${i};`)
-        await new Promise((resolve) => setImmediate(resolve))
+  seededTest('survives a seeded fuzz of awareness updates while a stock client edits', async (gen) => {
+    const server = await start()
+    const room = 'awareness-fuzz'
+    const editor = client(server.url, room)
+    const peer = client(server.url, room)
+    editor.provider.awareness.setLocalStateField('user', { name: 'editor' })
+    await Promise.all([synced(editor), synced(peer)])
+    const victims = [editor.doc.clientID, peer.doc.clientID]
+    const codes: number[] = []
+    let attacker = raw(server.url, room)
+    await attacker.opened
+    for (let i = 0; i < 300; i++) {
+      if (attacker.closeCode !== null) {
+        codes.push(attacker.closeCode)
+        attacker = raw(server.url, room)
+        await attacker.opened
       }
-      for (const code of codes) expect(KNOWN_CODES, `close code ${code}`).toContain(code)
-      await waitFor(() => peer.text.toString() === editor.text.toString(), 'the peer to keep syncing')
-      expect(editor.text.toString().split(';').length - 1).toBe(30)
-      const late = client(server.url, room)
-      await synced(late)
-      await waitFor(() => late.text.toString() === editor.text.toString(), 'the late joiner to get the text')
-      await waitFor(
-        () => late.provider.awareness.getStates().get(editor.doc.clientID)?.user?.name === 'editor',
-        "the late joiner to see the editor's presence",
-      )
-      expect(await healthStatus(server.port)).toBe(200)
-    })
+      await attacker.send(randomAwarenessFrame(gen, victims))
+      if (i % 10 === 0) editor.text.insert(prng.uint32(gen, 0, editor.text.length), `${i};`)
+      await new Promise((resolve) => setImmediate(resolve))
+    }
+    for (const code of codes) expect(KNOWN_CODES, `close code ${code}`).toContain(code)
+    await waitFor(() => peer.text.toString() === editor.text.toString(), 'the peer to keep syncing')
+    expect(editor.text.toString().split(';').length - 1).toBe(30)
+    const late = client(server.url, room)
+    await synced(late)
+    await waitFor(() => late.text.toString() === editor.text.toString(), 'the late joiner to get the text')
+    await waitFor(
+      () => late.provider.awareness.getStates().get(editor.doc.clientID)?.user?.name === 'editor',
+      "the late joiner to see the editor's presence",
+    )
+    expect(await healthStatus(server.port)).toBe(200)
   })
 })
 
