@@ -16,8 +16,8 @@ import type { DocStore, LogEntry } from './store/index.ts'
 
 interface Compaction {
   room: string
-  encode: () => Uint8Array
-  resolve: (compacted: boolean) => void
+  start: () => Uint8Array | undefined
+  resolve: (snapshotBytes: number | null) => void
 }
 
 interface Batch {
@@ -69,12 +69,14 @@ export class CommitQueue {
   }
 
   /**
-   * Replaces `room`'s snapshot with `encode()` (called when no append is in flight, so it sees every
-   * committed update) and empties its log. Resolves false if the store failed (the log is kept).
+   * Replaces `room`'s snapshot and log with one snapshot. `start` is called when no append is in
+   * flight (so every update appended so far is committed) and returns the snapshot to store, or
+   * undefined to let the store merge what it holds. Resolves with the snapshot's size, or null if the
+   * store failed (the log is kept).
    */
-  compact(room: string, encode: () => Uint8Array): Promise<boolean> {
+  compact(room: string, start: () => Uint8Array | undefined): Promise<number | null> {
     return new Promise((resolve) => {
-      this.compactions.push({ room, encode, resolve })
+      this.compactions.push({ room, start, resolve })
       this.schedule()
     })
   }
@@ -109,11 +111,10 @@ export class CommitQueue {
     this.compactions = []
     for (const job of jobs) {
       try {
-        await this.store.compact(job.room, job.encode())
-        job.resolve(true)
+        job.resolve(await this.store.compact(job.room, job.start()))
       } catch (err) {
         this.log.error({ err, room: job.room }, 'compaction failed; the update log is kept')
-        job.resolve(false)
+        job.resolve(null)
       }
     }
   }

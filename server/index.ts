@@ -16,4 +16,5 @@ export {
   SqliteStore,
   type StoredRoom,
   StoreOpenError,
+  WorkerSqliteStore,
 } from './store/index.ts'

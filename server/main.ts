@@ -162,6 +162,11 @@ async function main(): Promise<void> {
   try {
     address = await server.listen()
   } catch (err) {
+    // The database could not be opened (the SQLite worker opens it as the server starts).
+    if (err instanceof StoreOpenError) {
+      process.stderr.write(`tandem: ${err.message}\n`)
+      process.exit(1)
+    }
     const code = (err as NodeJS.ErrnoException).code
     const where = `${config.host ?? defaultConfig.host}:${config.port ?? defaultConfig.port}`
     const advice =

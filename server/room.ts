@@ -64,6 +64,8 @@ export class Room {
   private logBytes: number
   /** Stored size estimate for the quota: the snapshot plus every update accepted since. */
   private documentBytes: number
+  /** Bytes of every update accepted since the room loaded. */
+  private acceptedBytes = 0
   /** Per member: saved-ack sequence and the state-vector entries it is waiting to hear about. */
   private readonly acks = new WeakMap<RoomMember, { seq: number; entries: Map<number, number> }>()
   private readonly awarenessOwners = new Map<number, RoomMember>()
@@ -130,10 +132,11 @@ export class Room {
       // Yjs may have integrated part of the update before failing: make the store catch up with the
       // document as it now is, so memory and disk never diverge.
       this.fullSync.clear()
-      void this.requestCompaction()
+      void this.requestCompaction(true)
       throw new PeerError(CloseCode.invalidUpdate, 'document update could not be applied', { cause: err })
     }
     this.documentBytes += update.byteLength
+    this.acceptedBytes += update.byteLength
     this.commits.append(this.name, update)
     const relay = frame ?? encodeSyncUpdate(update)
     this.fullSync.applied(relay)
@@ -218,10 +221,14 @@ export class Room {
     return () => this.committedListeners.delete(listener)
   }
 
-  /** Merges the log into one snapshot (if there is a log). Resolves once done or failed. */
+  /**
+   * Rewrites the stored room as one snapshot encoded from this document (if there is a log, or the
+   * load set something aside). Resolves once done or failed. Used on unload and after recovery.
+   */
   async compact(): Promise<void> {
     if (this.logCount === 0 && !this.compactionDone && this.setAside.length === 0) return
-    await this.requestCompaction()
+    await this.compactionDone
+    await this.requestCompaction(true)
   }
 
   /** Releases the document and awareness (the room must be empty and flushed). */
@@ -276,23 +283,33 @@ export class Room {
     return true
   }
 
-  private requestCompaction(): Promise<void> {
+  /**
+   * Compacts the room's log into its snapshot. By default the store merges what it holds (off this
+   * thread where it can: the SQLite store does it in its worker); `fromDocument` encodes this
+   * document instead, which also drops deleted content (used on unload and after recovery).
+   */
+  private requestCompaction(fromDocument = false): Promise<void> {
     if (this.compactionDone) return this.compactionDone
     const countAtRequest = this.logCount
+    let acceptedAtStart = 0
     this.compactionDone = this.commits
       .compact(this.name, () => {
+        // Every update committed so far goes into the snapshot; later ones are appended after it.
+        this.logCount = 0
+        this.logBytes = 0
+        acceptedAtStart = this.acceptedBytes
+        if (!fromDocument) return undefined
         const snapshot = Y.encodeStateAsUpdate(this.doc)
         // Never store what could not be read back.
         readUpdateShape(snapshot, this.options)
-        // Everything applied to the doc is in the snapshot, so every log entry committed so far is too.
-        this.logCount = 0
-        this.logBytes = 0
-        this.documentBytes = snapshot.byteLength
         return snapshot
       })
-      .then((ok) => {
-        if (!ok) this.logCount = Math.max(this.logCount, countAtRequest)
-        else this.log.debug({ room: this.name }, 'room compacted')
+      .then((snapshotBytes) => {
+        if (snapshotBytes === null) this.logCount = Math.max(this.logCount, countAtRequest)
+        else {
+          this.documentBytes = snapshotBytes + (this.acceptedBytes - acceptedAtStart)
+          this.log.debug({ room: this.name, snapshotBytes }, 'room compacted')
+        }
         this.compactionDone = null
       })
     return this.compactionDone

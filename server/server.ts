@@ -166,7 +166,8 @@ export function createServer(partial: Partial<ServerConfig> = {}, hooks: ServerH
     get connectionCount() {
       return connections.size
     },
-    listen() {
+    async listen() {
+      await store.ready
       return new Promise((resolve, reject) => {
         http.once('error', reject)
         http.listen(config.port, config.host, () => {

@@ -4,9 +4,10 @@
  */
 import { join } from 'node:path'
 import type Database from 'better-sqlite3'
+import pino from 'pino'
 import { describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
-import { createServer, SqliteStore } from '../server/index.ts'
+import { createServer, SqliteStore, type StoredRoom } from '../server/index.ts'
 import { FlakyStore } from './helpers/flaky-store.ts'
 import {
   cleanupAfterEach,
@@ -44,6 +45,14 @@ function readStoredText(conn: Database.Database, room: string): string {
   return doc.getText('text').toString()
 }
 
+/** The room's text from what a store returned for it. */
+function storedText(stored: StoredRoom): string {
+  const doc = new Y.Doc()
+  if (stored.snapshot) Y.applyUpdate(doc, stored.snapshot)
+  for (const update of stored.updates) Y.applyUpdate(doc, update)
+  return doc.getText('text').toString()
+}
+
 describe('durability', () => {
   it('keeps the content across a restart on the same database', async () => {
     const { dir, cleanup } = makeTempDir()
@@ -53,8 +62,10 @@ describe('durability', () => {
     const a = connectClient(first.url, 'persist')
     await synced(a)
     a.text.insert(0, 'survives restarts')
-    const file = (first.server.store as SqliteStore).db
-    await waitFor(() => readStoredText(file, 'persist') === 'survives restarts', 'the edit to be stored')
+    await waitFor(
+      async () => storedText(await first.server.store.load('persist')) === 'survives restarts',
+      'the edit to be stored',
+    )
     a.destroy()
     await first.close()
 
@@ -71,7 +82,10 @@ describe('durability', () => {
     const db = join(dir, 'owned.db')
     const first = await startServer({ db })
     cleanups.push(() => first.close())
-    expect(() => createServer({ db, port: 0 })).toThrow(/database is locked/)
+    // The SQLite worker opens the file as the server starts: listen() refuses.
+    const second = createServer({ db, port: 0, host: '127.0.0.1', logger: pino({ level: 'silent' }) })
+    await expect(second.listen()).rejects.toThrow(/database is locked/)
+    await second.close()
   })
 
   it('commits an update before relaying it: whatever a peer received is already in the file', async () => {

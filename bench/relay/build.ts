@@ -1,23 +1,33 @@
 /**
  * Bundles what the harness runs in child processes (Tandem's entry point, the peer launchers, the
  * probe and the generator) with esbuild into .tmp/bench-relay/, dependencies left external, so that
- * every process runs plain JavaScript.
+ * every process runs plain JavaScript. Tandem is bundled from the working tree, or from a commit
+ * (`git archive` of its server/ and shared/, unpacked under .tmp/) so that a run measures a fixed
+ * version while the working tree changes.
  */
+import { execFileSync } from 'node:child_process'
+import { existsSync, mkdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { build } from 'esbuild'
 import type { BuildPaths } from './systems.ts'
 
 const root = join(import.meta.dirname, '../..')
 
-export async function buildBundles(): Promise<BuildPaths> {
+/** Builds the bundles; `tandemRef` names the commit to take Tandem from (null: the working tree). */
+export async function buildBundles(tandemRef: string | null = null): Promise<BuildPaths> {
   const outdir = join(root, '.tmp/bench-relay')
-  const entries = {
+  const source = tandemRef ? checkout(tandemRef) : root
+  const entries: Record<string, string> = {
     probe: join(root, 'bench/relay/probe.ts'),
     generator: join(root, 'bench/relay/generator.ts'),
-    tandem: join(root, 'server/main.ts'),
+    tandem: join(source, 'server/main.ts'),
     rawRelay: join(root, 'bench/relay/servers/raw-relay.ts'),
     hocuspocus: join(root, 'bench/relay/servers/hocuspocus.ts'),
   }
+  // Beside tandem.mjs, where the bundled WorkerSqliteStore looks for its worker.
+  const worker = join(source, 'server/store/sqlite-worker.ts')
+  rmSync(join(outdir, 'sqlite-worker.mjs'), { force: true })
+  if (existsSync(worker)) entries['sqlite-worker'] = worker
   await build({
     entryPoints: entries,
     outdir,
@@ -29,7 +39,7 @@ export async function buildBundles(): Promise<BuildPaths> {
     packages: 'external',
     logLevel: 'warning',
   })
-  const out = (name: keyof typeof entries) => join(outdir, `${name}.mjs`)
+  const out = (name: string) => join(outdir, `${name}.mjs`)
   return {
     probe: out('probe'),
     generator: out('generator'),
@@ -37,4 +47,31 @@ export async function buildBundles(): Promise<BuildPaths> {
     rawRelay: out('rawRelay'),
     hocuspocus: out('hocuspocus'),
   }
+}
+
+/** Which Tandem a run measures: the commit of `tandemRef`, or HEAD plus any uncommitted server changes. */
+export function describeTandem(tandemRef: string | null): string {
+  const commit = git(['rev-parse', '--short', tandemRef ?? 'HEAD']).trim()
+  if (tandemRef) return `Tandem at commit ${commit}`
+  const changed = git(['status', '--porcelain', '--', 'server', 'shared']).trim()
+  return `Tandem from the working tree (HEAD ${commit}${changed ? ', with uncommitted server changes' : ''})`
+}
+
+/** Unpacks server/ and shared/ of `ref` under .tmp/ and returns the directory. */
+function checkout(ref: string): string {
+  const commit = git(['rev-parse', '--verify', `${ref}^{commit}`]).trim()
+  const dir = join(root, '.tmp/bench-relay-src', commit)
+  if (!existsSync(join(dir, 'server/main.ts'))) {
+    mkdirSync(dir, { recursive: true })
+    const tar = execFileSync('git', ['archive', '--format=tar', commit, 'server', 'shared'], {
+      cwd: root,
+      maxBuffer: 256 * 2 ** 20,
+    })
+    execFileSync('tar', ['-x', '-C', dir], { input: tar })
+  }
+  return dir
+}
+
+function git(args: string[]): string {
+  return execFileSync('git', args, { cwd: root, encoding: 'utf8' })
 }

@@ -2,17 +2,18 @@
 import type { ServerConfig } from '../config.ts'
 import type { DocStore } from './doc-store.ts'
 import { MemoryStore } from './memory-store.ts'
-import { SqliteStore } from './sqlite-store.ts'
+import { WorkerSqliteStore } from './worker-store.ts'
 
 export type { DocStore, LogEntry, SetAsideEntry, StoredRoom } from './doc-store.ts'
 export { MemoryStore } from './memory-store.ts'
 export { SqliteStore } from './sqlite-store.ts'
 export { StoreOpenError } from './store-open-error.ts'
+export { WorkerSqliteStore } from './worker-store.ts'
 
 /** Opens the store the configuration asks for. */
 export function openStore(config: ServerConfig): DocStore {
   if (config.store) return config.store
   return config.storage === 'memory'
     ? new MemoryStore()
-    : new SqliteStore(config.db, config.sqliteSynchronous)
+    : new WorkerSqliteStore(config.db, config.sqliteSynchronous)
 }

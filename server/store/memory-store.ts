@@ -3,6 +3,7 @@
  * (Tandem in-memory) and tests; it has the same semantics as the durable stores otherwise.
  */
 import type { DocStore, LogEntry, SetAsideEntry, StoredRoom } from './doc-store.ts'
+import { mergeStoredRoom } from './merge-log.ts'
 
 export class MemoryStore implements DocStore {
   private readonly rooms = new Map<string, { snapshot: Uint8Array | null; updates: Uint8Array[] }>()
@@ -27,8 +28,10 @@ export class MemoryStore implements DocStore {
     }
   }
 
-  async compact(room: string, snapshot: Uint8Array): Promise<void> {
-    this.rooms.set(room, { snapshot, updates: [] })
+  async compact(room: string, snapshot?: Uint8Array): Promise<number> {
+    const merged = snapshot ?? mergeStoredRoom(await this.load(room))
+    this.rooms.set(room, { snapshot: merged, updates: [] })
+    return merged.byteLength
   }
 
   /** What `setAside` kept, per room. */
@@ -36,6 +39,12 @@ export class MemoryStore implements DocStore {
 
   async setAside(room: string, entries: readonly SetAsideEntry[]): Promise<void> {
     for (const entry of entries) this.quarantine.push({ room, ...entry })
+  }
+
+  async setAsideEntries(room: string): Promise<SetAsideEntry[]> {
+    return this.quarantine
+      .filter((entry) => entry.room === room)
+      .map(({ data, reason }) => ({ data, reason }))
   }
 
   async close(): Promise<void> {}

@@ -20,6 +20,7 @@ import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
 import type { SqliteSynchronous } from '../config.ts'
 import type { DocStore, LogEntry, SetAsideEntry, StoredRoom } from './doc-store.ts'
+import { mergeStoredRoom } from './merge-log.ts'
 import { storeOpenError } from './store-open-error.ts'
 
 export class SqliteStore implements DocStore {
@@ -98,8 +99,10 @@ export class SqliteStore implements DocStore {
     this.appendAll(entries)
   }
 
-  async compact(room: string, snapshot: Uint8Array): Promise<void> {
-    this.replaceSnapshot(room, snapshot)
+  async compact(room: string, snapshot?: Uint8Array): Promise<number> {
+    const merged = snapshot ?? mergeStoredRoom(await this.load(room))
+    this.replaceSnapshot(room, merged)
+    return merged.byteLength
   }
 
   /** Keeps `entries` in the `quarantine` table (room, data, reason, at), created on first use. */
@@ -112,6 +115,16 @@ export class SqliteStore implements DocStore {
     this.db.transaction(() => {
       for (const entry of entries) insert.run(room, entry.data, entry.reason, at)
     })()
+  }
+
+  async setAsideEntries(room: string): Promise<SetAsideEntry[]> {
+    const exists = this.db
+      .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'quarantine'")
+      .get()
+    if (!exists) return []
+    return this.db
+      .prepare('SELECT data, reason FROM quarantine WHERE room = ? ORDER BY rowid')
+      .all(room) as SetAsideEntry[]
   }
 
   async close(): Promise<void> {

@@ -31,12 +31,16 @@ export class FlakyStore implements DocStore {
     this.appended.push(...entries)
   }
 
-  compact(room: string, snapshot: Uint8Array) {
+  compact(room: string, snapshot?: Uint8Array) {
     return this.inner.compact(room, snapshot)
   }
 
   setAside(room: string, entries: readonly SetAsideEntry[]) {
     return this.inner.setAside(room, entries)
+  }
+
+  setAsideEntries(room: string) {
+    return this.inner.setAsideEntries(room)
   }
 
   close() {

@@ -1,0 +1,119 @@
+/**
+ * DocStore whose SQLite connection lives in a worker thread (`sqlite-worker.ts`): appends are
+ * acknowledged by message once their transaction committed, so commit-before-relay holds as with
+ * the in-thread `SqliteStore`, while the work itself (transactions, WAL checkpoints, merging a
+ * room's log into its snapshot) runs beside the relay's event loop instead of on it.
+ *
+ * The worker opens the database as it starts: `ready` resolves then, or rejects with the same
+ * StoreOpenError `SqliteStore` throws (the server's `listen()` waits for it). Requests made before
+ * are queued in the worker's port and handled once it is open.
+ */
+import { Worker } from 'node:worker_threads'
+import type { SqliteSynchronous } from '../config.ts'
+import type { DocStore, LogEntry, SetAsideEntry, StoredRoom } from './doc-store.ts'
+import { StoreOpenError } from './store-open-error.ts'
+
+type WorkerMessage =
+  | { opened: true }
+  | { openError: { reason: string; advice: string } }
+  | { id: number; result?: unknown; error?: string }
+
+interface Pending {
+  resolve: (value: unknown) => void
+  reject: (err: Error) => void
+}
+
+export class WorkerSqliteStore implements DocStore {
+  private readonly worker: Worker
+  private readonly pending = new Map<number, Pending>()
+  private nextId = 1
+  private failure: Error | null = null
+  /** Resolves once the worker has opened the database; rejects with a StoreOpenError if it cannot. */
+  readonly ready: Promise<void>
+
+  constructor(
+    readonly path: string,
+    synchronous: SqliteSynchronous = 'NORMAL',
+  ) {
+    const { url, execArgv } = workerEntry()
+    this.worker = new Worker(url, { workerData: { path, synchronous }, execArgv })
+    let opened: () => void
+    let notOpened: (err: Error) => void
+    this.ready = new Promise<void>((resolve, reject) => {
+      opened = resolve
+      notOpened = reject
+    })
+    // Awaited by the server before it listens; never an unhandled rejection meanwhile.
+    this.ready.catch(() => {})
+    this.worker.on('message', (message: WorkerMessage) => {
+      if ('opened' in message) return opened()
+      if ('openError' in message) {
+        const { reason, advice } = message.openError
+        const err = new StoreOpenError(path, reason, advice || 'check the file and restart')
+        this.failure = err
+        notOpened(err)
+        void this.worker.terminate()
+        return
+      }
+      const pending = this.pending.get(message.id)
+      if (!pending) return
+      this.pending.delete(message.id)
+      if (message.error !== undefined) pending.reject(new Error(message.error))
+      else pending.resolve(message.result)
+    })
+    const fail = (err: Error) => {
+      this.failure ??= err
+      notOpened(err)
+      for (const pending of this.pending.values()) pending.reject(err)
+      this.pending.clear()
+    }
+    this.worker.on('error', fail)
+    this.worker.on('exit', (code) => fail(new Error(`the storage worker exited (code ${code})`)))
+  }
+
+  load(room: string): Promise<StoredRoom> {
+    return this.call('load', [room])
+  }
+
+  append(entries: readonly LogEntry[]): Promise<void> {
+    return this.call('append', [entries])
+  }
+
+  compact(room: string, snapshot?: Uint8Array): Promise<number> {
+    return this.call('compact', snapshot ? [room, snapshot] : [room])
+  }
+
+  setAside(room: string, entries: readonly SetAsideEntry[]): Promise<void> {
+    return this.call('setAside', [room, entries])
+  }
+
+  setAsideEntries(room: string): Promise<SetAsideEntry[]> {
+    return this.call('setAsideEntries', [room])
+  }
+
+  async close(): Promise<void> {
+    if (this.failure) return
+    await this.call('close', [])
+    await this.worker.terminate()
+  }
+
+  private call<T>(op: keyof DocStore, args: unknown[]): Promise<T> {
+    if (this.failure) return Promise.reject(this.failure)
+    const id = this.nextId++
+    return new Promise<T>((resolve, reject) => {
+      this.pending.set(id, { resolve: resolve as (value: unknown) => void, reject })
+      this.worker.postMessage({ id, op, args })
+    })
+  }
+}
+
+/**
+ * The worker's entry file beside this module: from TypeScript source, `sqlite-worker-entry.mjs`
+ * (which loads the worker module through tsx's API: a worker does not get the parent's tsx hooks on
+ * every Node version and runner); beside a bundle, the bundled `sqlite-worker.mjs`.
+ */
+function workerEntry(): { url: URL; execArgv: string[] } {
+  const fromSource = import.meta.url.endsWith('.ts')
+  const url = new URL(fromSource ? './sqlite-worker-entry.mjs' : './sqlite-worker.mjs', import.meta.url)
+  return { url, execArgv: [] }
+}
