@@ -30,6 +30,8 @@ export interface CommitQueueOptions {
   retryMaxMs: number
   /** Called when appends start failing (true) and when they succeed again (false). */
   onFailingChange?: (failing: boolean) => void
+  /** Told about work on this thread that took long (for the stall monitor). */
+  noteWork?: (kind: string, ms: number, detail?: string) => void
 }
 
 export class CommitQueue {
@@ -111,12 +113,21 @@ export class CommitQueue {
     this.compactions = []
     for (const job of jobs) {
       try {
-        job.resolve(await this.store.compact(job.room, job.start()))
+        const started = performance.now()
+        const snapshot = job.start()
+        this.noteSlow('compaction start', started, job.room)
+        job.resolve(await this.store.compact(job.room, snapshot))
       } catch (err) {
         this.log.error({ err, room: job.room }, 'compaction failed; the update log is kept')
         job.resolve(null)
       }
     }
+  }
+
+  /** Tells `noteWork` about work since `started` that took 5 ms or more. */
+  private noteSlow(kind: string, started: number, detail: string): void {
+    const ms = performance.now() - started
+    if (ms >= 5) this.options.noteWork?.(kind, ms, detail)
   }
 
   /** Runs the queue; an unexpected throw is logged, never left as an unhandled rejection. */
@@ -159,7 +170,10 @@ export class CommitQueue {
         }
         if (batch.entries.length > 0) {
           try {
-            await this.store.append(batch.entries)
+            const started = performance.now()
+            const appended = this.store.append(batch.entries)
+            this.noteSlow('store append', started, `${batch.entries.length} updates`)
+            await appended
           } catch (err) {
             this.failures++
             if (this.failures === 1) this.notifyFailing(true)
@@ -182,6 +196,7 @@ export class CommitQueue {
           this.retryDelay = this.options.retryMinMs
         }
         this.waiting.shift()
+        const started = performance.now()
         for (const fn of batch.followUps) {
           try {
             fn()
@@ -189,6 +204,7 @@ export class CommitQueue {
             this.log.error({ err }, 'follow-up of a commit threw')
           }
         }
+        this.noteSlow('commit follow-ups', started, `${batch.followUps.length} (relays, replies)`)
       }
     } finally {
       this.running = false

@@ -50,6 +50,8 @@ export interface ServerConfig {
   awarenessBurst: number
   /** A connection whose unsent output passes this many bytes is dropped (it is not reading). */
   maxBufferedBytes: number
+  /** Log an event-loop stall of at least this many ms, with what ran around it (0 = off). */
+  stallWarnMs: number
   /** Interval between pings; a peer that has not answered the previous ping is terminated. */
   heartbeatMs: number
   /** How long a room without connections stays loaded before it is flushed and unloaded. */
@@ -91,6 +93,7 @@ export const defaultConfig: Readonly<ServerConfig> = Object.freeze({
   awarenessMessagesPerSecond: 50,
   awarenessBurst: 100,
   maxBufferedBytes: 64 * 1024 * 1024,
+  stallWarnMs: 50,
   heartbeatMs: 30_000,
   roomUnloadDelayMs: 2_000,
   compactAfterUpdates: 1_000,
@@ -157,6 +160,7 @@ export function resolveConfig(partial: Partial<ServerConfig> = {}): ServerConfig
   if (config.maxAwarenessMessageBytes < config.maxAwarenessStateBytes) {
     throw new TypeError('option "maxAwarenessMessageBytes" must be >= "maxAwarenessStateBytes"')
   }
+  if (!(config.stallWarnMs >= 0)) throw new TypeError('option "stallWarnMs" must be >= 0')
   if (config.roomUnloadDelayMs < 0) throw new TypeError('option "roomUnloadDelayMs" must be >= 0')
   if (config.storeRetryMaxMs < config.storeRetryMinMs) {
     throw new TypeError('option "storeRetryMaxMs" must be >= "storeRetryMinMs"')

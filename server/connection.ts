@@ -44,6 +44,8 @@ export interface ConnectionOptions {
   maxAwarenessMessageBytes: number
   awarenessMessagesPerSecond: number
   awarenessBurst: number
+  /** Told about a message whose handling took long (for the stall monitor). */
+  noteWork?: (kind: string, ms: number, detail?: string) => void
   /** Called once when the socket has closed, with the room it had joined (if any). */
   onClose: (connection: Connection, room: Room | null) => void
 }
@@ -167,7 +169,8 @@ export class Connection implements RoomMember {
 
   private handle(frame: Uint8Array): void {
     const room = this.room!
-    let message: IncomingMessage
+    const started = performance.now()
+    let message: IncomingMessage | null = null
     try {
       message = decodeIncoming(frame)
       if (message.kind === 'awareness' || message.kind === 'queryAwareness') this.limitAwareness(frame)
@@ -202,6 +205,9 @@ export class Connection implements RoomMember {
         this.close(CloseCode.internalError, 'internal error')
       }
     }
+    const ms = performance.now() - started
+    if (ms >= 5)
+      this.options.noteWork?.(message?.kind ?? 'message', ms, `${frame.byteLength} bytes, ${this.roomName}`)
   }
 
   private limitAwareness(frame: Uint8Array): void {

@@ -20,6 +20,7 @@ import { Connection } from './connection.ts'
 import { HttpRoutes, sendJson } from './http-routes.ts'
 import { createLogger } from './logger.ts'
 import { RoomRegistry } from './room-registry.ts'
+import { StallMonitor } from './stall-monitor.ts'
 import { createStaticHandler } from './static-files.ts'
 import { type DocStore, openStore } from './store/index.ts'
 import { type Authenticate, createUpgradeHandler, grantEdit } from './upgrade.ts'
@@ -47,7 +48,10 @@ export function createServer(partial: Partial<ServerConfig> = {}, hooks: ServerH
   const config = resolveConfig(partial)
   const log = config.logger ?? createLogger(config.logLevel)
   const store = openStore(config)
+  const stalls = config.stallWarnMs > 0 ? new StallMonitor(log, config.stallWarnMs) : null
+  const noteWork = stalls ? stalls.note.bind(stalls) : undefined
   const commits = new CommitQueue(store, log, {
+    noteWork,
     retryMinMs: config.storeRetryMinMs,
     retryMaxMs: config.storeRetryMaxMs,
     onFailingChange: (failing) => {
@@ -73,6 +77,7 @@ export function createServer(partial: Partial<ServerConfig> = {}, hooks: ServerH
       connections: connections.size,
       storage: config.storage,
       storeFailures: commits.failures,
+      stalls: stalls?.stalls ?? null,
       uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
       // Since the previous /health answer: a poller sees the stalls of its own interval.
       eventLoop: {
@@ -115,6 +120,7 @@ export function createServer(partial: Partial<ServerConfig> = {}, hooks: ServerH
           maxAwarenessMessageBytes: config.maxAwarenessMessageBytes,
           awarenessMessagesPerSecond: config.awarenessMessagesPerSecond,
           awarenessBurst: config.awarenessBurst,
+          noteWork,
           onClose: (conn, loadedRoom) => {
             connections.delete(conn)
             if (loadedRoom) rooms.release(loadedRoom)
@@ -182,6 +188,7 @@ export function createServer(partial: Partial<ServerConfig> = {}, hooks: ServerH
       closing ??= (async () => {
         clearInterval(heartbeat)
         loopDelay.disable()
+        stalls?.stop()
         http.close()
         const socketsClosed = [...connections].map(
           (connection) =>
