@@ -7,7 +7,7 @@ import type Database from 'better-sqlite3'
 import pino from 'pino'
 import { describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
-import { createServer, SqliteStore, type StoredRoom } from '../server/index.ts'
+import { createServer, SqliteStore, type StoredRoom, type WorkerSqliteStore } from '../server/index.ts'
 import { FlakyStore } from './helpers/flaky-store.ts'
 import {
   cleanupAfterEach,
@@ -74,6 +74,26 @@ describe('durability', () => {
     const b = track(connectClient(second.url, 'persist'))
     await synced(b)
     await waitFor(() => b.text.toString() === 'survives restarts', 'the edit after restart')
+  })
+
+  it('keeps updates through a crash of the SQLite worker: a new worker takes over and stores them', async () => {
+    const { dir, cleanup } = makeTempDir()
+    cleanups.push(cleanup)
+    const db = join(dir, 'crash.db')
+    const server = await startServer({ db, storeRetryMinMs: 20, storeRetryMaxMs: 50 })
+    cleanups.push(() => server.close())
+    const a = track(connectClient(server.url, 'crash'))
+    const b = track(connectClient(server.url, 'crash'))
+    await Promise.all([synced(a), synced(b)])
+    a.text.insert(0, 'before;')
+    await waitFor(() => b.text.toString() === 'before;', 'the first edit')
+    await (server.server.store as WorkerSqliteStore).crashWorkerForTest()
+    a.text.insert(a.text.length, 'after;')
+    await waitFor(() => b.text.toString() === 'before;after;', 'the edit after the crash to be relayed')
+    await waitFor(
+      async () => storedText(await server.server.store.load('crash')) === 'before;after;',
+      'both edits to be stored by the new worker',
+    )
   })
 
   it('refuses a second server on the same database file', async () => {

@@ -24,35 +24,52 @@ interface Pending {
 }
 
 export class WorkerSqliteStore implements DocStore {
-  private readonly worker: Worker
   private readonly pending = new Map<number, Pending>()
   private nextId = 1
+  /** Set when the database cannot be opened or the store was closed: every call rejects with it. */
   private failure: Error | null = null
+  private worker!: Worker
+  private closing = false
   /** Resolves once the worker has opened the database; rejects with a StoreOpenError if it cannot. */
   readonly ready: Promise<void>
+  private opened!: () => void
+  private notOpened!: (err: Error) => void
 
   constructor(
     readonly path: string,
-    synchronous: SqliteSynchronous = 'NORMAL',
+    private readonly synchronous: SqliteSynchronous = 'NORMAL',
   ) {
-    const { url, execArgv } = workerEntry()
-    this.worker = new Worker(url, { workerData: { path, synchronous }, execArgv })
-    let opened: () => void
-    let notOpened: (err: Error) => void
     this.ready = new Promise<void>((resolve, reject) => {
-      opened = resolve
-      notOpened = reject
+      this.opened = resolve
+      this.notOpened = reject
     })
     // Awaited by the server before it listens; never an unhandled rejection meanwhile.
     this.ready.catch(() => {})
-    this.worker.on('message', (message: WorkerMessage) => {
-      if ('opened' in message) return opened()
+    this.spawn()
+  }
+
+  /**
+   * Starts a worker. If one dies unexpectedly (a crash, out of memory), its pending calls reject
+   * (the commit queue keeps their updates and retries) and a new worker reopens the database.
+   */
+  private spawn(): void {
+    const { url, execArgv } = workerEntry()
+    const worker = new Worker(url, {
+      workerData: { path: this.path, synchronous: this.synchronous },
+      execArgv,
+    })
+    this.worker = worker
+    worker.on('message', (message: WorkerMessage) => {
+      if ('opened' in message) {
+        this.opened()
+        return
+      }
       if ('openError' in message) {
         const { reason, advice } = message.openError
-        const err = new StoreOpenError(path, reason, advice || 'check the file and restart')
+        const err = new StoreOpenError(this.path, reason, advice || 'check the file and restart')
         this.failure = err
-        notOpened(err)
-        void this.worker.terminate()
+        this.notOpened(err)
+        void worker.terminate()
         return
       }
       const pending = this.pending.get(message.id)
@@ -61,14 +78,15 @@ export class WorkerSqliteStore implements DocStore {
       if (message.error !== undefined) pending.reject(new Error(message.error))
       else pending.resolve(message.result)
     })
-    const fail = (err: Error) => {
-      this.failure ??= err
-      notOpened(err)
+    const lost = (err: Error) => {
+      if (this.worker !== worker) return
+      this.notOpened(err)
       for (const pending of this.pending.values()) pending.reject(err)
       this.pending.clear()
+      if (!this.closing && !this.failure) this.spawn()
     }
-    this.worker.on('error', fail)
-    this.worker.on('exit', (code) => fail(new Error(`the storage worker exited (code ${code})`)))
+    worker.on('error', lost)
+    worker.on('exit', (code) => lost(new Error(`the storage worker exited (code ${code})`)))
   }
 
   load(room: string): Promise<StoredRoom> {
@@ -92,9 +110,16 @@ export class WorkerSqliteStore implements DocStore {
   }
 
   async close(): Promise<void> {
-    if (this.failure) return
-    await this.call('close', [])
+    if (this.failure || this.closing) return
+    this.closing = true
+    await this.call('close', []).catch(() => {})
     await this.worker.terminate()
+    this.failure = new Error('the store is closed')
+  }
+
+  /** Ends the worker as a crash would (fault injection for tests). */
+  crashWorkerForTest(): Promise<number> {
+    return this.worker.terminate()
   }
 
   private call<T>(op: keyof DocStore, args: unknown[]): Promise<T> {
