@@ -29,7 +29,8 @@ export class SyncReplyCache {
   /** Records an update (as its relayed sync-update frame) applied after the cached encoding. */
   applied(frame: Uint8Array): void {
     if (!this.message) return
-    this.tail.push(frame)
+    // A copy: `frame` may be a view into a socket read buffer that it would keep alive.
+    this.tail.push(frame.slice())
     this.tailBytes += frame.byteLength
     if (this.tail.length > 512 || this.tailBytes > this.message.byteLength / 4 + 64 * 1024) this.clear()
   }
