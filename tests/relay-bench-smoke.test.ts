@@ -1,7 +1,9 @@
 /**
  * Keeps the relay benchmark from rotting: a few-second run of the real harness (bundles, pinned
- * server and generator processes, stock-client driver checks, the typing workload at 1 room x 3
- * clients for three systems). No thresholds: it checks only that every system produced a row.
+ * server and generator processes, stock-client driver checks that every client's shared text
+ * converged, then the typing workload and a one-step ramp, 1 room x 3 clients replaying the editing
+ * trace, for three systems). No thresholds: it checks only that every row was produced and that
+ * document and awareness updates were counted apart.
  */
 import { execFile } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
@@ -9,6 +11,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterEach, expect, it } from 'vitest'
+import { SHARED_TEXT, TRACE_NAME } from '../bench/relay/edit-script.ts'
 
 const run = promisify(execFile)
 const root = join(import.meta.dirname, '..')
@@ -19,6 +22,11 @@ afterEach(() => {
   dir = null
 })
 
+it('edits the text the browser client edits', () => {
+  const editor = readFileSync(join(root, 'client/src/editor.ts'), 'utf8')
+  expect(editor).toContain(`export const TEXT_NAME = '${SHARED_TEXT}'`)
+})
+
 it('runs the relay benchmark harness end to end (smoke size)', async () => {
   dir = mkdtempSync(join(tmpdir(), 'tandem-bench-smoke-'))
   const out = join(dir, 'relay.json')
@@ -26,22 +34,42 @@ it('runs the relay benchmark harness end to end (smoke size)', async () => {
     cwd: root,
     timeout: 55_000,
   })
-  const rows = JSON.parse(readFileSync(out, 'utf8')) as Array<Record<string, unknown>>
-  expect(rows.map((row) => row.system)).toEqual(['tandem-durable', 'tandem-memory', 'raw-relay'])
-  for (const row of rows) {
-    expect(row.workload).toBe('typing')
+  const results = JSON.parse(readFileSync(out, 'utf8')) as {
+    trace: string
+    rows: Array<Record<string, unknown>>
+  }
+  expect(results.trace).toBe(TRACE_NAME)
+  const systems = ['tandem-durable', 'tandem-memory', 'raw-relay']
+  expect(results.rows.map((row) => `${row.workload} ${row.system}`)).toEqual([
+    ...systems.map((system) => `typing ${system}`),
+    ...systems.map((system) => `ramp ${system}`),
+  ])
+  // Whether a ramp step held depends on timing; only the typing rows must carry every figure.
+  for (const row of results.rows.filter((r) => r.workload === 'typing')) {
     for (const key of [
       'updatesPerSec',
+      'awarenessPerSec',
       'p50Ms',
-      'p95Ms',
       'p99Ms',
       'cpuPct',
       'cpuUsPerUpdate',
       'rssBytes',
       'generatorCpuPct',
+      'loopDelayMaxMs',
+      'textLength',
     ]) {
-      expect(typeof row[key], key).toBe('number')
+      expect(typeof row[key], `${row.system} ${row.workload} ${key}`).toBe('number')
     }
+    expect(row.updatesPerSec).toBeGreaterThan(0)
+    expect(row.awarenessPerSec).toBeGreaterThan(0)
+    expect(row.textLength).toBeGreaterThan(0)
     expect(row.delivery).toBeGreaterThan(0)
+    expect(typeof row.generatorBound).toBe('boolean')
+  }
+  for (const row of results.rows.filter((r) => r.workload === 'ramp')) {
+    expect(['server', 'generator', 'machine', 'none']).toContain(row.limit)
+    const steps = row.steps as Array<{ updatesPerSec: number; verdict: string }>
+    expect(steps.length).toBeGreaterThan(0)
+    for (const step of steps) expect(step.updatesPerSec).toBeGreaterThan(0)
   }
 }, 60_000)

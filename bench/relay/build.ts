@@ -1,12 +1,13 @@
 /**
  * Bundles what the harness runs in child processes (Tandem's entry point, the peer launchers, the
- * probe and the generator) with esbuild into .tmp/bench-relay/, dependencies left external, so that
- * every process runs plain JavaScript. Tandem is bundled from the working tree, or from a commit
+ * probe and the generator) with esbuild into a directory of this run's own under .tmp/bench-relay/
+ * (a smoke test started meanwhile must not rebuild what a long run is using), dependencies left
+ * external, so that every process runs plain JavaScript. Tandem is bundled from the working tree, or from a commit
  * (`git archive` of its server/ and shared/, unpacked under .tmp/) so that a run measures a fixed
  * version while the working tree changes.
  */
 import { execFileSync } from 'node:child_process'
-import { existsSync, mkdirSync, rmSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { build } from 'esbuild'
 import type { BuildPaths } from './systems.ts'
@@ -15,7 +16,8 @@ const root = join(import.meta.dirname, '../..')
 
 /** Builds the bundles; `tandemRef` names the commit to take Tandem from (null: the working tree). */
 export async function buildBundles(tandemRef: string | null = null): Promise<BuildPaths> {
-  const outdir = join(root, '.tmp/bench-relay')
+  removeStaleRuns()
+  const outdir = join(root, '.tmp/bench-relay', `run-${process.pid}`)
   const source = tandemRef ? checkout(tandemRef) : root
   const entries: Record<string, string> = {
     probe: join(root, 'bench/relay/probe.ts'),
@@ -26,7 +28,6 @@ export async function buildBundles(tandemRef: string | null = null): Promise<Bui
   }
   // Beside tandem.mjs, where the bundled WorkerSqliteStore looks for its worker.
   const worker = join(source, 'server/store/sqlite-worker.ts')
-  rmSync(join(outdir, 'sqlite-worker.mjs'), { force: true })
   if (existsSync(worker)) entries['sqlite-worker'] = worker
   await build({
     entryPoints: entries,
@@ -41,6 +42,7 @@ export async function buildBundles(tandemRef: string | null = null): Promise<Bui
   })
   const out = (name: string) => join(outdir, `${name}.mjs`)
   return {
+    dir: outdir,
     probe: out('probe'),
     generator: out('generator'),
     tandem: out('tandem'),
@@ -55,6 +57,26 @@ export function describeTandem(tandemRef: string | null): string {
   if (tandemRef) return `Tandem at commit ${commit}`
   const changed = git(['status', '--porcelain', '--', 'server', 'shared']).trim()
   return `Tandem from the working tree (HEAD ${commit}${changed ? ', with uncommitted server changes' : ''})`
+}
+
+/** Removes the bundle directories of runs whose process is gone (killed before it cleaned up). */
+function removeStaleRuns(): void {
+  const parent = join(root, '.tmp/bench-relay')
+  if (!existsSync(parent)) return
+  for (const name of readdirSync(parent)) {
+    const pid = Number(/^run-(\d+)$/.exec(name)?.[1])
+    if (!pid || alive(pid)) continue
+    rmSync(join(parent, name), { recursive: true, force: true })
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
+  }
 }
 
 /** Unpacks server/ and shared/ of `ref` under .tmp/ and returns the directory. */

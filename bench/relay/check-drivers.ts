@@ -1,7 +1,8 @@
 /**
  * Trust check for the generator's protocol drivers: the system's own stock client (y-websocket's
- * WebsocketProvider, or Hocuspocus' HocuspocusProvider) joins a room, the generator types into it,
- * and the stock client's document must end up holding the generator's markers.
+ * WebsocketProvider, or Hocuspocus' HocuspocusProvider) joins a room, the generator's clients edit
+ * its shared text (trace replay, applying each other's updates), and afterwards the stock client's
+ * text and every generator client's text must be the same.
  */
 
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -11,6 +12,7 @@ import { HocuspocusProvider } from '@hocuspocus/provider'
 import WebSocket from 'ws'
 import { WebsocketProvider } from 'y-websocket'
 import * as Y from 'yjs'
+import { SHARED_TEXT } from './edit-script.ts'
 import type { RunResult } from './generator.ts'
 import { GeneratorProcess } from './generator-process.ts'
 import { type SystemSpec, startSystem } from './systems.ts'
@@ -18,7 +20,7 @@ import type { Context } from './workloads.ts'
 
 const ROOM = 'check-0'
 
-/** Resolves with the number of generator edits the stock client saw; throws if it saw none. */
+/** Resolves with the length of the text they converged on; throws if they did not converge. */
 export async function checkDriver(ctx: Context, spec: SystemSpec): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'tandem-bench-check-'))
   const system = await startSystem(spec, dir, ctx.paths, ctx.pin?.server ?? null)
@@ -49,29 +51,36 @@ export async function checkDriver(ctx: Context, spec: SystemSpec): Promise<numbe
         base: system.base,
         dialect: spec.dialect,
         rooms: [ROOM],
-        clientsPerRoom: 2,
+        clientsPerRoom: 3,
         presence: true,
         serverSyncs: spec.serverSyncs,
+        script: ctx.script,
       },
       'connected',
       20_000,
     )
     const result = await generator.request<RunResult>(
-      { cmd: 'run', editsPerSec: 10, awarenessPerSec: 2, warmupMs: 0, measureMs: 600, graceMs: 500 },
+      { cmd: 'run', editsPerSec: 10, awarenessPerSec: 2, warmupMs: 0, measureMs: 1_000, graceMs: 500 },
       'result',
       20_000,
     )
-    const text = doc.getText('text').toString()
-    await waitFor(
-      () => (doc.getText('text').toString().match(/@@/g)?.length ?? 0) >= result.edits,
-      'stock client to see every edit',
-      3_000,
-    ).catch(() => {})
-    const seen = doc.getText('text').toString().match(/@@/g)?.length ?? text.length
-    if (seen === 0 || seen < result.edits) {
-      throw new Error(`${spec.name}: the stock client saw ${seen} of ${result.edits} generator edits`)
+    if (result.edits === 0) throw new Error(`${spec.name}: the generator made no edits`)
+    const text = doc.getText(SHARED_TEXT)
+    let texts: string[] = []
+    const converged = async (): Promise<boolean> => {
+      texts = (await generator.request<{ type: string; texts: string[] }>({ cmd: 'texts' }, 'texts', 5_000))
+        .texts
+      return texts.every((t) => t === text.toString())
     }
-    return seen
+    const deadline = Date.now() + 3_000
+    while (!(await converged()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
+    if (!texts.every((t) => t === text.toString()) || text.length === 0) {
+      throw new Error(
+        `${spec.name}: texts differ after ${result.edits} edits: stock client ${text.length} chars, ` +
+          `generator clients ${texts.map((t) => t.length).join(', ')}`,
+      )
+    }
+    return text.length
   } finally {
     disconnect()
     await generator.close()

@@ -1,19 +1,24 @@
-/** Renders result rows as a text table (stdout) and as an SVG bar chart (one panel per headline figure). */
+/**
+ * Renders result rows as a text table (stdout) and as an SVG bar chart (one panel per headline
+ * figure). "upd" is a document update; awareness updates have their own column.
+ */
 import { fmt, type Row } from './workloads.ts'
 
 const COLUMNS: Array<[string, (row: Row) => string]> = [
   ['system', (r) => r.system],
   ['workload', (r) => r.workload],
-  ['upd/s', (r) => fmt(r.updatesPerSec, 0)],
+  ['doc upd/s', (r) => fmt(r.updatesPerSec, 0)],
+  ['aw upd/s', (r) => fmt(r.awarenessPerSec, 0)],
   ['p50 ms', (r) => fmt(r.p50Ms, 2)],
   ['p95 ms', (r) => fmt(r.p95Ms, 2)],
   ['p99 ms', (r) => fmt(r.p99Ms, 2)],
   ['cpu %', (r) => fmt(r.cpuPct, 1)],
-  ['cpu µs/upd', (r) => fmt(r.cpuUsPerUpdate, 1)],
+  ['cpu µs/doc upd', (r) => fmt(r.cpuUsPerUpdate, 1)],
   ['kernel %', (r) => fmt(r.kernelSharePct, 0)],
   ['RSS MB', (r) => fmt(r.rssBytes === null ? null : r.rssBytes / 2 ** 20, 1)],
   ['loop p99 ms', (r) => fmt(r.loopDelayP99Ms, 1)],
-  ['gen cpu %', (r) => fmt(r.generatorCpuPct, 0) + (r.generatorSaturated ? '!' : '')],
+  ['loop max ms', (r) => fmt(r.loopDelayMaxMs, 0)],
+  ['gen cpu %', (r) => fmt(r.generatorCpuPct, 0) + (r.generatorBound ? '!' : '')],
   ['other %', (r) => fmt(r.otherLoadPct, 0)],
   ['deliv %', (r) => fmt(r.delivery === null || r.delivery === undefined ? null : r.delivery * 100, 2)],
   [
@@ -27,10 +32,16 @@ const COLUMNS: Array<[string, (row: Row) => string]> = [
       ),
   ],
   ['cold ms', (r) => fmt(r.coldLoadMs, 0)],
+  ['limit', (r) => r.limit ?? ''],
   ['runs', (r) => String(r.runs)],
 ]
 
-/** A fixed-width table; `!` marks a generator over 90% busy. */
+/** A per-second series (ms) as whole numbers, '-' for a second without data. */
+export function formatPerSecond(values: number[] | undefined): string {
+  return (values ?? []).map((ms) => (Number.isFinite(ms) ? ms.toFixed(0) : '-')).join(' ')
+}
+
+/** A fixed-width table; `!` marks a generator-bound figure (see Row.generatorBound). */
 export function renderTable(rows: Row[]): string {
   const cells = [COLUMNS.map(([title]) => title), ...rows.map((row) => COLUMNS.map(([, get]) => get(row)))]
   const widths = COLUMNS.map((_, i) => Math.max(...cells.map((line) => line[i].length)))
@@ -61,7 +72,7 @@ interface Panel {
 
 const PANELS: Panel[] = [
   {
-    title: 'Typing: server CPU per update',
+    title: 'Typing: server CPU per document update',
     workload: 'typing',
     value: (r) => r.cpuUsPerUpdate,
     unit: 'µs',
@@ -75,14 +86,14 @@ const PANELS: Panel[] = [
     lowerIsBetter: true,
   },
   {
-    title: 'Ramp: maximum sustained updates/s',
+    title: 'Ramp: max sustained document updates/s at p99 ≤ 50 ms',
     workload: 'ramp',
     value: (r) => r.updatesPerSec,
     unit: '/s',
     lowerIsBetter: false,
   },
   {
-    title: 'Big room: server CPU per update',
+    title: 'Big room: server CPU per document update',
     workload: 'big-room',
     value: (r) => r.cpuUsPerUpdate,
     unit: 'µs',
@@ -106,6 +117,12 @@ const PANELS: Panel[] = [
 
 const escapeXml = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;')
 
+/** What qualifies a bar: a figure that may be the generator's limit, or a ramp cut short by other work. */
+function flagOf(row: Row): string {
+  if (row.limit === 'machine') return ' (machine busy)'
+  return row.generatorBound ? ' (generator-bound)' : ''
+}
+
 /** Horizontal bar panels, one per headline figure, Tandem in a highlight colour. */
 export function renderSvg(rows: Row[], caption: string): string {
   const width = 760
@@ -116,9 +133,9 @@ export function renderSvg(rows: Row[], caption: string): string {
   for (const panel of PANELS) {
     const data = rows
       .filter((r) => r.workload === panel.workload)
-      .map((r) => ({ name: r.system, value: panel.value(r), flagged: r.generatorSaturated }))
+      .map((r) => ({ name: r.system, value: panel.value(r), flag: flagOf(r) }))
       .filter(
-        (d): d is { name: string; value: number; flagged: boolean } =>
+        (d): d is { name: string; value: number; flag: string } =>
           typeof d.value === 'number' && Number.isFinite(d.value),
       )
     if (data.length === 0) continue
@@ -134,7 +151,7 @@ export function renderSvg(rows: Row[], caption: string): string {
       parts.push(
         `<rect x="${labelWidth}" y="${y + 2}" width="${w.toFixed(1)}" height="14" fill="${colour}"/>`,
       )
-      const label = `${d.value >= 100 ? d.value.toFixed(0) : d.value.toFixed(d.value >= 10 ? 1 : 2)}${d.flagged ? ' (generator-bound)' : ''}`
+      const label = `${d.value >= 100 ? d.value.toFixed(0) : d.value.toFixed(d.value >= 10 ? 1 : 2)}${d.flag}`
       parts.push(`<text x="${labelWidth + w + 6}" y="${y + 13}">${escapeXml(label)}</text>`)
       y += 18
     }

@@ -26,6 +26,8 @@ export interface SystemSpec {
 
 /** Where the harness's build (./build.ts) put the bundles. */
 export interface BuildPaths {
+  /** The directory holding them all (removed when the run ends). */
+  dir: string
   probe: string
   generator: string
   tandem: string
@@ -182,7 +184,7 @@ export async function startSystem(
 ): Promise<RunningSystem> {
   const port = await freePort()
   const { args, env } = spec.command(port, dataDir, paths)
-  const nodeArgs = ['--expose-gc', ...extraNodeArgs, '--import', paths.probe, ...args]
+  const nodeArgs = [...extraNodeArgs, '--import', paths.probe, ...args]
   const [file, argv] = cpu
     ? ['taskset', ['-c', cpu, process.execPath, ...nodeArgs]]
     : [process.execPath, nodeArgs]

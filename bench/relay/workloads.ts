@@ -1,36 +1,61 @@
 /**
- * The workloads, each bounded in time: typing, ramp, big room, idle and cold load. Each runs one
- * system at a time (server on its core, generator on the other) and returns result rows; the
- * server's CPU time is read from its probe at the start and end of the generator's measured window.
+ * The workloads, each bounded in time: typing, big room, idle and cold load (the ramp, built from
+ * typing runs, is in ./ramp.ts). Each run starts a fresh server process (on its core) and a fresh
+ * generator (on the other) and returns a result row; the server's CPU time and event-loop delay are
+ * read from its probe at the start and end of the generator's measured window.
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { performance } from 'node:perf_hooks'
 import * as Y from 'yjs'
+import type { EditScript } from './edit-script.ts'
 import type { RunResult } from './generator.ts'
 import { GeneratorProcess } from './generator-process.ts'
 import type { ProbeSample } from './probe.ts'
 import { type BuildPaths, type RunningSystem, type SystemSpec, startSystem } from './systems.ts'
 
-/** One result row; the first ten fields are the issue's schema, the rest are context. */
+/**
+ * One result row; the first ten fields are the issue's schema, the rest are context. "Updates" are
+ * document updates only: awareness updates flow alongside and are counted apart.
+ */
 export interface Row {
   system: string
   workload: string
+  /** Document updates per second sent into the server (the ramp: the highest rate that held). */
   updatesPerSec: number | null
+  /** Edit-to-remote latency of the document updates that inserted text (send to every other member). */
   p50Ms: number | null
   p95Ms: number | null
   p99Ms: number | null
   cpuPct: number | null
+  /** Server CPU per document update; the CPU spent on the awareness traffic is in it. */
   cpuUsPerUpdate: number | null
   rssBytes: number | null
   generatorCpuPct: number | null
-  /** Document updates per second (updatesPerSec also counts awareness updates). */
-  editsPerSec?: number | null
+  /** Awareness updates per second sent into the server. */
+  awarenessPerSec?: number | null
   /** The kernel's share of the server's CPU time (%): socket syscalls and loopback TCP. */
   kernelSharePct?: number | null
   /** Marker deliveries seen / expected. */
   delivery?: number | null
   loopDelayP99Ms?: number | null
+  /** The server's longest event-loop delay in the measured window (its worst stall). */
+  loopDelayMaxMs?: number | null
+  /** The server's longest event-loop delay in each second of the window (one run). */
+  loopDelayMaxPerSecondMs?: number[]
+  /** p99 edit-to-remote latency of the edits sent in each second of the window (one run). */
+  p99PerSecondMs?: number[]
+  /** Medians only: each run's loopDelayMaxMs. */
+  loopDelayMaxMsRuns?: number[]
+  /** The generator's event-loop delay: a busy generator reads replies late and inflates latencies. */
+  generatorLoopP99Ms?: number | null
+  /** The kernel's share of the generator's CPU time (%). */
+  generatorKernelSharePct?: number | null
+  /** Document updates sent / the requested rate's (below 1: the generator could not keep up). */
+  sendRatio?: number | null
+  /** Median length of a room's shared text at the end of the run, in characters. */
+  textLength?: number | null
   /** Idle: server memory per connection (RSS growth after GC / connections). */
   bytesPerConnection?: number | null
   /** Cold load: time until a new client holds the whole stored document. */
@@ -42,32 +67,86 @@ export interface Row {
   otherLoadPct?: number | null
   /** How many runs the medians are taken over. */
   runs: number
-  /** True if the generator was over 90% busy in any run (the figure may be the generator's limit). */
-  generatorSaturated: boolean
+  /**
+   * True if the generator, not the server, may be what limits the figure: its CPU was at or over
+   * GENERATOR_BUSY_PCT of its core, or it sent fewer updates than asked (in any run). For the ramp:
+   * the first step that did not hold was generator-bound.
+   */
+  generatorBound: boolean
+  /** Ramp only: what stopped it (see ./ramp.ts). */
+  limit?: 'server' | 'generator' | 'machine' | 'none'
+  /** Ramp only: every step of the run. */
+  steps?: RampStep[]
   note?: string
+}
+
+/** One step of a ramp, as kept in the results. */
+export interface RampStep {
+  editsPerClient: number
+  updatesPerSec: number | null
+  p99Ms: number | null
+  delivery: number | null
+  cpuPct: number | null
+  cpuUsPerUpdate: number | null
+  loopDelayMaxMs: number | null
+  loopDelayMaxPerSecondMs: number[]
+  p99PerSecondMs: number[]
+  generatorCpuPct: number | null
+  sendRatio: number | null
+  otherLoadPct: number | null
+  verdict: 'held' | 'failed' | 'generator-bound' | 'machine-busy'
 }
 
 export interface Context {
   paths: BuildPaths
   pin: { server: string; generator: string } | null
+  /** The edits every generator client replays (./edit-script.ts). */
+  script: EditScript
   log: (line: string) => void
   /** Extra node flags for the servers (e.g. --cpu-prof). */
   serverNodeArgs: string[]
   /** Directory for CPU profiles of each measured window (null: no profiling). */
   profileDir: string | null
+  /**
+   * Wait for a quiet machine before each run and retry runs that other processes made busy. Off
+   * for the smoke run, which shares the machine with the rest of the test suite by design.
+   */
+  avoidBusyMachine: boolean
+}
+
+/** Tandem compacts a room's update log every this many updates (its default `compactAfterUpdates`). */
+const COMPACTION_UPDATES = 1_000
+
+/**
+ * Edits typed into room `index` of `rooms` before a run (./generator.ts `seed`): 0, 1/n, 2/n ...
+ * of a compaction's worth. On a fresh server every room would otherwise reach its 1,000th update,
+ * and compact, at the same moment; seeded, they compact one after another, evenly spread, as the
+ * rooms of a long-running server do.
+ */
+export function seedEdits(index: number, rooms: number): number {
+  return Math.floor((index * COMPACTION_UPDATES) / rooms)
 }
 
 export interface LoadShape {
   rooms: number
   clientsPerRoom: number
+  /** Document updates per second per client. */
   editsPerSec: number
+  /** Cursor moves (awareness updates) per second per client. */
   awarenessPerSec: number
   warmupMs: number
   measureMs: number
   graceMs: number
 }
 
-const GENERATOR_BUSY_PCT = 90
+/** A generator at or over this share of its core (%) may be the limit, not the server. */
+export const GENERATOR_BUSY_PCT = 90
+/** A generator that sent less than this share of the requested updates could not keep up. */
+const GENERATOR_MIN_SEND_RATIO = 0.97
+/** Other processes using more than this (% of one core) make a machine busy: wait before a run, retry after one. */
+export const BUSY_MACHINE_PCT = 25
+/** Longest wait for a quiet machine before a run starts anyway. */
+const QUIET_WAIT_MS = 120_000
 
 async function withSystem<T>(
   ctx: Context,
@@ -92,6 +171,7 @@ async function withSystem<T>(
 
 /** Opens and syncs `clientsPerRoom` generator clients in each of `rooms` rooms named `<prefix>-<i>`. */
 function connectRooms(
+  ctx: Context,
   system: RunningSystem,
   generator: GeneratorProcess,
   prefix: string,
@@ -108,6 +188,7 @@ function connectRooms(
       clientsPerRoom,
       presence,
       serverSyncs: system.spec.serverSyncs,
+      script: ctx.script,
     },
     'connected',
     300_000,
@@ -174,47 +255,116 @@ async function measure(
 }
 
 function rowFrom(spec: SystemSpec, workload: string, m: Measured): Row {
-  const seconds = m.result.windowMs / 1000
-  const updates = m.result.edits + m.result.awareness
+  const r = m.result
+  const seconds = r.windowMs / 1000
+  const sendRatio = r.requestedEdits > 0 ? r.edits / r.requestedEdits : null
+  const notes = [
+    ...(r.closedClients > 0 ? [`${r.closedClients} client sockets were closed`] : []),
+    ...(r.skipped > 0 ? [`the generator skipped ${r.skipped} sends`] : []),
+  ]
   return {
     system: spec.name,
     workload,
-    updatesPerSec: updates / seconds,
-    p50Ms: m.result.p50Ms,
-    p95Ms: m.result.p95Ms,
-    p99Ms: m.result.p99Ms,
-    cpuPct: (m.cpuUs / 1000 / m.result.windowMs) * 100,
-    cpuUsPerUpdate: updates > 0 ? m.cpuUs / updates : null,
+    updatesPerSec: r.edits / seconds,
+    p50Ms: r.p50Ms,
+    p95Ms: r.p95Ms,
+    p99Ms: r.p99Ms,
+    cpuPct: (m.cpuUs / 1000 / r.windowMs) * 100,
+    cpuUsPerUpdate: r.edits > 0 ? m.cpuUs / r.edits : null,
     rssBytes: m.end.rssBytes,
-    generatorCpuPct: m.result.generatorCpuPct,
-    editsPerSec: m.result.edits / seconds,
+    generatorCpuPct: r.generatorCpuPct,
+    awarenessPerSec: r.awareness / seconds,
     kernelSharePct: m.cpuUs > 0 ? (m.systemUs / m.cpuUs) * 100 : null,
-    delivery: m.result.expected > 0 ? m.result.delivered / m.result.expected : null,
+    delivery: r.expected > 0 ? r.delivered / r.expected : null,
     loopDelayP99Ms: m.end.loopDelayP99Ms,
+    loopDelayMaxMs: m.end.loopDelayMaxMs,
+    loopDelayMaxPerSecondMs: m.end.loopDelayMaxPerSecondMs.map((ms) => Math.round(ms * 10) / 10),
+    p99PerSecondMs: r.p99PerSecondMs,
+    generatorLoopP99Ms: r.generatorLoopP99Ms,
+    generatorKernelSharePct: r.generatorKernelSharePct,
+    sendRatio,
+    textLength: r.textLength,
     otherLoadPct:
       m.machineBusyMs === null
         ? null
         : Math.max(
             0,
-            ((m.machineBusyMs - m.cpuUs / 1000 - (m.result.generatorCpuPct / 100) * m.result.windowMs) /
-              m.result.windowMs) *
-              100,
+            ((m.machineBusyMs - m.cpuUs / 1000 - (r.generatorCpuPct / 100) * r.windowMs) / r.windowMs) * 100,
           ),
     runs: 1,
-    generatorSaturated: m.result.generatorCpuPct > GENERATOR_BUSY_PCT,
-    ...(m.result.closedClients > 0 ? { note: `${m.result.closedClients} client sockets were closed` } : {}),
+    generatorBound:
+      r.generatorCpuPct >= GENERATOR_BUSY_PCT || (sendRatio !== null && sendRatio < GENERATOR_MIN_SEND_RATIO),
+    ...(notes.length ? { note: notes.join('; ') } : {}),
   }
 }
 
-/** Steady load (typing, big room): one row per run. */
+/**
+ * Runs `attempt` and, while other processes used more than BUSY_MACHINE_PCT of a core during its
+ * window, again (at most `retries` times); keeps the quietest attempt.
+ */
+export async function quietest(ctx: Context, attempt: () => Promise<Row>, retries = 1): Promise<Row> {
+  let row = await attempt()
+  if (!ctx.avoidBusyMachine) return row
+  for (let retry = 0; retry < retries && (row.otherLoadPct ?? 0) > BUSY_MACHINE_PCT; retry++) {
+    ctx.log(`    machine busy (${row.otherLoadPct?.toFixed(0)}% of a core used by others); retrying`)
+    const again = await attempt()
+    if ((again.otherLoadPct ?? 0) < (row.otherLoadPct ?? 0)) row = again
+  }
+  return row
+}
+
+/**
+ * Waits until other processes use at most BUSY_MACHINE_PCT of a core (measured over a second, with
+ * nothing of the benchmark's running), for at most QUIET_WAIT_MS; then the run starts regardless.
+ */
+async function waitForQuiet(ctx: Context): Promise<void> {
+  if (!ctx.avoidBusyMachine) return
+  const deadline = Date.now() + QUIET_WAIT_MS
+  let logged = false
+  for (;;) {
+    const before = machineBusyMs()
+    const started = performance.now()
+    await new Promise((resolve) => setTimeout(resolve, 1_000))
+    const after = machineBusyMs()
+    if (before === null || after === null) return
+    const busyPct = ((after - before) / (performance.now() - started)) * 100
+    if (busyPct <= BUSY_MACHINE_PCT) return
+    if (Date.now() > deadline) {
+      ctx.log(
+        `    machine still busy (${busyPct.toFixed(0)}% of a core) after ${QUIET_WAIT_MS / 1000} s; running`,
+      )
+      return
+    }
+    if (!logged) ctx.log(`    waiting for a quiet machine (${busyPct.toFixed(0)}% of a core busy)`)
+    logged = true
+  }
+}
+
+/**
+ * `shape` with its measured window stretched (if need be) to end at least 3 s after the first
+ * room's 1,000th update, so that every window holds a compaction in Tandem (with one room, which
+ * no seeding spreads, the first comes only after 1,000 / its rate seconds).
+ */
+export function coveringCompaction(shape: LoadShape): LoadShape {
+  const roomRate = shape.editsPerSec * shape.clientsPerRoom
+  const firstCompactionMs = ((COMPACTION_UPDATES - seedEdits(shape.rooms - 1, shape.rooms)) / roomRate) * 1000
+  return {
+    ...shape,
+    measureMs: Math.max(shape.measureMs, Math.ceil(firstCompactionMs - shape.warmupMs + 3_000)),
+  }
+}
+
+/** Steady load (typing, big room, one ramp step) on a fresh server and generator: one row. */
 export async function steady(
   ctx: Context,
   spec: SystemSpec,
   workload: string,
   shape: LoadShape,
 ): Promise<Row> {
+  await waitForQuiet(ctx)
   return withSystem(ctx, spec, null, async (system, generator) => {
     await connectRooms(
+      ctx,
       system,
       generator,
       workload,
@@ -222,50 +372,12 @@ export async function steady(
       shape.clientsPerRoom,
       shape.awarenessPerSec > 0,
     )
+    await generator.request(
+      { cmd: 'seed', editsPerRoom: Array.from({ length: shape.rooms }, (_, i) => seedEdits(i, shape.rooms)) },
+      'seeded',
+      90_000,
+    )
     return rowFrom(spec, workload, await measure(system, generator, shape, ctx.profileDir))
-  })
-}
-
-/**
- * Raises the per-client edit rate step by step until p99 > `p99LimitMs` or a marker is missing
- * (or the generator itself saturates); the row is the last step that held.
- */
-export async function ramp(
-  ctx: Context,
-  spec: SystemSpec,
-  shape: LoadShape,
-  rates: number[],
-  p99LimitMs: number,
-): Promise<Row> {
-  return withSystem(ctx, spec, null, async (system, generator) => {
-    await connectRooms(system, generator, 'ramp', shape.rooms, shape.clientsPerRoom, true)
-    let best: Row | null = null
-    let note = `held every step up to ${rates.at(-1)} edits/s per client`
-    for (const rate of rates) {
-      const row = rowFrom(
-        spec,
-        'ramp',
-        await measure(system, generator, { ...shape, editsPerSec: rate }, ctx.profileDir),
-      )
-      const delivered = row.delivery ?? 0
-      if (row.note) ctx.log(`    ${row.note}`)
-      ctx.log(
-        `    ${rate}/s per client: ${fmt(row.updatesPerSec, 0)} upd/s, p99 ${fmt(row.p99Ms, 1)} ms, ` +
-          `delivery ${(delivered * 100).toFixed(2)}%, server ${fmt(row.cpuPct, 0)}%, generator ${fmt(row.generatorCpuPct, 0)}%`,
-      )
-      if ((row.p99Ms ?? Number.POSITIVE_INFINITY) > p99LimitMs || delivered < 1) {
-        note = `failed at ${rate} edits/s per client (p99 ${fmt(row.p99Ms, 1)} ms, delivery ${(delivered * 100).toFixed(2)}%)`
-        break
-      }
-      best = row
-      if (row.generatorSaturated) {
-        note = `stopped at ${rate} edits/s per client: generator saturated`
-        break
-      }
-    }
-    const result =
-      best ?? rowFrom(spec, 'ramp', await measure(system, generator, { ...shape, editsPerSec: rates[0] }))
-    return { ...result, note }
   })
 }
 
@@ -276,10 +388,11 @@ export async function idle(
   rooms: number,
   clientsPerRoom: number,
 ): Promise<Row> {
+  await waitForQuiet(ctx)
   return withSystem(ctx, spec, null, async (system, generator) => {
     await new Promise((resolve) => setTimeout(resolve, 500))
     const before = await system.sample({ gc: true })
-    const connected = await connectRooms(system, generator, 'idle', rooms, clientsPerRoom, true)
+    const connected = await connectRooms(ctx, system, generator, 'idle', rooms, clientsPerRoom, true)
     await new Promise((resolve) => setTimeout(resolve, 2_000))
     const after = await system.sample({ gc: true })
     return {
@@ -295,7 +408,7 @@ export async function idle(
       generatorCpuPct: null,
       bytesPerConnection: (after.rssBytes - before.rssBytes) / connected.clients,
       runs: 1,
-      generatorSaturated: false,
+      generatorBound: false,
       note: `${connected.clients} connections in ${(connected.ms / 1000).toFixed(1)} s`,
     }
   })
@@ -358,7 +471,7 @@ export async function coldLoad(
             generatorCpuPct: null,
             coldLoadMs: loaded.ms,
             runs: 1,
-            generatorSaturated: false,
+            generatorBound: false,
           }
         }),
       )
@@ -369,10 +482,19 @@ export async function coldLoad(
   }
 }
 
-/** Median of each numeric field over rows of one system and workload. */
+/**
+ * Median of each numeric field over rows of one system and workload; each run's worst stall is
+ * kept (loopDelayMaxMsRuns), its per-second detail is not.
+ */
 export function medianRow(rows: Row[]): Row {
   const first = rows[0]
-  const out: Row = { ...first, runs: rows.length, generatorSaturated: rows.some((r) => r.generatorSaturated) }
+  const out: Row = { ...first, runs: rows.length, generatorBound: rows.some((r) => r.generatorBound) }
+  delete out.loopDelayMaxPerSecondMs
+  delete out.p99PerSecondMs
+  if (rows.some((r) => typeof r.loopDelayMaxMs === 'number'))
+    out.loopDelayMaxMsRuns = rows.map((r) => Math.round((r.loopDelayMaxMs ?? Number.NaN) * 10) / 10)
+  const notes = [...new Set(rows.map((r) => r.note).filter((n): n is string => !!n))]
+  if (notes.length) out.note = notes.join('; ')
   for (const key of Object.keys(first) as (keyof Row)[]) {
     if (typeof first[key] !== 'number' || key === 'runs') continue
     const values = rows
