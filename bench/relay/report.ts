@@ -86,6 +86,13 @@ const PANELS: Panel[] = [
     lowerIsBetter: true,
   },
   {
+    title: 'Typing: p99 edit-to-remote latency',
+    workload: 'typing',
+    value: (r) => r.p99Ms,
+    unit: 'ms',
+    lowerIsBetter: true,
+  },
+  {
     title: 'Ramp: max sustained document updates/s at p99 ≤ 50 ms',
     workload: 'ramp',
     value: (r) => r.updatesPerSec,
@@ -127,9 +134,10 @@ function flagOf(row: Row): string {
 export function renderSvg(rows: Row[], caption: string): string {
   const width = 760
   const labelWidth = 190
-  const barMax = width - labelWidth - 110
+  // Room right of the longest bar for its value and a '(generator-bound)' flag.
+  const barMax = width - labelWidth - 170
   const parts: string[] = []
-  let y = 40
+  let y = 58
   for (const panel of PANELS) {
     const data = rows
       .filter((r) => r.workload === panel.workload)
@@ -162,7 +170,7 @@ export function renderSvg(rows: Row[], caption: string): string {
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`,
     `<rect width="100%" height="100%" fill="white"/>`,
     `<text x="10" y="20" font-size="14" font-weight="bold">Tandem relay benchmark</text>`,
-    `<text x="${width - 10}" y="20" text-anchor="end" fill="#555">${escapeXml(caption)}</text>`,
+    `<text x="10" y="38" font-size="11" fill="#555">${escapeXml(caption)}</text>`,
     ...parts,
     '</svg>',
     '',
