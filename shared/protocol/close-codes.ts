@@ -13,10 +13,14 @@ export const CloseCode = {
   messageTooBig: 1009,
   /** Bytes that do not parse as a protocol message: bad varint, truncated, trailing bytes, bad sub-type. */
   malformedMessage: 4400,
+  /** The connection's token expired during the session; get a new link. */
+  tokenExpired: 4401,
   /** The connection is not allowed to do what the message asks (for example a write on a view link). */
   forbidden: 4403,
   /** A well-formed frame whose top-level message type the server does not know. */
   unknownMessageType: 4404,
+  /** The token this connection was opened with has been revoked by an admin of the room. */
+  revoked: 4410,
   /** A text frame: the protocol is binary only. */
   textFrame: 4415,
   /**
@@ -33,6 +37,11 @@ export const CloseCode = {
   needsResync: 4509,
   /** The connection sends more than its share (awareness or sync requests per second); retry later. */
   rateLimited: 4529,
+  /**
+   * The connection sent no sync message within the server's sync deadline (stock clients send sync
+   * step 1 as soon as they connect); it may reconnect.
+   */
+  syncTimeout: 4508,
   /** The connection did not read what the server sent it; its backlog passed the bound. */
   slowReader: 4408,
 } as const

@@ -1,15 +1,20 @@
 /** Public surface of Tandem's wire protocol, shared by the server and the browser client. */
 export { CloseCode, type CloseCodeValue, closeCodeName } from './close-codes.ts'
 export {
+  ACCESS_LEVELS,
+  type AccessLevel,
   type ClientMessage,
+  encodeAccess,
   encodeAwareness,
   encodeSaved,
   encodeStorage,
   encodeSyncStep1,
   encodeSyncStep2,
   encodeSyncUpdate,
+  isAccessLevel,
   MessageType,
   ProtocolError,
+  readAccess,
   readClientMessage,
   readSaved,
   readStorage,

@@ -1,10 +1,11 @@
 /**
  * The wire protocol between Tandem's relay and its clients: the y-websocket protocol
- * (y-protocols sync + awareness + query-awareness) plus one opt-in extension, `saved`.
+ * (y-protocols sync + awareness + query-awareness) plus opt-in extensions: `saved`, `storage`, `access`.
  *
- * Grammar (all integers are lib0 varUints, `bytes` is a varUint length followed by that many bytes):
+ * Grammar (all integers are lib0 varUints, `bytes` is a varUint length followed by that many bytes,
+ * `string` a varUint length followed by that many bytes of UTF-8):
  *
- *   message        = sync | awareness | queryAwareness | saved
+ *   message        = sync | awareness | queryAwareness | saved | storage | access
  *   sync           = 0 syncStep1 | 0 syncStep2 | 0 syncUpdate
  *   syncStep1      = 0 bytes(stateVector)
  *   syncStep2      = 1 bytes(update)
@@ -14,6 +15,8 @@
  *   saved          = 100 bytes(stateVector)        server -> client, only to clients that opted in
  *                                                  (state-vector entries; the client keeps the max)
  *   storage        = 101 varUint(StorageState)     server -> client, only to clients that opted in
+ *   access         = 102 string(AccessLevel)       server -> client, only to clients that opted in:
+ *                                                  'view' | 'edit' | 'admin', the effective access
  *
  * One message per binary WebSocket frame; trailing bytes are an error. See PROTOCOL.md for the
  * sequence of messages and the guarantees behind `saved`.
@@ -31,7 +34,19 @@ export const MessageType = {
   saved: 100,
   /** Tandem extension: whether the server can currently save changes. Sent only to clients that opt in. */
   storage: 101,
+  /** Tandem extension: the connection's effective access, after join and on every change. Opt-in. */
+  access: 102,
 } as const
+
+/** What a connection may do in its room: read, read and write, or also share, revoke and set the mode. */
+export type AccessLevel = 'view' | 'edit' | 'admin'
+
+/** Every access level, weakest first. */
+export const ACCESS_LEVELS: readonly AccessLevel[] = ['view', 'edit', 'admin']
+
+/** True when `value` is an access level. */
+export const isAccessLevel = (value: unknown): value is AccessLevel =>
+  typeof value === 'string' && (ACCESS_LEVELS as readonly string[]).includes(value)
 
 /** Payload of a `storage` message. */
 export const StorageState = {
@@ -73,6 +88,25 @@ export function encodeStorage(state: StorageStateValue): Uint8Array {
 /** Reads the payload of a `storage` message whose type varUint has already been read. */
 export function readStorage(decoder: decoding.Decoder): StorageStateValue {
   return decoding.readVarUint(decoder) === StorageState.failing ? StorageState.failing : StorageState.ok
+}
+
+/** Encodes an `access` message: the connection's effective access from now on. */
+export function encodeAccess(access: AccessLevel): Uint8Array {
+  const encoder = encoding.createEncoder()
+  encoding.writeVarUint(encoder, MessageType.access)
+  encoding.writeVarString(encoder, access)
+  return encoding.toUint8Array(encoder)
+}
+
+/**
+ * Reads the payload of an `access` message whose type varUint has already been read; throws
+ * ProtocolError('malformed') for anything but 'view', 'edit' or 'admin'.
+ */
+export function readAccess(decoder: decoding.Decoder): AccessLevel {
+  const value = decoding.readVarString(decoder)
+  if (!isAccessLevel(value))
+    throw new ProtocolError('malformed', `unknown access level "${value.slice(0, 20)}"`)
+  return value
 }
 
 function encodeSync(syncType: number, payload: Uint8Array): Uint8Array {
