@@ -26,6 +26,16 @@ export interface StoredRoom {
   logBytes: number
 }
 
+/**
+ * A room's access policy (see server/auth/room-policy.ts): its mode and the token ids revoked in
+ * it, each with the time (ms since the epoch) after which no token with that id can be valid, so
+ * it can be pruned.
+ */
+export interface StoredPolicy {
+  mode: 'edit' | 'view'
+  revoked: Array<{ jti: string; until: number }>
+}
+
 export interface DocStore {
   /**
    * Resolves once the store can serve requests; rejects (with a StoreOpenError) if it cannot open.
@@ -49,6 +59,10 @@ export interface DocStore {
   setAside(room: string, entries: readonly SetAsideEntry[]): Promise<void>
   /** What `setAside` kept for `room`, oldest first. */
   setAsideEntries(room: string): Promise<SetAsideEntry[]>
+  /** The policy saved for `room`, or null if none was (optional: without it policies live in memory). */
+  loadPolicy?(room: string): Promise<StoredPolicy | null>
+  /** Durably replaces `room`'s policy. */
+  savePolicy?(room: string, policy: StoredPolicy): Promise<void>
   /** Releases the database. */
   close(): Promise<void>
 }

@@ -4,7 +4,7 @@ import type { DocStore } from './doc-store.ts'
 import { MemoryStore } from './memory-store.ts'
 import { WorkerSqliteStore } from './worker-store.ts'
 
-export type { DocStore, LogEntry, SetAsideEntry, StoredRoom } from './doc-store.ts'
+export type { DocStore, LogEntry, SetAsideEntry, StoredPolicy, StoredRoom } from './doc-store.ts'
 export { MemoryStore } from './memory-store.ts'
 export { SqliteStore } from './sqlite-store.ts'
 export { StoreOpenError } from './store-open-error.ts'

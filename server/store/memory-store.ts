@@ -2,7 +2,7 @@
  * DocStore that keeps everything in this process: nothing survives a restart. For benchmarks
  * (Tandem in-memory) and tests; it has the same semantics as the durable stores otherwise.
  */
-import type { DocStore, LogEntry, SetAsideEntry, StoredRoom } from './doc-store.ts'
+import type { DocStore, LogEntry, SetAsideEntry, StoredPolicy, StoredRoom } from './doc-store.ts'
 import { mergeStoredRoom } from './merge-log.ts'
 
 export class MemoryStore implements DocStore {
@@ -45,6 +45,17 @@ export class MemoryStore implements DocStore {
     return this.quarantine
       .filter((entry) => entry.room === room)
       .map(({ data, reason }) => ({ data, reason }))
+  }
+
+  private readonly policies = new Map<string, string>()
+
+  async loadPolicy(room: string): Promise<StoredPolicy | null> {
+    const json = this.policies.get(room)
+    return json === undefined ? null : (JSON.parse(json) as StoredPolicy)
+  }
+
+  async savePolicy(room: string, policy: StoredPolicy): Promise<void> {
+    this.policies.set(room, JSON.stringify(policy))
   }
 
   async close(): Promise<void> {}

@@ -1,7 +1,8 @@
 /**
  * DocStore on an embedded SQLite database (better-sqlite3), in WAL mode.
  *
- * Schema: `snapshots(room PRIMARY KEY, data)` and `updates(room, seq, data)`, a WITHOUT ROWID table
+ * Schema: `snapshots(room PRIMARY KEY, data)`, `policies(room PRIMARY KEY, data)` (JSON: mode and
+ * revoked token ids) and `updates(room, seq, data)`, a WITHOUT ROWID table
  * clustered on (room, seq): one B-tree, so appending an update dirties one page rather than a table
  * page and an index page. `seq` is a process-wide counter (the file has one owner, see below), so a
  * room's log reads back in append order. `append` writes a whole batch in one transaction (the
@@ -19,7 +20,7 @@ import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
 import type { SqliteSynchronous } from '../config.ts'
-import type { DocStore, LogEntry, SetAsideEntry, StoredRoom } from './doc-store.ts'
+import type { DocStore, LogEntry, SetAsideEntry, StoredPolicy, StoredRoom } from './doc-store.ts'
 import { mergeStoredRoom } from './merge-log.ts'
 import { storeOpenError } from './store-open-error.ts'
 
@@ -59,6 +60,11 @@ export class SqliteStore implements DocStore {
           data BLOB NOT NULL,
           PRIMARY KEY (room, seq)
         ) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS policies (
+          room TEXT PRIMARY KEY,
+          data TEXT NOT NULL,
+          updated_at INTEGER NOT NULL
+        );
       `)
       const last = this.db.prepare('SELECT max(seq) AS seq FROM updates').get() as { seq: number | null }
       this.seq = last.seq ?? 0
@@ -125,6 +131,23 @@ export class SqliteStore implements DocStore {
     return this.db
       .prepare('SELECT data, reason FROM quarantine WHERE room = ? ORDER BY rowid')
       .all(room) as SetAsideEntry[]
+  }
+
+  /** Reads `room`'s row of the `policies` table (JSON), or null. */
+  async loadPolicy(room: string): Promise<StoredPolicy | null> {
+    const row = this.db.prepare('SELECT data FROM policies WHERE room = ?').get(room) as
+      | { data: string }
+      | undefined
+    return row ? (JSON.parse(row.data) as StoredPolicy) : null
+  }
+
+  async savePolicy(room: string, policy: StoredPolicy): Promise<void> {
+    this.db
+      .prepare(
+        'INSERT INTO policies (room, data, updated_at) VALUES (?, ?, ?) ' +
+          'ON CONFLICT (room) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at',
+      )
+      .run(room, JSON.stringify(policy), Date.now())
   }
 
   async close(): Promise<void> {

@@ -4,7 +4,8 @@
  * `WorkerSqliteStore` (structured-clone messages over the worker port):
  *
  *   opened     = { opened: true } | { openError: { reason, advice } }   first, once
- *   request    = { id, op: 'load' | 'append' | 'compact' | 'setAside' | 'setAsideEntries' | 'close', args }
+ *   request    = { id, op: 'load' | 'append' | 'compact' | 'setAside' | 'setAsideEntries' | 'loadPolicy'
+ *                       | 'savePolicy' | 'close', args }
  *   response   = { id, result } | { id, error: message }
  *
  * Requests are handled one at a time in arrival order, so an append acknowledged before a compaction
@@ -13,6 +14,7 @@
 import { parentPort, workerData } from 'node:worker_threads'
 import type { SqliteSynchronous } from '../config.ts'
 import type { DocStore } from './doc-store.ts'
+import { type PackedEntries, unpackEntries } from './packed-entries.ts'
 import { SqliteStore } from './sqlite-store.ts'
 import { StoreOpenError } from './store-open-error.ts'
 
@@ -46,7 +48,8 @@ if (store) {
 
 async function handle(open: SqliteStore, { id, op, args }: Request): Promise<void> {
   try {
-    const result = await (open[op] as (...a: unknown[]) => Promise<unknown>).apply(open, args)
+    const input = op === 'append' ? [unpackEntries(args[0] as PackedEntries)] : args
+    const result = await (open[op] as (...a: unknown[]) => Promise<unknown>).apply(open, input)
     parentPort!.postMessage({ id, result })
     if (op === 'close') parentPort!.close()
   } catch (err) {

@@ -10,7 +10,8 @@
  */
 import { Worker } from 'node:worker_threads'
 import type { SqliteSynchronous } from '../config.ts'
-import type { DocStore, LogEntry, SetAsideEntry, StoredRoom } from './doc-store.ts'
+import type { DocStore, LogEntry, SetAsideEntry, StoredPolicy, StoredRoom } from './doc-store.ts'
+import { packEntries } from './packed-entries.ts'
 import { StoreOpenError } from './store-open-error.ts'
 
 type WorkerMessage =
@@ -94,19 +95,28 @@ export class WorkerSqliteStore implements DocStore {
   }
 
   append(entries: readonly LogEntry[]): Promise<void> {
-    return this.call('append', [entries])
+    const packed = packEntries(entries)
+    return this.call('append', [packed], [packed.bytes])
   }
 
   compact(room: string, snapshot?: Uint8Array): Promise<number> {
-    return this.call('compact', snapshot ? [room, snapshot] : [room])
+    return this.call('compact', snapshot ? [room, ownBytes(snapshot)] : [room])
   }
 
   setAside(room: string, entries: readonly SetAsideEntry[]): Promise<void> {
-    return this.call('setAside', [room, entries])
+    return this.call('setAside', [room, entries.map((e) => ({ data: ownBytes(e.data), reason: e.reason }))])
   }
 
   setAsideEntries(room: string): Promise<SetAsideEntry[]> {
     return this.call('setAsideEntries', [room])
+  }
+
+  loadPolicy(room: string): Promise<StoredPolicy | null> {
+    return this.call('loadPolicy', [room])
+  }
+
+  savePolicy(room: string, policy: StoredPolicy): Promise<void> {
+    return this.call('savePolicy', [room, policy])
   }
 
   async close(): Promise<void> {
@@ -122,14 +132,19 @@ export class WorkerSqliteStore implements DocStore {
     return this.worker.terminate()
   }
 
-  private call<T>(op: keyof DocStore, args: unknown[]): Promise<T> {
+  private call<T>(op: keyof DocStore, args: unknown[], transfer: ArrayBuffer[] = []): Promise<T> {
     if (this.failure) return Promise.reject(this.failure)
     const id = this.nextId++
     return new Promise<T>((resolve, reject) => {
       this.pending.set(id, { resolve: resolve as (value: unknown) => void, reject })
-      this.worker.postMessage({ id, op, args })
+      this.worker.postMessage({ id, op, args }, transfer)
     })
   }
+}
+
+/** `bytes` itself if it spans its whole ArrayBuffer, else a copy that does (cheap to post). */
+function ownBytes(bytes: Uint8Array): Uint8Array {
+  return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : bytes.slice()
 }
 
 /**
