@@ -5,6 +5,7 @@
  */
 import type { WebsocketProvider } from 'y-websocket'
 import { closeCodeName } from '../../shared/protocol/index.ts'
+import { isAccessClose } from './access-messages.ts'
 
 /**
  * `connecting`: first attempt; `connected`: socket open; `reconnecting`: lost or failed, the provider
@@ -17,6 +18,8 @@ export interface ConnectionSnapshot {
   state: ConnectionState
   /** For `closed`: the close code's name and the server's reason. */
   closeReason: string | null
+  /** For `closed`: whether trying again could help (not when access ended: expired, revoked...). */
+  retryable: boolean
 }
 
 /** Watches `provider` and the window's network events; call `stop` to detach. */
@@ -24,15 +27,17 @@ export function watchConnection(
   provider: WebsocketProvider,
   onChange: (snapshot: ConnectionSnapshot) => void,
   win: Window = window,
-): { stop: () => void; retry: () => void; current: () => ConnectionSnapshot } {
+): { stop: () => void; retry: () => void; end: (reason: string) => void; current: () => ConnectionSnapshot } {
   let hasBeenConnected = false
   let snapshot: ConnectionSnapshot = {
     state: win.navigator.onLine ? 'connecting' : 'offline',
     closeReason: null,
+    retryable: true,
   }
-  const set = (state: ConnectionState, closeReason: string | null = null) => {
-    if (state === snapshot.state && closeReason === snapshot.closeReason) return
-    snapshot = { state, closeReason }
+  const set = (state: ConnectionState, closeReason: string | null = null, retryable = true) => {
+    if (state === snapshot.state && closeReason === snapshot.closeReason && retryable === snapshot.retryable)
+      return
+    snapshot = { state, closeReason, retryable }
     onChange(snapshot)
   }
 
@@ -51,13 +56,17 @@ export function watchConnection(
     if (provider.shouldConnect && win.navigator.onLine && !provider.wsconnected) set('reconnecting')
   }
   const onClosed = ({ code, reason }: { code: number; reason: string }) => {
-    set('closed', reason ? `${closeCodeName(code)}: ${reason}` : closeCodeName(code))
+    set('closed', reason ? `${closeCodeName(code)}: ${reason}` : closeCodeName(code), !isAccessClose(code))
   }
+  // Once access has ended nothing reconnects, not even the network coming back.
+  const ended = () => snapshot.state === 'closed' && !snapshot.retryable
   const onOffline = () => {
+    if (ended()) return
     provider.disconnect()
     set('offline')
   }
   const onOnline = () => {
+    if (ended()) return
     set(hasBeenConnected ? 'reconnecting' : 'connecting')
     provider.connect()
   }
@@ -71,8 +80,13 @@ export function watchConnection(
 
   return {
     current: () => snapshot,
+    /** Access ended (found by other means than a close code): `closed`, without a retry. */
+    end: (reason: string) => {
+      provider.disconnect()
+      set('closed', reason, false)
+    },
     retry: () => {
-      if (!win.navigator.onLine) return
+      if (!win.navigator.onLine || ended()) return
       set(hasBeenConnected ? 'reconnecting' : 'connecting')
       provider.connect()
     },

@@ -17,12 +17,12 @@ import {
   highlightActiveLineGutter,
   keymap,
   lineNumbers,
-  placeholder,
 } from '@codemirror/view'
 import { tags } from '@lezer/highlight'
 import { yCollab, yUndoManagerKeymap } from 'y-codemirror.next'
 import type { Awareness } from 'y-protocols/awareness'
 import * as Y from 'yjs'
+import { readOnlyMode } from './read-only.ts'
 
 /** Colours come from CSS variables so one style serves light and dark mode. */
 const markdownHighlight = HighlightStyle.define([
@@ -84,8 +84,16 @@ const editorTheme = EditorView.theme({
 /** Name of the shared text every Tandem client edits. */
 export const TEXT_NAME = 'codemirror'
 
-/** Creates the editor in `parent`, editing `ytext` and showing the others in `awareness`. */
-export function createEditor(parent: HTMLElement, ytext: Y.Text, awareness: Awareness): EditorView {
+/**
+ * Creates the editor in `parent`, editing `ytext` and showing the others in `awareness`; with
+ * `readOnly` it starts read-only (switch later with `setReadOnly`).
+ */
+export function createEditor(
+  parent: HTMLElement,
+  ytext: Y.Text,
+  awareness: Awareness,
+  options: { readOnly?: boolean } = {},
+): EditorView {
   const undoManager = new Y.UndoManager(ytext)
   const state = EditorState.create({
     doc: ytext.toString(),
@@ -103,7 +111,7 @@ export function createEditor(parent: HTMLElement, ytext: Y.Text, awareness: Awar
       EditorView.lineWrapping,
       markdown({ base: markdownLanguage, codeLanguages: languages }),
       syntaxHighlighting(markdownHighlight),
-      placeholder('Start typing. Everyone with the link edits this document with you.'),
+      readOnlyMode(options.readOnly),
       editorTheme,
       EditorView.contentAttributes.of({ 'aria-label': 'Document text' }),
       keymap.of([...yUndoManagerKeymap, ...searchKeymap, indentWithTab, ...defaultKeymap]),

@@ -1,17 +1,32 @@
 /**
- * Entry point of the browser app: resolves the room from the URL (`/` makes a new one), opens the
- * shared document (IndexedDB first, then the relay), and mounts the editor, presence list, status,
- * Share and New document controls into the static shell in index.html.
+ * Entry point of the browser app: resolves the room from the URL (`/` makes a new one, through the
+ * server when it controls access), asks the server what this link may do (the preflight; a refusal
+ * shows why instead of the editor), opens the shared document (IndexedDB first, then the relay), and
+ * mounts the editor, presence list, status, Share and New document controls into the static shell
+ * in index.html.
  */
 import { IndexeddbPersistence } from 'y-indexeddb'
 import { WebsocketProvider } from 'y-websocket'
 import * as Y from 'yjs'
 import { TANDEM_EXTENSIONS_PARAM } from '../../shared/protocol/index.ts'
+import { createLink, createRoom, preflight, type RoomAccess } from './access-api.ts'
+import { linkScope, refusalText } from './access-messages.ts'
+import { watchAccess } from './access-status.ts'
+import {
+  cacheAccess,
+  cachedAccess,
+  rememberToken,
+  resolveToken,
+  safeSessionStorage,
+  withToken,
+} from './access-token.ts'
 import { watchConnection } from './connection-status.ts'
 import { documentTitle } from './document-title.ts'
 import { createEditor, TEXT_NAME } from './editor.ts'
 import { caretColor, loadIdentity, safeLocalStorage, saveName } from './identity.ts'
 import { mountPresence } from './presence.ts'
+import { setReadOnly } from './read-only.ts'
+import { showRefusedPage } from './refused-page.ts'
 import { newRoomId, ROOM_PATH_PREFIX, relayUrl, roomUrl, routeFor } from './room-url.ts'
 import { trackSaves } from './save-tracking.ts'
 import { registerServiceWorker } from './service-worker-registration.ts'
@@ -22,7 +37,14 @@ import './styles.css'
 
 const element = <T extends HTMLElement>(id: string) => document.getElementById(id) as T
 
-async function openRoom(roomId: string): Promise<void> {
+/** Whether this server controls access (then New document asks it for a room). */
+let accessControlled = false
+
+/**
+ * Opens `roomId` with `token` (null without access control) and what the server last said it
+ * grants (`access`; null when unknown: offline with nothing remembered, or an older server).
+ */
+async function openRoom(roomId: string, token: string | null, access: RoomAccess | null): Promise<void> {
   const doc = new Y.Doc()
   const ytext = doc.getText(TEXT_NAME)
   const storage = safeLocalStorage()
@@ -32,8 +54,9 @@ async function openRoom(roomId: string): Promise<void> {
   const provider = new WebsocketProvider(relayUrl(location), roomId, doc, {
     connect: false,
     disableBc: true,
-    params: { [TANDEM_EXTENSIONS_PARAM]: '1' },
+    params: { [TANDEM_EXTENSIONS_PARAM]: '1', ...(token ? { token } : {}) },
   })
+  accessControlled = access?.auth ?? token !== null
   const identity = loadIdentity(storage)
   provider.awareness.setLocalStateField('user', identity)
 
@@ -52,8 +75,38 @@ async function openRoom(roomId: string): Promise<void> {
     .then(() => persistence.whenSynced)
     .catch((error: unknown) => console.warn('tandem: offline storage unavailable', error))
 
+  const accessStatus = watchAccess(
+    provider,
+    access?.effectiveAccess ?? null,
+    accessControlled ? () => preflight(roomId, token) : undefined,
+  )
+  const readOnly = () => accessStatus.state.access === 'view' || accessStatus.state.ended !== null
+
   element('editor').replaceChildren()
-  const view = createEditor(element('editor'), ytext, provider.awareness)
+  const view = createEditor(element('editor'), ytext, provider.awareness, { readOnly: readOnly() })
+  const showAccess = () => {
+    const { access: effective, ended } = accessStatus.state
+    setReadOnly(view, readOnly())
+    element('access-badge').hidden = effective !== 'view' || ended !== null
+    element('app').dataset.access = ended ? 'ended' : (effective ?? 'unknown')
+    const banner = element('access-ended')
+    banner.hidden = ended === null
+    if (ended) {
+      const lead = document.createElement('strong')
+      lead.textContent = ended.title
+      const message = document.createElement('span')
+      message.append(lead, ` ${ended.detail}`)
+      banner.replaceChildren(message)
+      banner.dataset.code = ended.code
+      connection.end(ended.title)
+    }
+  }
+  accessStatus.subscribe((state) => {
+    if (access && state.access && !state.ended)
+      cacheAccess({ ...access, effectiveAccess: state.access }, storage)
+    showAccess()
+  })
+  showAccess()
   element('app').dataset.ready = 'true'
 
   const title = element('doc-title')
@@ -80,7 +133,23 @@ async function openRoom(roomId: string): Promise<void> {
       })
     },
   })
-  mountShare(element('share'), element('share-popover'), () => roomUrl(location.origin, roomId))
+  mountShare(element('share'), element('share-popover'), () => {
+    const url = roomUrl(location.origin, roomId)
+    if (!token || access?.auth === false) return { kind: 'copy', url, scope: 'Anyone with it can edit.' }
+    if (access?.access === 'admin') {
+      return {
+        kind: 'mint',
+        mint: async (level) => {
+          const link = await createLink(roomId, token, level)
+          return { url: link.url, scope: linkScope(link.access, link.expiresAt) }
+        },
+      }
+    }
+    // Others hand on the link they hold: it grants no more than it already does.
+    const level = access?.access ?? accessStatus.state.access ?? 'view'
+    const scope = `${linkScope(level, access?.expiresAt ?? null)} Only the document's owner can make new links.`
+    return { kind: 'copy', url: withToken(url, token), scope }
+  })
 
   if (navigator.onLine) provider.connect()
   view.focus()
@@ -104,20 +173,65 @@ function showInvalidRoom(id: string): void {
   element('app').dataset.ready = 'true'
 }
 
+/** Asks the server what `token` may do in `roomId`, then opens it or shows why it cannot. */
+async function openWithAccess(roomId: string, token: string | null): Promise<void> {
+  const storage = safeLocalStorage()
+  const verdict = await preflight(roomId, token)
+  switch (verdict.kind) {
+    case 'refused':
+      showRefusedPage(refusalText(verdict.code, verdict.reason), verdict.code)
+      return
+    case 'granted':
+      cacheAccess(verdict.access, storage)
+      return openRoom(roomId, token, verdict.access)
+    case 'noApi':
+      return openRoom(roomId, token, null)
+    case 'unreachable':
+      // Offline (or the server is failing): edit as the server last allowed; the relay still checks.
+      return openRoom(roomId, token, cachedAccess(roomId, storage))
+  }
+}
+
+/** `/`: a new room, made by the server when it controls access (with an admin link), else here. */
+async function openNewRoom(): Promise<void> {
+  const created = await createRoom()
+  if (created.kind === 'failed') {
+    showRefusedPage(
+      { title: 'A new document could not be made', detail: `The server said: ${created.reason}` },
+      'create_failed',
+    )
+    return
+  }
+  if (created.kind === 'open') {
+    const roomId = newRoomId()
+    history.replaceState(null, '', `${ROOM_PATH_PREFIX}${roomId}`)
+    return openWithAccess(roomId, null)
+  }
+  const { room, token, url } = created.room
+  const target = new URL(url, location.href)
+  if (target.origin !== location.origin) {
+    location.assign(target.href)
+    return
+  }
+  rememberToken(room, token, safeSessionStorage())
+  history.replaceState(null, '', `${target.pathname}${target.hash}`)
+  return openWithAccess(room, token)
+}
+
 function main(): void {
   element('new-doc').addEventListener('click', () => {
-    location.assign(`${ROOM_PATH_PREFIX}${newRoomId()}`)
+    location.assign(accessControlled ? '/' : `${ROOM_PATH_PREFIX}${newRoomId()}`)
   })
   const route = routeFor(location.pathname)
-  if (route.kind === 'invalid') {
-    showInvalidRoom(route.id)
-  } else {
-    const roomId = route.kind === 'room' ? route.id : newRoomId()
-    if (route.kind === 'new') history.replaceState(null, '', `${ROOM_PATH_PREFIX}${roomId}`)
-    openRoom(roomId).catch((error: unknown) => {
-      console.error('tandem: could not open the document', error)
-    })
-  }
+  const opened =
+    route.kind === 'invalid'
+      ? Promise.resolve(showInvalidRoom(route.id))
+      : route.kind === 'new'
+        ? openNewRoom()
+        : openWithAccess(route.id, resolveToken(route.id, location.hash, safeSessionStorage()))
+  opened.catch((error: unknown) => {
+    console.error('tandem: could not open the document', error)
+  })
   registerServiceWorker()
 }
 

@@ -1,41 +1,109 @@
 /**
- * The Share button: copies the room's URL to the clipboard and confirms it in a small popover that
- * also shows the URL, so the user can copy it by hand where the Clipboard API is unavailable or denied.
+ * The Share button. Where the link this browser holds may be handed on (rooms without access control,
+ * or a view or edit link), it copies that link and confirms it in a small popover that also shows the
+ * link, so it can be copied by hand where the Clipboard API is unavailable or denied. For a room's
+ * admin it offers "Copy edit link" and "Copy view link" instead, each minting a new link on the server:
+ * the admin's own link is never what gets shared.
  */
 
-/** Wires `button` to copy `url()` and show the result in `popover`; returns a function that unwires. */
-export function mountShare(button: HTMLButtonElement, popover: HTMLElement, url: () => string): () => void {
+/** What Share does right now: copy a link as it is, or let an admin mint one per access level. */
+export type ShareChoice =
+  | { kind: 'copy'; url: string; scope: string }
+  | { kind: 'mint'; mint: (access: 'edit' | 'view') => Promise<{ url: string; scope: string }> }
+
+const ACCESS_NAMES = { edit: 'Edit', view: 'View' } as const
+
+/** Copies `text`; false where the Clipboard API is missing or refused. */
+async function copyText(text: string): Promise<boolean> {
+  try {
+    if (!navigator.clipboard?.writeText) return false
+    await navigator.clipboard.writeText(text)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/**
+ * Wires `button` to share what `choice()` says at the time of the click, with the result in
+ * `popover`; returns a function that unwires.
+ */
+export function mountShare(
+  button: HTMLButtonElement,
+  popover: HTMLElement,
+  choice: () => ShareChoice,
+): () => void {
   const message = popover.querySelector<HTMLElement>('[data-share-message]')!
   const field = popover.querySelector<HTMLInputElement>('[data-share-url]')!
   const close = popover.querySelector<HTMLButtonElement>('[data-share-close]')!
+  const mintButtons = popover.querySelector<HTMLElement>('[data-share-links]')!
 
   const hide = () => {
     popover.hidden = true
     button.setAttribute('aria-expanded', 'false')
   }
-  const show = (copied: boolean) => {
-    field.value = url()
-    message.textContent = copied
-      ? 'Link copied. Anyone with it can edit.'
-      : 'Copy this link to share the document:'
-    popover.dataset.copied = String(copied)
+  const open = () => {
     popover.hidden = false
     button.setAttribute('aria-expanded', 'true')
+  }
+  const showLink = (url: string, text: string, copied: boolean) => {
+    field.hidden = false
+    field.value = url
+    message.textContent = text
+    popover.dataset.copied = String(copied)
+    open()
     field.focus()
     field.select()
   }
+
   const onClick = async () => {
-    let copied = false
-    try {
-      if (navigator.clipboard?.writeText) {
-        await navigator.clipboard.writeText(url())
-        copied = true
-      }
-    } catch {
-      copied = false
+    const current = choice()
+    if (current.kind === 'copy') {
+      mintButtons.hidden = true
+      const copied = await copyText(current.url)
+      showLink(
+        current.url,
+        copied ? `Link copied. ${current.scope}` : `Copy this link to share the document. ${current.scope}`,
+        copied,
+      )
+      return
     }
-    show(copied)
+    mintButtons.hidden = false
+    field.hidden = true
+    field.value = ''
+    delete popover.dataset.copied
+    delete popover.dataset.linkAccess
+    message.textContent = 'Share a new link to this document:'
+    open()
+    mintButtons.querySelector<HTMLButtonElement>('button')?.focus()
   }
+
+  const onMint = async (event: MouseEvent) => {
+    const target = (event.target as HTMLElement).closest<HTMLButtonElement>('[data-share-mint]')
+    const current = choice()
+    if (!target || current.kind !== 'mint') return
+    const access = target.dataset.shareMint === 'view' ? 'view' : 'edit'
+    for (const b of mintButtons.querySelectorAll('button')) b.disabled = true
+    message.textContent = `Making a ${access} link…`
+    try {
+      const link = await current.mint(access)
+      const copied = await copyText(link.url)
+      popover.dataset.linkAccess = access
+      showLink(
+        link.url,
+        copied
+          ? `${ACCESS_NAMES[access]} link copied. ${link.scope}`
+          : `Copy this ${access} link to share the document. ${link.scope}`,
+        copied,
+      )
+    } catch (error) {
+      popover.dataset.copied = 'false'
+      message.textContent = `Could not make a link: ${error instanceof Error ? error.message : String(error)}`
+    } finally {
+      for (const b of mintButtons.querySelectorAll('button')) b.disabled = false
+    }
+  }
+
   const onKey = (event: KeyboardEvent) => {
     if (event.key === 'Escape' && !popover.hidden) {
       hide()
@@ -48,11 +116,13 @@ export function mountShare(button: HTMLButtonElement, popover: HTMLElement, url:
   }
 
   button.addEventListener('click', onClick)
+  mintButtons.addEventListener('click', onMint)
   close.addEventListener('click', hide)
   document.addEventListener('keydown', onKey)
   document.addEventListener('mousedown', onOutside)
   return () => {
     button.removeEventListener('click', onClick)
+    mintButtons.removeEventListener('click', onMint)
     close.removeEventListener('click', hide)
     document.removeEventListener('keydown', onKey)
     document.removeEventListener('mousedown', onOutside)

@@ -53,7 +53,7 @@ export function createStatusView(root: HTMLElement, warning: HTMLElement, onRetr
           : snapshot.state === 'offline'
             ? 'You are offline. Edits are kept in this browser and sent when you reconnect.'
             : ''
-      retry.hidden = snapshot.state !== 'closed'
+      retry.hidden = snapshot.state !== 'closed' || !snapshot.retryable
     },
     sync(state: SyncState): void {
       sync.dataset.saved = String(state.saved)
