@@ -50,6 +50,36 @@ export interface ServerConfig {
   awarenessBurst: number
   /** A connection whose unsent output passes this many bytes is dropped (it is not reading). */
   maxBufferedBytes: number
+  /** Document messages (sync step 2, update) per second a connection may send, sustained and in a burst. */
+  documentMessagesPerSecond: number
+  documentMessageBurst: number
+  /**
+   * Document bytes per second a connection may send, sustained and in a burst. The burst is at
+   * least `maxPayload` (default: equal), so one frame of offline work always passes.
+   */
+  documentBytesPerSecond: number
+  documentByteBurst: number
+  /** HMAC secret for room tokens (HS256, at least 32 characters); null leaves rooms open to anyone with the URL. */
+  authSecret: string | null
+  /** Base URL for the links the API returns (e.g. https://tandem.example); null: from the request's Host. */
+  publicUrl: string | null
+  /** Lifetime of a link minted through the API when none is asked for, and the longest accepted. */
+  defaultLinkTtlSeconds: number
+  maxLinkTtlSeconds: number
+  /** Origins browsers may connect (and call the API) from, e.g. https://tandem.example; null: any. */
+  allowedOrigins: string[] | null
+  /** Behind a trusted proxy: the client address is X-Forwarded-For's first entry (for per-IP limits). */
+  trustProxy: boolean
+  /** Open WebSocket connections per client address, and in total. */
+  maxConnectionsPerIp: number
+  maxConnections: number
+  /** Rooms in memory; an upgrade to a room not loaded past this gets 503. */
+  maxRoomsLoaded: number
+  /** A connection that sends no sync message within this many ms is closed (4508). */
+  syncDeadlineMs: number
+  /** HTTP: time to receive a request's headers, and the whole request (against slow clients). */
+  headersTimeoutMs: number
+  requestTimeoutMs: number
   /** Log an event-loop stall of at least this many ms, with what ran around it (0 = off). */
   stallWarnMs: number
   /** Interval between pings; a peer that has not answered the previous ping is terminated. */
@@ -60,6 +90,12 @@ export interface ServerConfig {
   compactAfterUpdates: number
   /** ...or this many bytes. */
   compactAfterBytes: number
+  /**
+   * A room whose document is at most this big compacts by encoding its document on the event loop
+   * (a few ms up to ~1 MiB: much cheaper than merging the log, and the store's work is one write);
+   * a bigger one lets the store merge its log off the event loop (the SQLite worker).
+   */
+  compactFromDocumentMaxBytes: number
   /** First and longest delay between retries of a failed store write. */
   storeRetryMinMs: number
   storeRetryMaxMs: number
@@ -93,11 +129,28 @@ export const defaultConfig: Readonly<ServerConfig> = Object.freeze({
   awarenessMessagesPerSecond: 50,
   awarenessBurst: 100,
   maxBufferedBytes: 64 * 1024 * 1024,
+  documentMessagesPerSecond: 200,
+  documentMessageBurst: 400,
+  documentBytesPerSecond: 2 * 1024 * 1024,
+  documentByteBurst: 32 * 1024 * 1024 + 1024,
+  authSecret: null,
+  publicUrl: null,
+  defaultLinkTtlSeconds: 7 * 86_400,
+  maxLinkTtlSeconds: 365 * 86_400,
+  allowedOrigins: null,
+  trustProxy: false,
+  maxConnectionsPerIp: 100,
+  maxConnections: 10_000,
+  maxRoomsLoaded: 10_000,
+  syncDeadlineMs: 30_000,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
   stallWarnMs: 50,
   heartbeatMs: 30_000,
   roomUnloadDelayMs: 2_000,
   compactAfterUpdates: 1_000,
   compactAfterBytes: 4 * 1024 * 1024,
+  compactFromDocumentMaxBytes: 1024 * 1024,
   storeRetryMinMs: 100,
   storeRetryMaxMs: 5_000,
   staticDir: null,
@@ -140,9 +193,22 @@ export function resolveConfig(partial: Partial<ServerConfig> = {}): ServerConfig
     'awarenessMessagesPerSecond',
     'awarenessBurst',
     'maxBufferedBytes',
+    'documentMessagesPerSecond',
+    'documentMessageBurst',
+    'documentBytesPerSecond',
+    'documentByteBurst',
+    'defaultLinkTtlSeconds',
+    'maxLinkTtlSeconds',
+    'maxConnectionsPerIp',
+    'maxConnections',
+    'maxRoomsLoaded',
+    'syncDeadlineMs',
+    'headersTimeoutMs',
+    'requestTimeoutMs',
     'heartbeatMs',
     'compactAfterUpdates',
     'compactAfterBytes',
+    'compactFromDocumentMaxBytes',
     'storeRetryMinMs',
     'storeRetryMaxMs',
   ] as const) {
@@ -156,6 +222,42 @@ export function resolveConfig(partial: Partial<ServerConfig> = {}): ServerConfig
       `option "maxPayload" (${config.maxPayload}) must be at least "maxDocumentBytes" + ${FRAME_OVERHEAD}: ` +
         'a smaller frame limit would strand offline work that fits the quota',
     )
+  }
+  if (partial.documentByteBurst === undefined) config.documentByteBurst = config.maxPayload
+  if (config.documentByteBurst < config.maxPayload) {
+    throw new TypeError(
+      `option "documentByteBurst" (${config.documentByteBurst}) must be at least "maxPayload" ` +
+        `(${config.maxPayload}): a smaller burst would refuse every frame of that size`,
+    )
+  }
+  if (
+    config.authSecret !== null &&
+    (typeof config.authSecret !== 'string' || config.authSecret.length < 32)
+  ) {
+    throw new TypeError('option "authSecret" must be a string of at least 32 characters (or null)')
+  }
+  if (config.maxLinkTtlSeconds < config.defaultLinkTtlSeconds) {
+    throw new TypeError('option "maxLinkTtlSeconds" must be >= "defaultLinkTtlSeconds"')
+  }
+  if (config.publicUrl !== null && !/^https?:\/\/[^/]+\/?$/.test(config.publicUrl)) {
+    throw new TypeError(
+      `option "publicUrl" must be an http(s) origin such as https://tandem.example, got "${config.publicUrl}"`,
+    )
+  }
+  if (config.allowedOrigins !== null) {
+    if (!Array.isArray(config.allowedOrigins) || config.allowedOrigins.length === 0) {
+      throw new TypeError('option "allowedOrigins" must be a non-empty list of origins (or null)')
+    }
+    for (const origin of config.allowedOrigins) {
+      if (!/^https?:\/\/[^/]+$/.test(origin)) {
+        throw new TypeError(
+          `option "allowedOrigins": "${origin}" is not an origin such as https://tandem.example`,
+        )
+      }
+    }
+  }
+  if (config.requestTimeoutMs < config.headersTimeoutMs) {
+    throw new TypeError('option "requestTimeoutMs" must be >= "headersTimeoutMs"')
   }
   if (config.maxAwarenessMessageBytes < config.maxAwarenessStateBytes) {
     throw new TypeError('option "maxAwarenessMessageBytes" must be >= "maxAwarenessStateBytes"')

@@ -9,21 +9,24 @@
 import type { Duplex } from 'node:stream'
 import type { Logger } from 'pino'
 import type WebSocket from 'ws'
-import { CloseCode } from '../shared/protocol/index.ts'
+import { type AccessLevel, CloseCode, encodeAccess, MessageType } from '../shared/protocol/index.ts'
+import { wouldChangeDocument } from './auth/update-known.ts'
 import { PeerError } from './errors.ts'
 import { decodeIncoming, type IncomingMessage } from './incoming.ts'
 import { isEmptyUpdate, type Room, type RoomMember } from './room.ts'
 import { TokenBucket } from './token-bucket.ts'
 
-/** What a connection may do in its room. */
-export type Access = 'edit' | 'view'
+/** What a connection may do in its room: view, edit, or edit and administer (see AccessLevel). */
+export type Access = AccessLevel
 
 let nextConnectionId = 1
 
 /**
- * Sockets with writes held back (corked) since the current callback began. They are uncorked
- * together on the next tick, so everything sent to one peer while handling one incoming chunk or
- * one commit batch leaves in a single write instead of one syscall per message.
+ * Sockets with writes held back (corked) in this event-loop iteration. They are uncorked together
+ * in its check phase (`setImmediate`), after every socket that was readable has been handled, so
+ * everything sent to one peer in one iteration (the messages of all the rooms' senders, a commit
+ * batch's relays) leaves in a single write instead of one syscall per message. On loopback each
+ * write costs about as much as handling the message that caused it.
  */
 const corked: Connection[] = []
 
@@ -44,6 +47,13 @@ export interface ConnectionOptions {
   maxAwarenessMessageBytes: number
   awarenessMessagesPerSecond: number
   awarenessBurst: number
+  /** Document messages (sync step 2, update) per second, sustained and in a burst, and their bytes. */
+  documentMessagesPerSecond: number
+  documentMessageBurst: number
+  documentBytesPerSecond: number
+  documentByteBurst: number
+  /** For reading a view-only connection's updates (see wouldChangeDocument). */
+  maxJsonDepth: number
   /** Told about a message whose handling took long (for the stall monitor). */
   noteWork?: (kind: string, ms: number, detail?: string) => void
   /** Called once when the socket has closed, with the room it had joined (if any). */
@@ -59,16 +69,21 @@ export class Connection implements RoomMember {
   /** Answered the last heartbeat ping. */
   alive = true
   closed = false
+  /** Sent at least one sync message (the sync deadline closes connections that do not). */
+  sentSync = false
   private isCorked = false
   readonly ws: WebSocket
   readonly roomName: string
   readonly wantsSaved: boolean
-  readonly access: Access
+  /** What this connection may do now; changed by `setAccess`. */
+  access: Access
   private readonly socket: Duplex
   private readonly log: Logger
   private readonly awarenessRate: TokenBucket
   /** Sync step 1 asks for an encoding of the document: a stock client sends one per connection. */
   private readonly syncRequestRate = new TokenBucket(1, 5)
+  private readonly documentRate: TokenBucket
+  private readonly documentByteRate: TokenBucket
 
   constructor(private readonly options: ConnectionOptions) {
     const { ws, roomName } = options
@@ -79,6 +94,8 @@ export class Connection implements RoomMember {
     this.access = options.access
     this.log = options.log
     this.awarenessRate = new TokenBucket(options.awarenessMessagesPerSecond, options.awarenessBurst)
+    this.documentRate = new TokenBucket(options.documentMessagesPerSecond, options.documentMessageBurst)
+    this.documentByteRate = new TokenBucket(options.documentBytesPerSecond, options.documentByteBurst)
     ws.on('message', (data: Buffer, isBinary: boolean) => this.receive(data, isBinary))
     ws.on('pong', () => {
       this.alive = true
@@ -92,6 +109,7 @@ export class Connection implements RoomMember {
     if (this.closed) return
     this.room = room
     room.join(this)
+    if (this.wantsSaved) this.send(encodeAccess(this.access))
     const buffered = this.buffered ?? []
     this.buffered = null
     for (const frame of buffered) {
@@ -101,9 +119,9 @@ export class Connection implements RoomMember {
   }
 
   /**
-   * Queues `message` for this peer. The first send of each tick checks what is still unsent from
-   * earlier ticks: past `maxBufferedBytes` the peer is not reading, and it is dropped. (Within a
-   * tick the backlog may grow by what that tick relays, which the tick's own input bounds.)
+   * Queues `message` for this peer. The first send of each iteration checks what is still unsent
+   * from earlier ones: past `maxBufferedBytes` the peer is not reading, and it is dropped. (Within
+   * an iteration the backlog may grow by what it relays, which the iteration's own input bounds.)
    */
   send(message: Uint8Array): void {
     if (this.ws.readyState !== 1) return
@@ -114,7 +132,7 @@ export class Connection implements RoomMember {
       }
       this.isCorked = true
       this.socket.cork()
-      if (corked.push(this) === 1) process.nextTick(uncorkAll)
+      if (corked.push(this) === 1) setImmediate(uncorkAll)
     }
     this.ws.send(message)
   }
@@ -144,6 +162,16 @@ export class Connection implements RoomMember {
     this.socket.uncork()
   }
 
+  /**
+   * Changes what this connection may do from its next message on; a client that opted in to the
+   * extensions is told with an `access` message (once it has joined: `attach` sends the first).
+   */
+  setAccess(access: Access): void {
+    if (access === this.access) return
+    this.access = access
+    if (this.room && this.wantsSaved && !this.closed) this.send(encodeAccess(access))
+  }
+
   /** Closes with `code` and a short reason (at most 123 bytes on the wire). */
   close(code: number, reason: string): void {
     if (this.closed) return
@@ -156,6 +184,7 @@ export class Connection implements RoomMember {
       this.fail(new PeerError(CloseCode.textFrame, 'text frames are not part of the protocol'))
       return
     }
+    if (data[0] === MessageType.sync) this.sentSync = true
     if (!this.buffered) {
       this.handle(data)
       return
@@ -174,13 +203,14 @@ export class Connection implements RoomMember {
     try {
       message = decodeIncoming(frame)
       if (message.kind === 'awareness' || message.kind === 'queryAwareness') this.limitAwareness(frame)
+      else if (message.kind === 'syncStep2' || message.kind === 'syncUpdate') this.limitDocument(frame)
       else if (message.kind === 'syncStep1' && !this.syncRequestRate.take()) {
         throw new PeerError(
           CloseCode.rateLimited,
           'more than 5 sync requests in a burst (1 per second sustained)',
         )
       }
-      this.authorize(message)
+      if (!this.authorize(message)) return
       switch (message.kind) {
         case 'syncStep1':
           room.answerSyncStep1(this, message.stateVector)
@@ -225,14 +255,35 @@ export class Connection implements RoomMember {
     }
   }
 
-  /** The one place where access rights are checked, per message. */
-  private authorize(message: IncomingMessage): void {
-    if (this.access === 'edit') return
-    // A view link may sync and show presence, but not change the document. An empty step 2 (what
-    // a client with nothing new sends) is allowed.
-    if ((message.kind === 'syncUpdate' || message.kind === 'syncStep2') && !isEmptyUpdate(message.update)) {
+  private limitDocument(frame: Uint8Array): void {
+    if (!this.documentRate.take()) {
+      throw new PeerError(
+        CloseCode.rateLimited,
+        `more than ${this.options.documentMessagesPerSecond} document messages per second`,
+      )
+    }
+    if (!this.documentByteRate.take(frame.byteLength)) {
+      throw new PeerError(
+        CloseCode.rateLimited,
+        `more than ${this.options.documentBytesPerSecond} document bytes per second`,
+      )
+    }
+  }
+
+  /**
+   * The one place where access rights are checked, per message: true to handle it, false to
+   * ignore it; throws PeerError(forbidden) for what this connection may not do.
+   */
+  private authorize(message: IncomingMessage): boolean {
+    if (this.access !== 'view') return true
+    // A view link may sync and show presence, but not change the document. A step 2 or update
+    // holding only what the room has (what a stock client with nothing new sends) is ignored.
+    if (message.kind !== 'syncUpdate' && message.kind !== 'syncStep2') return true
+    if (isEmptyUpdate(message.update)) return false
+    if (wouldChangeDocument(this.room!.doc, message.update, this.options.maxJsonDepth)) {
       throw new PeerError(CloseCode.forbidden, 'this link can only view the document')
     }
+    return false
   }
 
   private fail(err: PeerError): void {

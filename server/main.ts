@@ -5,6 +5,7 @@
 import { existsSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
+import { parseTtl } from './auth/tokens.ts'
 import { defaultConfig, type ServerConfig } from './config.ts'
 import { createLogger, LOG_FORMATS, type LogFormat } from './logger.ts'
 import { createServer } from './server.ts'
@@ -57,6 +58,67 @@ const OPTIONS = [
     'compact a room log after this many updates',
     String(defaultConfig.compactAfterUpdates),
   ],
+  [
+    'auth-secret',
+    'TANDEM_AUTH_SECRET',
+    'secret (32+ characters) signing room links; unset = rooms open to anyone with the URL',
+    'unset',
+  ],
+  [
+    'public-url',
+    'TANDEM_PUBLIC_URL',
+    'origin of the links the API returns, e.g. https://tandem.example',
+    'from Host',
+  ],
+  [
+    'allowed-origins',
+    'TANDEM_ALLOWED_ORIGINS',
+    'comma list of origins browsers may connect from (403 otherwise)',
+    'any',
+  ],
+  ['trust-proxy', 'TANDEM_TRUST_PROXY', 'true: client address from X-Forwarded-For (per-IP limits)', 'false'],
+  [
+    'max-link-ttl',
+    'TANDEM_MAX_LINK_TTL',
+    'longest link lifetime (30m, 12h, 7d or seconds)',
+    `${defaultConfig.maxLinkTtlSeconds / 86_400}d`,
+  ],
+  [
+    'max-connections-per-ip',
+    'TANDEM_MAX_CONNECTIONS_PER_IP',
+    'open WebSockets per client address (429 past it)',
+    String(defaultConfig.maxConnectionsPerIp),
+  ],
+  [
+    'max-connections',
+    'TANDEM_MAX_CONNECTIONS',
+    'open WebSockets in total (503 past it)',
+    String(defaultConfig.maxConnections),
+  ],
+  [
+    'max-rooms',
+    'TANDEM_MAX_ROOMS',
+    'rooms loaded in memory (503 for another room past it)',
+    String(defaultConfig.maxRoomsLoaded),
+  ],
+  [
+    'sync-deadline-ms',
+    'TANDEM_SYNC_DEADLINE_MS',
+    'close a connection that sends no sync message by then (4508)',
+    String(defaultConfig.syncDeadlineMs),
+  ],
+  [
+    'doc-messages-per-second',
+    'TANDEM_DOC_MESSAGES_PER_SECOND',
+    'document messages per connection per second, burst twice that (4529)',
+    String(defaultConfig.documentMessagesPerSecond),
+  ],
+  [
+    'doc-bytes-per-second',
+    'TANDEM_DOC_BYTES_PER_SECOND',
+    'document bytes per connection per second, burst one max frame (4529)',
+    String(defaultConfig.documentBytesPerSecond),
+  ],
   ['log-level', 'LOG_LEVEL', 'pino level: trace debug info warn error silent', defaultConfig.logLevel],
   ['log-format', 'LOG_FORMAT', 'json | pretty', 'pretty on a terminal, else json'],
 ] as const
@@ -67,9 +129,9 @@ class OptionValueError extends Error {}
 function usage(): string {
   const lines = OPTIONS.map(
     ([flag, env, help, fallback]) =>
-      `  --${flag.padEnd(16)} ${env.padEnd(24)} ${help} (default: ${fallback})`,
+      `  --${flag.padEnd(24)} ${env.padEnd(31)} ${help} (default: ${fallback})`,
   )
-  return `Usage: npm run server -- [options]\n\nOption            Environment variable     Meaning\n${lines.join('\n')}\n  --help            print this and exit\n`
+  return `Usage: npm run server -- [options]\n\nOption                     Environment variable            Meaning\n${lines.join('\n')}\n  --help                     print this and exit\n`
 }
 
 function readConfig(): Partial<ServerConfig> {
@@ -111,6 +173,33 @@ function readConfig(): Partial<ServerConfig> {
   set('heartbeatMs', number('heartbeat-ms', 'TANDEM_HEARTBEAT_MS'))
   set('roomUnloadDelayMs', number('unload-delay-ms', 'TANDEM_UNLOAD_DELAY_MS'))
   set('compactAfterUpdates', number('compact-after', 'TANDEM_COMPACT_AFTER'))
+  set('authSecret', pick('auth-secret', 'TANDEM_AUTH_SECRET') || undefined)
+  set('publicUrl', pick('public-url', 'TANDEM_PUBLIC_URL') || undefined)
+  const origins = pick('allowed-origins', 'TANDEM_ALLOWED_ORIGINS')
+  if (origins) config.allowedOrigins = origins.split(',').map((origin) => origin.trim().replace(/\/$/, ''))
+  const trustProxy = pick('trust-proxy', 'TANDEM_TRUST_PROXY')
+  if (trustProxy !== undefined) config.trustProxy = trustProxy === 'true' || trustProxy === '1'
+  const maxLinkTtl = pick('max-link-ttl', 'TANDEM_MAX_LINK_TTL')
+  if (maxLinkTtl !== undefined) {
+    const seconds = parseTtl(maxLinkTtl)
+    if (seconds === null) {
+      throw new OptionValueError(
+        `--max-link-ttl / TANDEM_MAX_LINK_TTL must look like 30m, 12h, 7d or 3600, got "${maxLinkTtl}"`,
+      )
+    }
+    config.maxLinkTtlSeconds = seconds
+    config.defaultLinkTtlSeconds = Math.min(defaultConfig.defaultLinkTtlSeconds, seconds)
+  }
+  set('maxConnectionsPerIp', number('max-connections-per-ip', 'TANDEM_MAX_CONNECTIONS_PER_IP'))
+  set('maxConnections', number('max-connections', 'TANDEM_MAX_CONNECTIONS'))
+  set('maxRoomsLoaded', number('max-rooms', 'TANDEM_MAX_ROOMS'))
+  set('syncDeadlineMs', number('sync-deadline-ms', 'TANDEM_SYNC_DEADLINE_MS'))
+  const docMessages = number('doc-messages-per-second', 'TANDEM_DOC_MESSAGES_PER_SECOND')
+  if (docMessages !== undefined) {
+    config.documentMessagesPerSecond = docMessages
+    config.documentMessageBurst = docMessages * 2
+  }
+  set('documentBytesPerSecond', number('doc-bytes-per-second', 'TANDEM_DOC_BYTES_PER_SECOND'))
   set('logLevel', pick('log-level', 'LOG_LEVEL'))
   const format = pick('log-format', 'LOG_FORMAT') ?? (process.stdout.isTTY ? 'pretty' : 'json')
   if (!LOG_FORMATS.includes(format as LogFormat)) {
@@ -134,7 +223,11 @@ function greeting(address: { port: number; host: string }, config: ServerConfig)
       : existsSync(join(config.staticDir, 'index.html'))
         ? ''
         : ` (no browser client built in ${config.staticDir}; run npm run build)`
-  return `Tandem is running at http://${name}:${port}/ (${storage})${client}\n`
+  const access =
+    config.authSecret === null
+      ? ' (rooms are open to anyone with the URL; set TANDEM_AUTH_SECRET to require signed links)'
+      : ' (rooms need signed links)'
+  return `Tandem is running at http://${name}:${port}/ (${storage})${client}${access}\n`
 }
 
 async function main(): Promise<void> {

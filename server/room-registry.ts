@@ -38,6 +38,16 @@ export class RoomRegistry {
     return this.rooms.values()
   }
 
+  /** True when `name` is loaded or loading. */
+  isOpen(name: string): boolean {
+    return this.rooms.has(name) || this.loading.has(name)
+  }
+
+  /** Rooms loaded or loading (what the rooms-loaded limit counts). */
+  get openCount(): number {
+    return this.rooms.size + this.loading.size
+  }
+
   /** The loaded room called `name`, if any. */
   get(name: string): Room | undefined {
     return this.rooms.get(name)

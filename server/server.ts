@@ -2,7 +2,7 @@
  * The Tandem server as a library: an HTTP server (health, the browser client) and the y-websocket
  * relay on the same port. `createServer(config)` wires the parts; `listen()` and `close()` run it.
  *
- *   upgrade /<room> -> upgrade.ts (target, room name, authenticate) -> Connection -> RoomRegistry.open
+ *   upgrade /<room> -> upgrade.ts (target, room name, limits, authenticate) -> Connection -> RoomRegistry.open
  *   Connection frame -> decodeIncoming -> bounds, authorize -> Room (shape, admission) -> CommitQueue -> relay
  *
  * Every network callback (request, upgrade, message, close, timer) is guarded where it enters our
@@ -14,10 +14,15 @@ import { monitorEventLoopDelay } from 'node:perf_hooks'
 import type { Logger } from 'pino'
 import { WebSocketServer } from 'ws'
 import { CloseCode, StorageState, TANDEM_EXTENSIONS_PARAM } from '../shared/protocol/index.ts'
+import { createAccessApi } from './access-api.ts'
+import { TokenAuthenticator } from './auth/authenticator.ts'
+import { LiveAccess } from './auth/live-access.ts'
+import { RoomPolicies } from './auth/room-policy.ts'
 import { CommitQueue } from './commit-queue.ts'
 import { resolveConfig, type ServerConfig } from './config.ts'
 import { Connection } from './connection.ts'
 import { HttpRoutes, sendJson } from './http-routes.ts'
+import { UpgradeLimits } from './limits/upgrade-limits.ts'
 import { createLogger } from './logger.ts'
 import { RoomRegistry } from './room-registry.ts'
 import { StallMonitor } from './stall-monitor.ts'
@@ -39,13 +44,19 @@ export interface TandemServer {
 }
 
 export interface ServerHooks {
-  /** Decides who may connect to a room (default: everyone may edit). */
+  /**
+   * Decides who may connect to a room (default: with `authSecret`, a room token; without, everyone
+   * may edit). Passing both this and `authSecret` throws.
+   */
   authenticate?: Authenticate
 }
 
 /** Builds a server from a partial config (see `defaultConfig`); throws on contradictory options. */
 export function createServer(partial: Partial<ServerConfig> = {}, hooks: ServerHooks = {}): TandemServer {
   const config = resolveConfig(partial)
+  if (config.authSecret && hooks.authenticate) {
+    throw new TypeError('option "authSecret" and hooks.authenticate contradict each other; pass only one')
+  }
   const log = config.logger ?? createLogger(config.logLevel)
   const store = openStore(config)
   const stalls = config.stallWarnMs > 0 ? new StallMonitor(log, config.stallWarnMs) : null
@@ -61,6 +72,13 @@ export function createServer(partial: Partial<ServerConfig> = {}, hooks: ServerH
   })
   const rooms = new RoomRegistry(store, commits, { ...config, unloadDelayMs: config.roomUnloadDelayMs }, log)
   const connections = new Set<Connection>()
+  const policies = config.authSecret ? new RoomPolicies(store, log) : null
+  const authenticator =
+    config.authSecret && policies
+      ? new TokenAuthenticator(config.authSecret, policies, config.maxLinkTtlSeconds)
+      : null
+  const live = policies ? new LiveAccess(policies, log) : null
+  const limits = new UpgradeLimits(config, rooms)
   const wss = new WebSocketServer({ noServer: true, maxPayload: config.maxPayload, perMessageDeflate: false })
   const loopDelay = monitorEventLoopDelay({ resolution: 10 })
   loopDelay.enable()
@@ -90,11 +108,26 @@ export function createServer(partial: Partial<ServerConfig> = {}, hooks: ServerH
     loopDelay.reset()
     loopWindowStart = Date.now()
   })
+  routes.fallback(
+    createAccessApi({
+      config,
+      auth: authenticator && live ? { authenticator, live } : null,
+      log,
+    }),
+  )
   if (config.staticDir) {
     const serveStatic = createStaticHandler(config.staticDir)
     routes.fallback((req, res, url) => serveStatic(req, res, url.pathname))
   }
-  const http = createHttpServer(routes.handle)
+  const http = createHttpServer(
+    {
+      headersTimeout: config.headersTimeoutMs,
+      requestTimeout: config.requestTimeoutMs,
+      // How often Node checks those timeouts (default 30 s, which would stretch them).
+      connectionsCheckingInterval: Math.min(1_000, config.headersTimeoutMs),
+    },
+    routes.handle,
+  )
   http.on('clientError', (err, socket) => {
     log.debug({ err }, 'malformed HTTP request')
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n')
@@ -106,27 +139,48 @@ export function createServer(partial: Partial<ServerConfig> = {}, hooks: ServerH
     createUpgradeHandler({
       wss,
       log,
-      authenticate: hooks.authenticate ?? grantEdit,
+      authenticate: hooks.authenticate ?? authenticator?.authenticate ?? grantEdit,
+      admit: limits.admit,
       closing: () => closing !== null,
-      accept(ws, socket, room, access, url) {
+      accept(ws, socket, room, grant, url) {
         const connection = new Connection({
           ws,
           socket,
           roomName: room,
           wantsSaved: url.searchParams.get(TANDEM_EXTENSIONS_PARAM) === '1',
-          access,
+          access: grant.access,
           log,
           maxBufferedBytes: config.maxBufferedBytes,
           maxAwarenessMessageBytes: config.maxAwarenessMessageBytes,
           awarenessMessagesPerSecond: config.awarenessMessagesPerSecond,
           awarenessBurst: config.awarenessBurst,
+          documentMessagesPerSecond: config.documentMessagesPerSecond,
+          documentMessageBurst: config.documentMessageBurst,
+          documentBytesPerSecond: config.documentBytesPerSecond,
+          documentByteBurst: config.documentByteBurst,
+          maxJsonDepth: config.maxJsonDepth,
           noteWork,
           onClose: (conn, loadedRoom) => {
+            clearTimeout(syncDeadline)
+            live?.remove(conn)
             connections.delete(conn)
             if (loadedRoom) rooms.release(loadedRoom)
           },
         })
         connections.add(connection)
+        if (grant.token) live?.add(connection, grant.token)
+        const syncDeadline = setTimeout(() => {
+          if (connection.sentSync || connection.closed) return
+          log.warn(
+            { conn: connection.id, room, code: CloseCode.syncTimeout },
+            'closing connection: syncTimeout: no sync message within the deadline',
+          )
+          connection.close(
+            CloseCode.syncTimeout,
+            `syncTimeout: no sync message within ${config.syncDeadlineMs} ms`,
+          )
+        }, config.syncDeadlineMs)
+        syncDeadline.unref()
         log.debug({ conn: connection.id, room, wantsSaved: connection.wantsSaved }, 'connection opened')
         rooms.open(room).then(
           (loaded) => {
@@ -180,6 +234,9 @@ export function createServer(partial: Partial<ServerConfig> = {}, hooks: ServerH
           http.off('error', reject)
           const address = http.address() as AddressInfo
           log.info({ port: address.port, host: address.address, storage: config.storage }, 'listening')
+          if (!config.authSecret && !hooks.authenticate) {
+            log.warn('access control is off: rooms are open to anyone with the URL (set TANDEM_AUTH_SECRET)')
+          }
           resolve({ port: address.port, host: address.address })
         })
       })

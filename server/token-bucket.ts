@@ -1,6 +1,6 @@
 /**
- * A token bucket: `ratePerSecond` tokens refill continuously up to `burst`; each event takes one.
- * Used to bound how often one connection may send a kind of message.
+ * A token bucket: `ratePerSecond` tokens refill continuously up to `burst`; each event takes one
+ * (or its cost, e.g. its bytes). Used to bound how often, and how much, one connection may send.
  */
 export class TokenBucket {
   private tokens: number
@@ -15,13 +15,13 @@ export class TokenBucket {
     this.updatedAt = now()
   }
 
-  /** Takes a token; false when the bucket is empty (the event exceeds the rate). */
-  take(): boolean {
+  /** Takes `cost` tokens; false (taking none) when fewer are left: the event exceeds the rate. */
+  take(cost = 1): boolean {
     const now = this.now()
     this.tokens = Math.min(this.burst, this.tokens + ((now - this.updatedAt) / 1000) * this.ratePerSecond)
     this.updatedAt = now
-    if (this.tokens < 1) return false
-    this.tokens -= 1
+    if (this.tokens < cost) return false
+    this.tokens -= cost
     return true
   }
 }

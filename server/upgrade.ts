@@ -1,8 +1,9 @@
 /**
- * The WebSocket upgrade path: request target → room name → `authenticate` → `ws` handshake. Any
- * refusal is one HTTP response written on the raw socket (`refuseUpgrade`, in the manner of ws'
- * `abortHandshake`), before a WebSocket or a room exists. The whole path runs inside a guard, so
- * no request, however malformed, can throw into the process.
+ * The WebSocket upgrade path: request target → room name → `admit` (origin, connection and room
+ * limits) → `authenticate` (tokens) → `ws` handshake. Any refusal is one HTTP response written on
+ * the raw socket (`refuseUpgrade`, in the manner of ws' `abortHandshake`), before a WebSocket or a
+ * room exists. The whole path runs inside a guard, so no request, however malformed, can throw
+ * into the process.
  */
 import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
@@ -12,8 +13,31 @@ import { roomNameProblem } from '../shared/protocol/index.ts'
 import type { Access } from './connection.ts'
 import { parseRequestTarget } from './request-target.ts'
 
+/** The token a connection was admitted with: its own access level, id and expiry (ms). */
+export interface GrantToken {
+  access: Access
+  jti: string
+  expiresAt: number
+}
+
+/** Access granted at the upgrade: what the connection may do now, and the token behind it (if any). */
+export interface AccessGrant {
+  access: Access
+  token?: GrantToken
+}
+
 /** What `authenticate` decides: the access a connection gets, or a refusal. */
-export type AuthDecision = { access: Access } | { status: number; reason: string }
+export type AuthDecision = AccessGrant | { status: number; reason: string }
+
+/**
+ * Cheap checks before `authenticate` (origin, connection and room limits). Returns a refusal, or
+ * null to go on; it may reserve resources for the socket and release them when the socket closes.
+ */
+export type AdmitUpgrade = (
+  request: IncomingMessage,
+  socket: Duplex,
+  room: string,
+) => { status: number; reason: string } | null
 
 /** Decides who may connect to `room` (the seam for tokens); today every request gets `edit`. */
 export type Authenticate = (
@@ -28,6 +52,7 @@ const STATUS_TEXT: Record<number, string> = {
   400: 'Bad Request',
   401: 'Unauthorized',
   403: 'Forbidden',
+  429: 'Too Many Requests',
   500: 'Internal Server Error',
   503: 'Service Unavailable',
 }
@@ -46,10 +71,12 @@ export interface UpgradeContext {
   wss: WebSocketServer
   log: Logger
   authenticate: Authenticate
+  /** Runs before `authenticate` (see `AdmitUpgrade`). */
+  admit?: AdmitUpgrade
   /** Non-null while shutting down: every upgrade gets 503. */
   closing: () => boolean
   /** Called with the open WebSocket once the handshake is done. */
-  accept: (ws: WebSocket, socket: Duplex, room: string, access: Access, url: URL) => void
+  accept: (ws: WebSocket, socket: Duplex, room: string, grant: AccessGrant, url: URL) => void
 }
 
 /** Returns the `upgrade` listener for node:http. */
@@ -84,6 +111,11 @@ async function upgrade(
     log.info({ path: url.pathname.slice(0, 200), reason: problem }, 'upgrade refused')
     return refuseUpgrade(socket, 400, problem)
   }
+  const refusal = context.admit?.(req, socket, room)
+  if (refusal) {
+    log.info({ room, status: refusal.status, reason: refusal.reason }, 'upgrade refused')
+    return refuseUpgrade(socket, refusal.status, refusal.reason)
+  }
   const decision = await context.authenticate(req, room, url)
   if ('status' in decision) {
     log.info({ room, status: decision.status, reason: decision.reason }, 'upgrade refused')
@@ -92,7 +124,7 @@ async function upgrade(
   if (socket.destroyed) return
   context.wss.handleUpgrade(req, socket, head, (ws) => {
     try {
-      context.accept(ws, socket, room, decision.access, url)
+      context.accept(ws, socket, room, decision, url)
     } catch (err) {
       log.error({ err, room }, 'accepting a connection failed')
       ws.terminate()

@@ -93,10 +93,16 @@ describe('npm start greets the user', () => {
     const greetings = run.lines.filter((line) => line.startsWith('Tandem'))
     expect(greetings).toEqual([
       `Tandem is running at http://localhost:${boundPort}/ (storage: SQLite, data in ${db}) ` +
-        '(API and WebSocket only; no browser client served)',
+        '(API and WebSocket only; no browser client served) ' +
+        '(rooms are open to anyone with the URL; set TANDEM_AUTH_SECRET to require signed links)',
     ])
     const logs = run.lines.filter((line) => !line.startsWith('Tandem')).map((line) => JSON.parse(line))
-    expect(logs.map((entry) => entry.msg)).toEqual(['listening', 'shutting down', 'closed'])
+    expect(logs.map((entry) => entry.msg)).toEqual([
+      'listening',
+      'access control is off: rooms are open to anyone with the URL (set TANDEM_AUTH_SECRET)',
+      'shutting down',
+      'closed',
+    ])
     expect(logs[0]).toMatchObject({ level: 30, port: boundPort, storage: 'sqlite' })
     expect(run.stderr).toBe('')
   })
@@ -115,10 +121,10 @@ describe('npm start greets the user', () => {
     expect(greeting).toMatch(
       /^Tandem is running at http:\/\/localhost:\d+\/ \(storage: in memory — nothing is kept after the server stops\) /,
     )
-    expect(others).toHaveLength(3)
+    expect(others).toHaveLength(4)
     for (const line of others) {
       expect(() => JSON.parse(line)).toThrow()
-      expect(line).toMatch(/^\[\d\d:\d\d:\d\d\] .*INFO.*: /)
+      expect(line).toMatch(/^\[\d\d:\d\d:\d\d\] .*(INFO|WARN).*: /)
     }
     expect(others[0]).toContain('listening')
   })

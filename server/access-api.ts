@@ -1,0 +1,275 @@
+/**
+ * The access HTTP API (JSON in, JSON out; errors as `{error, code}` with a one-line reason):
+ *
+ *   POST /api/rooms                       {ttlSeconds?}        -> 201 {room, token, url, jti, expiresAt}
+ *   GET  /api/rooms/<room>/access         Bearer token         -> 200 {room, auth, access, effectiveAccess, mode, expiresAt, jti}
+ *   POST /api/rooms/<room>/links          admin; {access, ttlSeconds?} -> 201 {token, url, jti, access, expiresAt}
+ *   POST /api/rooms/<room>/revoke         admin; {jti}         -> 200 {revoked, closed}
+ *   PUT  /api/rooms/<room>/mode           admin; {mode}        -> 200 {mode}
+ *
+ * Without a secret (auth off) `POST /api/rooms` answers 200 with a plain room URL (token, jti and
+ * expiresAt null), `GET …/access` says everyone may edit, and the admin routes answer 404
+ * `auth_off`. Bodies are at most 4 KiB of `application/json`; POST and PUT from an Origin outside
+ * `allowedOrigins` get 403. `expiresAt` is milliseconds since the epoch.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Logger } from 'pino'
+import { type AccessLevel, isAccessLevel, roomNameProblem } from '../shared/protocol/index.ts'
+import type { TokenAuthenticator } from './auth/authenticator.ts'
+import type { LiveAccess } from './auth/live-access.ts'
+import { isRoomMode } from './auth/room-policy.ts'
+import { randomId, signRoomToken } from './auth/tokens.ts'
+import type { ServerConfig } from './config.ts'
+import { sendJson } from './http-routes.ts'
+import { originProblem } from './limits/upgrade-limits.ts'
+
+/** Largest request body accepted, in bytes. */
+export const MAX_BODY_BYTES = 4 * 1024
+
+const PREFIX = '/api/rooms'
+
+type Body = Record<string, unknown>
+
+/** A refusal: the HTTP status, a stable kind and a one-line reason. */
+class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message)
+  }
+}
+
+export interface AccessApiOptions {
+  config: Pick<
+    ServerConfig,
+    'publicUrl' | 'defaultLinkTtlSeconds' | 'maxLinkTtlSeconds' | 'allowedOrigins' | 'authSecret'
+  >
+  /** Null when auth is off. */
+  auth: { authenticator: TokenAuthenticator; live: LiveAccess } | null
+  log: Logger
+}
+
+/** Returns an HttpRoutes fallback that answers `/api/rooms…` and declines everything else. */
+export function createAccessApi(options: AccessApiOptions) {
+  const api = new AccessApi(options)
+  return async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> => {
+    if (url.pathname !== PREFIX && !url.pathname.startsWith(`${PREFIX}/`)) return false
+    try {
+      await api.handle(req, res, url)
+    } catch (err) {
+      if (!(err instanceof ApiError)) throw err
+      if (err.status === 413) res.setHeader('connection', 'close')
+      sendJson(res, err.status, { error: err.message, code: err.code })
+    }
+    return true
+  }
+}
+
+class AccessApi {
+  constructor(private readonly options: AccessApiOptions) {}
+
+  async handle(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    const parts = url.pathname.slice(PREFIX.length).split('/').filter(Boolean)
+    if (parts.length === 0) {
+      allowMethods(req, res, ['POST'])
+      return this.createRoom(req, res)
+    }
+    const [room, action, ...rest] = parts
+    if (!action || rest.length > 0) throw new ApiError(404, 'not_found', 'no such API route')
+    const problem = roomNameProblem(room)
+    if (problem) throw new ApiError(400, 'bad_room', problem)
+    switch (action) {
+      case 'access':
+        allowMethods(req, res, ['GET'])
+        return this.describeAccess(req, res, room)
+      case 'links':
+        allowMethods(req, res, ['POST'])
+        return this.createLink(req, res, room)
+      case 'revoke':
+        allowMethods(req, res, ['POST'])
+        return this.revoke(req, res, room)
+      case 'mode':
+        allowMethods(req, res, ['PUT'])
+        return this.setMode(req, res, room)
+      default:
+        throw new ApiError(404, 'not_found', 'no such API route')
+    }
+  }
+
+  private async createRoom(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    this.checkOrigin(req)
+    const body = await readJsonBody(req, false)
+    const room = randomId()
+    const origin = this.origin(req)
+    if (!this.options.auth) {
+      sendJson(res, 200, { room, token: null, url: `${origin}/r/${room}`, jti: null, expiresAt: null })
+      return
+    }
+    const minted = await this.mint(room, 'admin', body.ttlSeconds)
+    this.options.log.info({ room, jti: minted.jti }, 'room created')
+    sendJson(res, 201, { room, ...minted, url: linkUrl(origin, room, minted.token) })
+  }
+
+  private async describeAccess(req: IncomingMessage, res: ServerResponse, room: string): Promise<void> {
+    const { auth } = this.options
+    if (!auth) {
+      sendJson(res, 200, {
+        room,
+        auth: false,
+        access: 'edit',
+        effectiveAccess: 'edit',
+        mode: 'edit',
+        expiresAt: null,
+        jti: null,
+      })
+      return
+    }
+    const claims = await this.tokenFor(req, room)
+    const mode = await auth.authenticator.policies.mode(room)
+    sendJson(res, 200, {
+      room,
+      auth: true,
+      access: claims.access,
+      effectiveAccess: await auth.authenticator.effectiveAccess(room, claims.access),
+      mode,
+      expiresAt: claims.expiresAt,
+      jti: claims.jti,
+    })
+  }
+
+  private async createLink(req: IncomingMessage, res: ServerResponse, room: string): Promise<void> {
+    this.checkOrigin(req)
+    const admin = await this.adminFor(req, room)
+    const body = await readJsonBody(req, true)
+    if (!isAccessLevel(body.access)) {
+      throw new ApiError(400, 'bad_request', 'access must be "view", "edit" or "admin"')
+    }
+    const minted = await this.mint(room, body.access, body.ttlSeconds)
+    this.options.log.info({ room, jti: minted.jti, access: body.access, by: admin }, 'link minted')
+    sendJson(res, 201, { ...minted, url: linkUrl(this.origin(req), room, minted.token), access: body.access })
+  }
+
+  private async revoke(req: IncomingMessage, res: ServerResponse, room: string): Promise<void> {
+    this.checkOrigin(req)
+    const admin = await this.adminFor(req, room)
+    const body = await readJsonBody(req, true)
+    const { jti } = body
+    if (typeof jti !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(jti)) {
+      throw new ApiError(400, 'bad_request', 'jti must be a token id')
+    }
+    const { authenticator, live } = this.auth
+    // Kept until no token with this id can still be valid (the server refuses longer lifetimes).
+    await authenticator.policies.revoke(room, jti, Date.now() + authenticator.maxLifetimeSeconds * 1000)
+    const closed = live.revoke(room, jti)
+    this.options.log.info({ room, jti, closed, by: admin }, 'token revoked')
+    sendJson(res, 200, { revoked: jti, closed })
+  }
+
+  private async setMode(req: IncomingMessage, res: ServerResponse, room: string): Promise<void> {
+    this.checkOrigin(req)
+    const admin = await this.adminFor(req, room)
+    const body = await readJsonBody(req, true)
+    if (!isRoomMode(body.mode)) throw new ApiError(400, 'bad_request', 'mode must be "view" or "edit"')
+    await this.auth.authenticator.policies.setMode(room, body.mode)
+    const changed = this.auth.live.applyMode(room, body.mode)
+    this.options.log.info({ room, mode: body.mode, connections: changed, by: admin }, 'room mode set')
+    sendJson(res, 200, { mode: body.mode })
+  }
+
+  private get auth(): NonNullable<AccessApiOptions['auth']> {
+    if (!this.options.auth) {
+      throw new ApiError(404, 'auth_off', 'access control is off on this server (no TANDEM_AUTH_SECRET)')
+    }
+    return this.options.auth
+  }
+
+  /** The claims of the request's Bearer token for `room`; throws the refusal. */
+  private async tokenFor(req: IncomingMessage, room: string) {
+    const header = req.headers.authorization
+    const token = header?.match(/^Bearer\s+(\S+)$/i)?.[1] ?? null
+    const result = await this.auth.authenticator.check(token, room)
+    if (!result.ok) throw new ApiError(result.refusal.status, result.refusal.kind, result.refusal.reason)
+    return result.claims
+  }
+
+  /** The token id of the request's admin token for `room`; throws 401/403 otherwise. */
+  private async adminFor(req: IncomingMessage, room: string): Promise<string> {
+    const claims = await this.tokenFor(req, room)
+    if (claims.access !== 'admin') throw new ApiError(403, 'not_admin', 'admin access required')
+    return claims.jti
+  }
+
+  private checkOrigin(req: IncomingMessage): void {
+    const problem = originProblem(req, this.options.config.allowedOrigins)
+    if (problem) throw new ApiError(403, 'origin_not_allowed', problem)
+  }
+
+  private async mint(room: string, access: AccessLevel, ttl: unknown) {
+    const { defaultLinkTtlSeconds, maxLinkTtlSeconds, authSecret } = this.options.config
+    const ttlSeconds = ttl === undefined ? defaultLinkTtlSeconds : ttl
+    if (typeof ttlSeconds !== 'number' || !Number.isInteger(ttlSeconds) || ttlSeconds <= 0) {
+      throw new ApiError(400, 'bad_request', 'ttlSeconds must be a positive integer')
+    }
+    if (ttlSeconds > maxLinkTtlSeconds) {
+      throw new ApiError(400, 'bad_request', `ttlSeconds may be at most ${maxLinkTtlSeconds}`)
+    }
+    return signRoomToken(authSecret!, { room, access, ttlSeconds })
+  }
+
+  /** Scheme and host links are built on: `publicUrl`, else the request's Host and X-Forwarded-Proto. */
+  private origin(req: IncomingMessage): string {
+    const { publicUrl } = this.options.config
+    if (publicUrl) return publicUrl.replace(/\/$/, '')
+    const forwarded = String(req.headers['x-forwarded-proto'] ?? '')
+      .split(',')[0]
+      .trim()
+    const proto = forwarded === 'https' || forwarded === 'http' ? forwarded : 'http'
+    const host = req.headers.host ?? ''
+    return `${proto}://${/^[A-Za-z0-9.:[\]-]{1,255}$/.test(host) ? host : 'localhost'}`
+  }
+}
+
+/** `<origin>/r/<room>#token=<token>`: the token rides in the fragment, never sent to a server. */
+export const linkUrl = (origin: string, room: string, token: string): string =>
+  `${origin}/r/${room}#token=${token}`
+
+function allowMethods(req: IncomingMessage, res: ServerResponse, methods: string[]): void {
+  if (methods.includes(req.method ?? '')) return
+  res.setHeader('allow', methods.join(', '))
+  throw new ApiError(405, 'method_not_allowed', `use ${methods.join(' or ')}`)
+}
+
+/** Reads a JSON object body of at most MAX_BODY_BYTES; an empty body is `{}` unless `required`. */
+async function readJsonBody(req: IncomingMessage, required: boolean): Promise<Body> {
+  const declared = Number(req.headers['content-length'] ?? 0)
+  if (declared > MAX_BODY_BYTES)
+    throw new ApiError(413, 'body_too_large', `body larger than ${MAX_BODY_BYTES} bytes`)
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.byteLength
+    if (size > MAX_BODY_BYTES)
+      throw new ApiError(413, 'body_too_large', `body larger than ${MAX_BODY_BYTES} bytes`)
+    chunks.push(chunk)
+  }
+  if (size === 0) {
+    if (required) throw new ApiError(400, 'bad_request', 'a JSON body is required')
+    return {}
+  }
+  const type = req.headers['content-type']?.split(';')[0].trim().toLowerCase()
+  if (type !== 'application/json') {
+    throw new ApiError(415, 'unsupported_media_type', 'the body must be application/json')
+  }
+  let body: unknown
+  try {
+    body = JSON.parse(Buffer.concat(chunks).toString('utf8'))
+  } catch {
+    throw new ApiError(400, 'bad_request', 'the body is not valid JSON')
+  }
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw new ApiError(400, 'bad_request', 'the body must be a JSON object')
+  }
+  return body as Body
+}

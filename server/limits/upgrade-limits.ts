@@ -1,0 +1,104 @@
+/**
+ * Limits checked at the WebSocket upgrade, before tokens and before a room is touched: the Origin
+ * (when `allowedOrigins` is set), connections per client address and in total, and rooms loaded.
+ * An admitted upgrade holds its connection slots until its socket closes, whatever happens after
+ * (a refused token, a failed handshake, or a WebSocket session that ends).
+ */
+import type { IncomingMessage } from 'node:http'
+import type { Duplex } from 'node:stream'
+import type { AdmitUpgrade } from '../upgrade.ts'
+
+export interface UpgradeLimitOptions {
+  /** Origins (scheme://host[:port]) browsers may connect from; null allows any. */
+  allowedOrigins: readonly string[] | null
+  /** Take the client address from X-Forwarded-For's first entry (behind a trusted proxy). */
+  trustProxy: boolean
+  maxConnectionsPerIp: number
+  maxConnections: number
+  maxRoomsLoaded: number
+}
+
+/** What the limits need to know about the rooms: whether one is in memory, and how many are. */
+export interface LoadedRooms {
+  isOpen(room: string): boolean
+  readonly openCount: number
+}
+
+/** Normalises an origin to `scheme://host[:port]`, or null when it is not one. */
+export function normalizeOrigin(origin: string): string | null {
+  try {
+    const url = new URL(origin)
+    return url.origin === 'null' ? null : url.origin
+  } catch {
+    return null
+  }
+}
+
+/**
+ * Null when a request with these headers may proceed; otherwise the one-line reason. Requests
+ * without an Origin header (not sent by a browser) pass: the check keeps other sites' pages out.
+ */
+export function originProblem(request: IncomingMessage, allowed: readonly string[] | null): string | null {
+  if (!allowed) return null
+  const origin = request.headers.origin
+  if (origin === undefined) return null
+  const normalized = normalizeOrigin(origin)
+  return normalized !== null && allowed.includes(normalized) ? null : 'origin not allowed'
+}
+
+/** The client's address: the socket's peer, or X-Forwarded-For's first hop behind a trusted proxy. */
+export function clientAddress(request: IncomingMessage, trustProxy: boolean): string {
+  if (trustProxy) {
+    const forwarded = request.headers['x-forwarded-for']
+    const first = (Array.isArray(forwarded) ? forwarded[0] : forwarded)?.split(',')[0]?.trim()
+    if (first) return first.slice(0, 64)
+  }
+  return request.socket.remoteAddress ?? 'unknown'
+}
+
+export class UpgradeLimits {
+  private readonly perAddress = new Map<string, number>()
+  private total = 0
+  private readonly allowedOrigins: readonly string[] | null
+
+  constructor(
+    private readonly options: UpgradeLimitOptions,
+    private readonly rooms: LoadedRooms,
+  ) {
+    this.allowedOrigins = options.allowedOrigins?.map((origin) => normalizeOrigin(origin) ?? origin) ?? null
+  }
+
+  /** Open (or opening) WebSocket connections from `address`. */
+  connectionsFrom(address: string): number {
+    return this.perAddress.get(address) ?? 0
+  }
+
+  /** The `admit` step of the upgrade path. */
+  readonly admit: AdmitUpgrade = (request: IncomingMessage, socket: Duplex, room: string) => {
+    const origin = originProblem(request, this.allowedOrigins)
+    if (origin) return { status: 403, reason: origin }
+    const address = clientAddress(request, this.options.trustProxy)
+    const fromAddress = this.connectionsFrom(address)
+    if (fromAddress >= this.options.maxConnectionsPerIp) {
+      return {
+        status: 429,
+        reason: `too many connections from this address (limit ${this.options.maxConnectionsPerIp})`,
+      }
+    }
+    if (this.total >= this.options.maxConnections) {
+      return { status: 503, reason: 'too many connections to this server' }
+    }
+    if (!this.rooms.isOpen(room) && this.rooms.openCount >= this.options.maxRoomsLoaded) {
+      return { status: 503, reason: 'too many rooms loaded' }
+    }
+    this.total++
+    this.perAddress.set(address, fromAddress + 1)
+    socket.once('close', () => {
+      this.total--
+      const left = (this.perAddress.get(address) ?? 1) - 1
+      if (left > 0) this.perAddress.set(address, left)
+      else this.perAddress.delete(address)
+    })
+    return null
+  }
+}
