@@ -59,7 +59,7 @@ const GRANT: RoomAccess = {
   access: 'edit',
   effectiveAccess: 'edit',
   mode: 'edit',
-  expiresAt: 1_900_000_000,
+  expiresAt: 1_900_000_000_000,
   jti: 'j1',
 }
 
@@ -136,6 +136,8 @@ describe('tokens in the link and the tab', () => {
 describe('the access API client', () => {
   it('reads only well-formed access answers', () => {
     expect(parseRoomAccess(GRANT)).toEqual(GRANT)
+    // An expiry in unix seconds (as JWT claims have it) is read as such.
+    expect(parseRoomAccess({ ...GRANT, expiresAt: 1_900_000_000 })?.expiresAt).toBe(1_900_000_000_000)
     expect(parseRoomAccess({ ...GRANT, expiresAt: null, jti: undefined })).toEqual({
       ...GRANT,
       expiresAt: null,
@@ -187,11 +189,17 @@ describe('the access API client', () => {
   })
 
   it('creates a room when the server controls access, and falls back to a local id otherwise', async () => {
-    const made = { room: 'abc', token: 't', url: 'http://h/r/abc#token=t', jti: 'j', expiresAt: 5 }
+    const made = { room: 'abc', token: 't', url: 'http://h/r/abc#token=t', jti: 'j', expiresAt: 2e12 }
     const server = scriptedFetch(() => json(201, made))
     expect(await createRoom(server.impl)).toEqual({
       kind: 'created',
-      room: { room: 'abc', token: 't', url: made.url, expiresAt: 5 },
+      room: { room: 'abc', token: 't', url: made.url, expiresAt: 2e12 },
+    })
+    // Without access control the server still picks the room, and the link has no token.
+    const open = { room: 'abc', token: null, url: 'http://h/r/abc', jti: null, expiresAt: null }
+    expect(await createRoom(scriptedFetch(() => json(200, open)).impl)).toEqual({
+      kind: 'created',
+      room: { room: 'abc', token: null, url: open.url, expiresAt: null },
     })
     expect(server.calls[0]).toMatchObject({ url: '/api/rooms', init: { method: 'POST' } })
     expect(await createRoom(scriptedFetch(() => new Response('', { status: 404 })).impl)).toEqual({
@@ -208,7 +216,7 @@ describe('the access API client', () => {
   })
 
   it('mints links with the admin token, and says why when it cannot', async () => {
-    const link = { token: 'v', url: 'http://h/r/a#token=v', jti: 'j2', access: 'view', expiresAt: 9 }
+    const link = { token: 'v', url: 'http://h/r/a#token=v', jti: 'j2', access: 'view', expiresAt: 9e12 }
     const server = scriptedFetch(() => json(201, link))
     expect(await createLink('a', 'admin-tok', 'view', undefined, server.impl)).toEqual(link)
     const { url, init } = server.calls[0]
@@ -251,7 +259,7 @@ describe('what a person reads', () => {
   it('says what a shared link lets its holder do', () => {
     expect(linkScope('view', null)).toBe('Anyone with it can read, but not edit.')
     expect(linkScope('edit', null)).toBe('Anyone with it can edit.')
-    expect(linkScope('edit', Date.UTC(2030, 0, 2) / 1000, Date.UTC(2030, 0, 1))).toMatch(
+    expect(linkScope('edit', Date.UTC(2030, 0, 2), Date.UTC(2030, 0, 1))).toMatch(
       /^Anyone with it can edit, until .*2.*\.$/,
     )
   })

@@ -22,7 +22,7 @@ export interface RoomAccess {
   /** What it grants in the room's current mode (an edit token in a view-mode room is `view`). */
   effectiveAccess: AccessLevel
   mode: RoomMode
-  /** When the token expires (unix seconds), or null. */
+  /** When the token expires (milliseconds since the epoch), or null. */
   expiresAt: number | null
   jti: string | null
 }
@@ -48,10 +48,10 @@ export interface MintedLink {
   expiresAt: number | null
 }
 
-/** A room the server created for this browser, with its admin link. */
+/** A room the server created for this browser, with its admin link (no token when auth is off). */
 export interface CreatedRoom {
   room: string
-  token: string
+  token: string | null
   url: string
   expiresAt: number | null
 }
@@ -64,7 +64,12 @@ export const PREFLIGHT_TIMEOUT_MS = 5000
 /** Default lifetime of a minted share link: 7 days. */
 export const DEFAULT_LINK_TTL_SECONDS = 7 * 24 * 60 * 60
 
-const optionalNumber = (value: unknown): number | null => (typeof value === 'number' ? value : null)
+/**
+ * An expiry as milliseconds since the epoch. The server reports milliseconds; a value below 1e11
+ * (which as milliseconds would be 1973) is read as unix seconds, as JWT `exp` claims are.
+ */
+const expiryMs = (value: unknown): number | null =>
+  typeof value === 'number' && Number.isFinite(value) ? (value < 1e11 ? value * 1000 : value) : null
 const optionalString = (value: unknown): string | null => (typeof value === 'string' ? value : null)
 
 /** Reads a preflight body; null when it is not one. */
@@ -79,7 +84,7 @@ export function parseRoomAccess(body: unknown): RoomAccess | null {
     access: b.access,
     effectiveAccess: b.effectiveAccess,
     mode: b.mode === 'view' ? 'view' : 'edit',
-    expiresAt: optionalNumber(b.expiresAt),
+    expiresAt: expiryMs(b.expiresAt),
     jti: optionalString(b.jti),
   }
 }
@@ -137,9 +142,10 @@ export async function preflight(
 }
 
 /**
- * Asks the server for a new room (`POST /api/rooms`). `created`: the room and its admin link;
- * `open`: the server has no access control (404) or cannot be reached, so the client picks the id
- * itself as without a server; `failed`: the server refused (the reason is for the person).
+ * Asks the server for a new room (`POST /api/rooms`). `created`: the room and its link (with an
+ * admin token when the server controls access, none when it does not); `open`: the server has no
+ * such API (404, an older server) or cannot be reached, so the client picks the id itself;
+ * `failed`: the server refused (the reason is for the person).
  */
 export async function createRoom(
   fetchImpl: Fetch = fetch,
@@ -158,12 +164,12 @@ export async function createRoom(
   if (response.status === 404 || response.status === 405) return { kind: 'open' }
   if (!response.ok) return { kind: 'failed', reason: (await refusal(response)).reason }
   const b = (await jsonBody(response)) as Record<string, unknown> | null
-  if (typeof b?.room !== 'string' || typeof b.token !== 'string' || typeof b.url !== 'string') {
+  if (typeof b?.room !== 'string' || typeof b.url !== 'string') {
     return { kind: 'failed', reason: 'the server answered with something that is not a room' }
   }
   return {
     kind: 'created',
-    room: { room: b.room, token: b.token, url: b.url, expiresAt: optionalNumber(b.expiresAt) },
+    room: { room: b.room, token: optionalString(b.token), url: b.url, expiresAt: expiryMs(b.expiresAt) },
   }
 }
 
@@ -198,6 +204,6 @@ export async function createLink(
     url: b.url,
     jti: optionalString(b.jti),
     access: isAccessLevel(b.access) ? b.access : access,
-    expiresAt: optionalNumber(b.expiresAt),
+    expiresAt: expiryMs(b.expiresAt),
   }
 }

@@ -92,9 +92,9 @@ export function linkScope(access: AccessLevel, expiresAt: number | null, now = D
   return expiresAt === null ? `${can}.` : `${can}, until ${formatExpiry(expiresAt, now)}.`
 }
 
-/** A unix-seconds expiry as a short local date and time (with the year only when it differs). */
+/** An expiry (milliseconds since the epoch) as a short local date and time (the year only when it differs). */
 export function formatExpiry(expiresAt: number, now = Date.now()): string {
-  const date = new Date(expiresAt * 1000)
+  const date = new Date(expiresAt)
   const sameYear = date.getFullYear() === new Date(now).getFullYear()
   return date.toLocaleString(undefined, {
     month: 'short',

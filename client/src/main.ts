@@ -213,7 +213,7 @@ async function openNewRoom(): Promise<void> {
     location.assign(target.href)
     return
   }
-  rememberToken(room, token, safeSessionStorage())
+  if (token) rememberToken(room, token, safeSessionStorage())
   history.replaceState(null, '', `${target.pathname}${target.hash}`)
   return openWithAccess(room, token)
 }
