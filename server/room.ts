@@ -45,6 +45,7 @@ export interface RoomMember {
 export interface RoomOptions extends UpdateLimits {
   compactAfterUpdates: number
   compactAfterBytes: number
+  compactFromDocumentMaxBytes: number
   maxDocumentBytes: number
   maxJsonDepth: number
   maxAwarenessStateBytes: number
@@ -149,7 +150,7 @@ export class Room {
         this.logCount >= this.options.compactAfterUpdates ||
         this.logBytes >= this.options.compactAfterBytes
       ) {
-        void this.requestCompaction()
+        void this.requestCompaction(this.documentBytes <= this.options.compactFromDocumentMaxBytes)
       }
     })
     if (member.wantsSaved) {
@@ -284,9 +285,10 @@ export class Room {
   }
 
   /**
-   * Compacts the room's log into its snapshot. By default the store merges what it holds (off this
-   * thread where it can: the SQLite store does it in its worker); `fromDocument` encodes this
-   * document instead, which also drops deleted content (used on unload and after recovery).
+   * Compacts the room's log into its snapshot. `fromDocument` encodes this document (a few ms for a
+   * document under `compactFromDocumentMaxBytes`, and it drops deleted content; also used on unload
+   * and after recovery); otherwise the store merges what it holds, off this thread where it can (the
+   * SQLite store does it in its worker), so a big document never stalls the relay.
    */
   private requestCompaction(fromDocument = false): Promise<void> {
     if (this.compactionDone) return this.compactionDone
