@@ -129,8 +129,11 @@ export function createServer(partial: Partial<ServerConfig> = {}, hooks: ServerH
     routes.handle,
   )
   http.on('clientError', (err, socket) => {
-    log.debug({ err }, 'malformed HTTP request')
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n')
+    // headersTimeoutMs / requestTimeoutMs passed (a slow or stalled client): 408, as Node would.
+    const timedOut = (err as NodeJS.ErrnoException).code === 'ERR_HTTP_REQUEST_TIMEOUT'
+    log.debug({ err }, timedOut ? 'HTTP request timed out' : 'malformed HTTP request')
+    const status = timedOut ? '408 Request Timeout' : '400 Bad Request'
+    if (socket.writable) socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\n\r\n`)
     else socket.destroy()
   })
 
