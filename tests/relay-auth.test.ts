@@ -14,11 +14,11 @@ import { longTextUpdate, syncStep1Frame, syncUpdateFrame } from './helpers/hosti
 import { RawPeer } from './helpers/raw-peer.ts'
 import {
   cleanupAfterEach,
+  closeCodes,
   connectClient,
   makeTempDir,
   startServer,
   synced,
-  type TestClient,
   type TestServer,
   waitFor,
 } from './helpers/relay.ts'
@@ -41,15 +41,6 @@ function raw(url: string, path: string): RawPeer {
   const peer = new RawPeer(url, path)
   cleanups.push(() => peer.close())
   return peer
-}
-
-/** Records the code of every close the stock provider sees. */
-function closeCodes(c: TestClient): number[] {
-  const codes: number[] = []
-  c.provider.on('connection-close', (event) => {
-    if (event) codes.push(event.code)
-  })
-  return codes
 }
 
 /** A room with two edit clients that exchange an edit both ways (the healthy neighbour). */

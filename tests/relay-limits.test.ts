@@ -16,6 +16,7 @@ import { longTextUpdate, syncStep1Frame, syncUpdateFrame } from './helpers/hosti
 import { RawPeer, rawHttp } from './helpers/raw-peer.ts'
 import {
   cleanupAfterEach,
+  closeCodes,
   connectClient,
   makeTempDir,
   startServer,
@@ -55,14 +56,6 @@ async function holdOpen(url: string, path: string, headers: Record<string, strin
   })
   ws.send(syncStep1Frame())
   return ws
-}
-
-function closeCodes(c: TestClient): number[] {
-  const codes: number[] = []
-  c.provider.on('connection-close', (event) => {
-    if (event) codes.push(event.code)
-  })
-  return codes
 }
 
 /** Two stock clients in `room` exchange an edit. */

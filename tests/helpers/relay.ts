@@ -87,6 +87,15 @@ export function connectClient(
   }
 }
 
+/** Records the code of every close the stock provider sees, in order. */
+export function closeCodes(client: TestClient): number[] {
+  const codes: number[] = []
+  client.provider.on('connection-close', (event) => {
+    if (event) codes.push(event.code)
+  })
+  return codes
+}
+
 /** Resolves once `provider` has completed a sync with the server. */
 export function synced(client: TestClient): Promise<void> {
   if (client.provider.synced) return Promise.resolve()
