@@ -37,9 +37,6 @@ import './styles.css'
 
 const element = <T extends HTMLElement>(id: string) => document.getElementById(id) as T
 
-/** Whether this server controls access (then New document asks it for a room). */
-let accessControlled = false
-
 /**
  * Opens `roomId` with `token` (null without access control) and what the server last said it
  * grants (`access`; null when unknown: offline with nothing remembered, or an older server).
@@ -56,7 +53,7 @@ async function openRoom(roomId: string, token: string | null, access: RoomAccess
     disableBc: true,
     params: { [TANDEM_EXTENSIONS_PARAM]: '1', ...(token ? { token } : {}) },
   })
-  accessControlled = access?.auth ?? token !== null
+  const accessControlled = access?.auth ?? token !== null
   const identity = loadIdentity(storage)
   provider.awareness.setLocalStateField('user', identity)
 
@@ -219,9 +216,8 @@ async function openNewRoom(): Promise<void> {
 }
 
 function main(): void {
-  element('new-doc').addEventListener('click', () => {
-    location.assign(accessControlled ? '/' : `${ROOM_PATH_PREFIX}${newRoomId()}`)
-  })
+  // `/` makes the room: through the server, which hands back an admin link when it controls access.
+  element('new-doc').addEventListener('click', () => location.assign('/'))
   const route = routeFor(location.pathname)
   const opened =
     route.kind === 'invalid'

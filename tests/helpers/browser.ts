@@ -124,6 +124,16 @@ export class AppPage {
     await this.page.waitForFunction(`(${shownText.toString()})().includes(${JSON.stringify(part)})`)
   }
 
+  /**
+   * Waits until the shown text contains `part`, like `waitForText`, but evaluates a string in the
+   * page only once, inside Playwright's own call: the predicate is a function that later polls reuse.
+   * Playwright re-evaluates a string predicate on every poll with the page's `eval`, which a
+   * Content-Security-Policy without 'unsafe-eval' refuses (an EvalError, now and then).
+   */
+  async waitForTextUnderCsp(part: string): Promise<void> {
+    await this.page.waitForFunction(`(part) => (${shownText.toString()})().includes(part)`, part)
+  }
+
   /** Types at the end of the document. */
   async typeAtEnd(text: string): Promise<void> {
     await this.page.locator('.cm-content').click()
