@@ -9,7 +9,9 @@
  * batch and its follow-ups stay queued and the append is retried with exponential backoff; nothing
  * is dropped and nothing is relayed as if it were durable.
  *
- * Compactions run through the same queue, between batches, so a snapshot never races an append.
+ * Compactions run through the same queue, between batches, so a snapshot taken from a document
+ * never races an append; a merge the store makes on its own (possibly long, for a big room) does not
+ * hold the queue.
  */
 import type { Logger } from 'pino'
 import type { DocStore, LogEntry } from './store/index.ts'
@@ -112,14 +114,21 @@ export class CommitQueue {
     const jobs = this.compactions
     this.compactions = []
     for (const job of jobs) {
+      const failed = (err: unknown) => {
+        this.log.error({ err, room: job.room }, 'compaction failed; the update log is kept')
+        job.resolve(null)
+      }
       try {
         const started = performance.now()
         const snapshot = job.start()
         this.noteSlow('compaction start', started, job.room)
-        job.resolve(await this.store.compact(job.room, snapshot))
+        const stored = this.store.compact(job.room, snapshot)
+        // A snapshot from the document holds everything appended so far: appends wait for it to
+        // replace the log. A merge by the store replaces only what it merged: appends go on.
+        if (snapshot) job.resolve(await stored)
+        else stored.then(job.resolve, failed)
       } catch (err) {
-        this.log.error({ err, room: job.room }, 'compaction failed; the update log is kept')
-        job.resolve(null)
+        failed(err)
       }
     }
   }

@@ -16,5 +16,4 @@ export {
   SqliteStore,
   type StoredRoom,
   StoreOpenError,
-  WorkerSqliteStore,
 } from './store/index.ts'

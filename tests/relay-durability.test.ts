@@ -7,7 +7,7 @@ import type Database from 'better-sqlite3'
 import pino from 'pino'
 import { describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
-import { createServer, SqliteStore, type StoredRoom, type WorkerSqliteStore } from '../server/index.ts'
+import { createServer, SqliteStore, type StoredRoom } from '../server/index.ts'
 import { FlakyStore } from './helpers/flaky-store.ts'
 import {
   cleanupAfterEach,
@@ -76,24 +76,62 @@ describe('durability', () => {
     await waitFor(() => b.text.toString() === 'survives restarts', 'the edit after restart')
   })
 
-  it('keeps updates through a crash of the SQLite worker: a new worker takes over and stores them', async () => {
+  it('merges a big room in the background thread while appends go on, and survives a crash of that thread', async () => {
     const { dir, cleanup } = makeTempDir()
     cleanups.push(cleanup)
-    const db = join(dir, 'crash.db')
-    const server = await startServer({ db, storeRetryMinMs: 20, storeRetryMaxMs: 50 })
+    const db = join(dir, 'background.db')
+    // Every compaction is a merge by the store (no document is small enough to encode in-thread).
+    const server = await startServer({ db, compactAfterUpdates: 10, compactFromDocumentMaxBytes: 1 })
     cleanups.push(() => server.close())
-    const a = track(connectClient(server.url, 'crash'))
-    const b = track(connectClient(server.url, 'crash'))
+    const store = server.server.store as SqliteStore
+    const background = store.background!
+    const a = track(connectClient(server.url, 'bg'))
+    const b = track(connectClient(server.url, 'bg'))
     await Promise.all([synced(a), synced(b)])
-    a.text.insert(0, 'before;')
-    await waitFor(() => b.text.toString() === 'before;', 'the first edit')
-    await (server.server.store as WorkerSqliteStore).crashWorkerForTest()
-    a.text.insert(a.text.length, 'after;')
-    await waitFor(() => b.text.toString() === 'before;after;', 'the edit after the crash to be relayed')
-    await waitFor(
-      async () => storedText(await server.server.store.load('crash')) === 'before;after;',
-      'both edits to be stored by the new worker',
-    )
+    let expected = ''
+    const type = async (words: number, label: string) => {
+      for (let i = 0; i < words; i++) {
+        const word = `${label}${i};`
+        a.text.insert(a.text.length, word)
+        expected += word
+      }
+      await waitFor(() => b.text.toString() === expected, `${label} edits to be relayed`)
+    }
+    await type(25, 'x')
+    await waitFor(async () => (await store.load('bg')).snapshot !== null, 'a merged snapshot')
+    expect(storedText(await store.load('bg'))).toBe(expected)
+
+    await background.crashForTest()
+    await type(25, 'y')
+    await waitFor(() => background.generation === 2, 'a new background thread')
+    await waitFor(async () => {
+      const stored = await store.load('bg')
+      return stored.updates.length < 10 && storedText(stored) === expected
+    }, 'a merge by the new thread, with every edit stored')
+    const checkpoint = await background.checkpoint()
+    expect(checkpoint.checkpointed).toBe(checkpoint.log)
+  })
+
+  it('keeps what was appended while the background thread merged the log', async () => {
+    const { dir, cleanup } = makeTempDir()
+    cleanups.push(cleanup)
+    const store = new SqliteStore(join(dir, 'race.db'), { background: { checkpointIntervalMs: 50 } })
+    cleanups.push(() => store.close())
+    const doc = new Y.Doc()
+    const updates: Uint8Array[] = []
+    doc.on('update', (u: Uint8Array) => updates.push(u))
+    for (let i = 0; i < 200; i++) doc.getText('text').insert(i, 'a')
+    await store.append(updates.splice(0).map((update) => ({ room: 'r', update })))
+    const merging = store.compact('r')
+    for (let i = 0; i < 50; i++) {
+      doc.getText('text').insert(0, 'b')
+      await store.append(updates.splice(0).map((update) => ({ room: 'r', update })))
+    }
+    await merging
+    const stored = await store.load('r')
+    expect(stored.snapshot).not.toBeNull()
+    expect(stored.updates.length).toBeGreaterThan(0)
+    expect(storedText(stored)).toBe(doc.getText('text').toString())
   })
 
   it('refuses a second server on the same database file', async () => {
@@ -102,10 +140,13 @@ describe('durability', () => {
     const db = join(dir, 'owned.db')
     const first = await startServer({ db })
     cleanups.push(() => first.close())
-    // The SQLite worker opens the file as the server starts: listen() refuses.
-    const second = createServer({ db, port: 0, host: '127.0.0.1', logger: pino({ level: 'silent' }) })
-    await expect(second.listen()).rejects.toThrow(/database is locked/)
-    await second.close()
+    expect(() => createServer({ db, port: 0, host: '127.0.0.1', logger: pino({ level: 'silent' }) })).toThrow(
+      /database is locked/,
+    )
+    // Once the first has stopped, the file is free.
+    await first.close()
+    const third = await startServer({ db })
+    await third.close()
   })
 
   it('commits an update before relaying it: whatever a peer received is already in the file', async () => {

@@ -26,9 +26,12 @@ export async function buildBundles(tandemRef: string | null = null): Promise<Bui
     rawRelay: join(root, 'bench/relay/servers/raw-relay.ts'),
     hocuspocus: join(root, 'bench/relay/servers/hocuspocus.ts'),
   }
-  // Beside tandem.mjs, where the bundled WorkerSqliteStore looks for its worker.
-  const worker = join(source, 'server/store/sqlite-worker.ts')
-  if (existsSync(worker)) entries['sqlite-worker'] = worker
+  // Beside tandem.mjs, where the bundled store looks for its worker thread (by the name it had at
+  // the commit being built).
+  for (const name of ['sqlite-background-worker', 'sqlite-worker']) {
+    const worker = join(source, `server/store/${name}.ts`)
+    if (existsSync(worker)) entries[name] = worker
+  }
   await build({
     entryPoints: entries,
     outdir,

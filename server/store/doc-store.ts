@@ -49,7 +49,8 @@ export interface DocStore {
   /**
    * Atomically replaces `room`'s snapshot and log with one snapshot; resolves with its size in bytes.
    * With `snapshot` the caller guarantees it contains every update appended to `room` so far;
-   * without, the store merges what it holds (`mergeStoredRoom`), off the caller's thread where it can.
+   * without, the store merges what it holds (`mergeStoredRoom`), off the caller's thread where it can,
+   * and the caller may go on appending meanwhile: the store replaces only what it merged.
    */
   compact(room: string, snapshot?: Uint8Array): Promise<number>
   /**

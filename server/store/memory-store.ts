@@ -9,6 +9,10 @@ export class MemoryStore implements DocStore {
   private readonly rooms = new Map<string, { snapshot: Uint8Array | null; updates: Uint8Array[] }>()
 
   async load(room: string): Promise<StoredRoom> {
+    return this.read(room)
+  }
+
+  private read(room: string): StoredRoom {
     const stored = this.rooms.get(room)
     if (!stored) return { snapshot: null, updates: [], logBytes: 0 }
     let logBytes = 0
@@ -29,7 +33,8 @@ export class MemoryStore implements DocStore {
   }
 
   async compact(room: string, snapshot?: Uint8Array): Promise<number> {
-    const merged = snapshot ?? mergeStoredRoom(await this.load(room))
+    // Read, merged and replaced without yielding: no append can fall between.
+    const merged = snapshot ?? mergeStoredRoom(this.read(room))
     this.rooms.set(room, { snapshot: merged, updates: [] })
     return merged.byteLength
   }
