@@ -47,6 +47,8 @@ export type GeneratorCommand =
       dialect: Dialect
       rooms: string[]
       clientsPerRoom: number
+      /** Members of each room that edit (the first ones); the rest watch. Default: all of them. */
+      writersPerRoom?: number
       presence: boolean
       /** False for a server that answers no sync request (the raw relay): open counts as synced. */
       serverSyncs: boolean
@@ -146,6 +148,13 @@ class Client {
   nextEditUs = 0
   nextAwarenessUs = 0
   peers = 0
+  /** Edits in `run`; a watcher only reads (and moves its cursor). */
+  writer = true
+  /**
+   * A watcher in a run does not apply what it receives (it edits nothing, so nothing it does
+   * depends on it): the generator's work per update is then one apply per other writer, not per member.
+   */
+  watching = false
 
   /** This client's index as it appears in its markers. */
   private readonly tag: string
@@ -197,7 +206,7 @@ class Client {
           return
         }
         if (this.synced) this.scan(message.payload)
-        this.inbox.push(message.payload)
+        if (!this.watching) this.inbox.push(message.payload)
         if (message.syncType === YSync.step2 && !this.synced) {
           this.catchUp()
           this.synced = true
@@ -327,6 +336,7 @@ async function connectAll(command: Extract<GeneratorCommand, { cmd: 'connect' }>
     for (let i = 0; i < command.clientsPerRoom; i++) {
       const client = new Client(command.dialect, room, todo.length, command.script, recordMarker)
       client.peers = command.clientsPerRoom - 1
+      client.writer = i < (command.writersPerRoom ?? command.clientsPerRoom)
       todo.push(client)
     }
   }
@@ -379,6 +389,10 @@ async function run(command: Extract<GeneratorCommand, { cmd: 'run' }>): Promise<
   const awarenessPeriodUs =
     command.awarenessPerSec > 0 ? 1e6 / command.awarenessPerSec : Number.POSITIVE_INFINITY
   const start = nowUs()
+  for (const client of clients) {
+    client.watching = !client.writer
+    if (client.watching) client.catchUp()
+  }
   clients.forEach((client, i) => {
     client.nextEditUs = start + phase(i, Math.min(editPeriodUs, 1e6))
     client.nextAwarenessUs = start + phase(i + 7, Math.min(awarenessPeriodUs, 1e6))
@@ -412,6 +426,7 @@ async function run(command: Extract<GeneratorCommand, { cmd: 'run' }>): Promise<
         return
       }
       for (const client of clients) {
+        if (!client.writer) client.nextEditUs = Number.POSITIVE_INFINITY
         if (client.nextEditUs <= now && now - client.nextEditUs > lagLimitUs) {
           const behind = Math.floor((now - client.nextEditUs) / editPeriodUs)
           if (client.nextEditUs >= windowStartUs) skipped += behind
@@ -456,7 +471,7 @@ async function run(command: Extract<GeneratorCommand, { cmd: 'run' }>): Promise<
     windowMs,
     edits,
     timedEdits,
-    requestedEdits: (clients.length * command.editsPerSec * command.measureMs) / 1000,
+    requestedEdits: (clients.filter((c) => c.writer).length * command.editsPerSec * command.measureMs) / 1000,
     awareness,
     expected,
     delivered: latencies.length,

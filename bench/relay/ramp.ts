@@ -72,8 +72,8 @@ export async function ramp(ctx: Context, spec: SystemSpec, plan: RampPlan): Prom
         ? 'machine'
         : 'server'
   const note = !stopped
-    ? `held every step up to ${plan.rates.at(-1)} edits/s per client`
-    : `${held ? `held ${fmtRate(held.rate)} edits/s per client; ` : 'no step held; '}` +
+    ? `held every step up to ${plan.rates.at(-1)} edits/s per writer`
+    : `${held ? `held ${fmtRate(held.rate)} edits/s per writer; ` : 'no step held; '}` +
       `${fmtRate(stopped.rate)}/s ${stopped.verdict === 'failed' ? 'failed' : `was ${stopped.verdict}`} ` +
       `(p99 ${fmt(stopped.row.p99Ms, 1)} ms, delivery ${fmt((stopped.row.delivery ?? 0) * 100, 2)}%, ` +
       `generator ${fmt(stopped.row.generatorCpuPct, 0)}%, sent ${fmt((stopped.row.sendRatio ?? 0) * 100, 1)}% of the requested rate)`

@@ -65,6 +65,13 @@ const TYPING: LoadShape = {
   graceMs: 2_000,
 }
 
+/**
+ * The ramp's rooms: 20 rooms of 10, of which 3 type and 7 watch (a document being written by a few
+ * while others read along, and a generator that applies each update once per other writer rather
+ * than once per member, so that it can drive the servers to their limit). Rates are per writer.
+ */
+const RAMP: LoadShape = { ...TYPING, writersPerRoom: 3 }
+
 /** One room of 100 clients, each edit relayed to 99 (more would make the generator the limit). */
 const BIG_ROOM: LoadShape = {
   rooms: 1,
@@ -80,9 +87,9 @@ const PLANS: Record<'full' | 'quick' | 'smoke', Plan> = {
   full: {
     repeats: 3,
     typing: TYPING,
-    // From twice the typing rate; a step that does not hold is followed by one halfway below it.
-    rampRates: [10, 15, 20, 30, 40],
-    rampShape: TYPING,
+    // 1,500 to 12,000 updates/s; a step that does not hold is followed by one halfway below it.
+    rampRates: [25, 50, 75, 100, 150, 200],
+    rampShape: RAMP,
     bigRoom: BIG_ROOM,
     idle: { rooms: 500, clientsPerRoom: 10 },
     idleRepeats: 1,
@@ -92,8 +99,8 @@ const PLANS: Record<'full' | 'quick' | 'smoke', Plan> = {
   quick: {
     repeats: 1,
     typing: { ...TYPING, warmupMs: 2_000, measureMs: 6_000 },
-    rampRates: [10, 20, 40],
-    rampShape: { ...TYPING, warmupMs: 2_000, measureMs: 6_000 },
+    rampRates: [25, 75, 150],
+    rampShape: { ...RAMP, warmupMs: 2_000, measureMs: 6_000 },
     bigRoom: { ...BIG_ROOM, warmupMs: 1_000, measureMs: 4_000, graceMs: 1_500 },
     idle: { rooms: 100, clientsPerRoom: 10 },
     idleRepeats: 1,

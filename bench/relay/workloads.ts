@@ -130,7 +130,12 @@ export function seedEdits(index: number, rooms: number): number {
 export interface LoadShape {
   rooms: number
   clientsPerRoom: number
-  /** Document updates per second per client. */
+  /**
+   * Members of each room that edit; the others watch (receive everything, move their cursors, do
+   * not edit). Default: every member edits.
+   */
+  writersPerRoom?: number
+  /** Document updates per second per editing client. */
   editsPerSec: number
   /** Cursor moves (awareness updates) per second per client. */
   awarenessPerSec: number
@@ -178,6 +183,7 @@ function connectRooms(
   rooms: number,
   clientsPerRoom: number,
   presence: boolean,
+  writersPerRoom?: number,
 ): Promise<{ type: string; ms: number; clients: number }> {
   return generator.request(
     {
@@ -186,6 +192,7 @@ function connectRooms(
       dialect: system.spec.dialect,
       rooms: Array.from({ length: rooms }, (_, i) => `${prefix}-${i}`),
       clientsPerRoom,
+      writersPerRoom,
       presence,
       serverSyncs: system.spec.serverSyncs,
       script: ctx.script,
@@ -346,7 +353,7 @@ async function waitForQuiet(ctx: Context): Promise<void> {
  * no seeding spreads, the first comes only after 1,000 / its rate seconds).
  */
 export function coveringCompaction(shape: LoadShape): LoadShape {
-  const roomRate = shape.editsPerSec * shape.clientsPerRoom
+  const roomRate = shape.editsPerSec * (shape.writersPerRoom ?? shape.clientsPerRoom)
   const firstCompactionMs = ((COMPACTION_UPDATES - seedEdits(shape.rooms - 1, shape.rooms)) / roomRate) * 1000
   return {
     ...shape,
@@ -371,6 +378,7 @@ export async function steady(
       shape.rooms,
       shape.clientsPerRoom,
       shape.awarenessPerSec > 0,
+      shape.writersPerRoom,
     )
     await generator.request(
       { cmd: 'seed', editsPerRoom: Array.from({ length: shape.rooms }, (_, i) => seedEdits(i, shape.rooms)) },
