@@ -15,6 +15,7 @@ export default defineConfig({
   server: {
     proxy: {
       '/health': target,
+      '/api': target,
       // The relay lives at ws://HOST/<room>; the app lives at /r/<room>.
       // Only WebSocket upgrades go to the relay; plain requests (/favicon.svg, /sw.js...) stay with Vite.
       '^/(?!r/|@|src/|node_modules/|assets/)[A-Za-z0-9._~-]+(\\?.*)?$': {

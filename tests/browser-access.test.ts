@@ -149,14 +149,14 @@ describe.skipIf(skipReason !== null)('browser access control', () => {
 
     const editor = await AppPage.open(await newContext({ dark: true }), editUrl)
     await editor.rename('Editor')
-    await editor.waitForTextUnderCsp('from the owner')
+    await editor.waitForText('from the owner')
     expect(await isReadOnly(editor)).toBe(false)
     await editor.typeAtEnd('\nfrom the edit link')
-    await owner.waitForTextUnderCsp('from the edit link')
+    await owner.waitForText('from the edit link')
 
     const viewer = await AppPage.open(await newContext({ phone: true }), viewUrl)
     await viewer.rename('Viewer')
-    await viewer.waitForTextUnderCsp('from the edit link')
+    await viewer.waitForText('from the edit link')
     await viewer.page.locator('#access-badge', { hasText: 'View only' }).waitFor({ state: 'visible' })
     expect(await viewer.page.locator('#app').getAttribute('data-access')).toBe('view')
     expect(await isReadOnly(viewer)).toBe(true)
@@ -168,7 +168,7 @@ describe.skipIf(skipReason !== null)('browser access control', () => {
     expect(await viewer.text()).toBe(before)
     // Edits still arrive live, and the viewer is seen by the others.
     await owner.typeAtEnd('\nlive to the viewer')
-    await viewer.waitForTextUnderCsp('live to the viewer')
+    await viewer.waitForText('live to the viewer')
     await owner.page.locator('#presence .person:not(.me) .name', { hasText: 'Viewer' }).waitFor()
     await viewer.waitForConnection('connected')
     await viewer.screenshot('access-view-link-phone-light')
@@ -185,7 +185,7 @@ describe.skipIf(skipReason !== null)('browser access control', () => {
     // A reload of the room's address without the fragment keeps the tab's link.
     await viewer.page.goto(`${origin}/r/${roomOf(viewUrl)}`)
     await viewer.ready()
-    await viewer.waitForTextUnderCsp('live to the viewer')
+    await viewer.waitForText('live to the viewer')
     expect(await isReadOnly(viewer)).toBe(true)
   })
 
@@ -194,7 +194,7 @@ describe.skipIf(skipReason !== null)('browser access control', () => {
     await owner.typeAtEnd('before the freeze')
     const { url } = await mint(room, adminToken, 'edit')
     const editor = await AppPage.open(await newContext({ dark: true }), url)
-    await editor.waitForTextUnderCsp('before the freeze')
+    await editor.waitForText('before the freeze')
     await editor.waitForConnection('connected')
     const loads: string[] = []
     editor.page.on('load', () => loads.push(editor.page.url()))
@@ -209,7 +209,7 @@ describe.skipIf(skipReason !== null)('browser access control', () => {
     // The admin still edits.
     expect(await owner.page.locator('#access-badge').isHidden()).toBe(true)
     await owner.typeAtEnd('\nthe owner still edits')
-    await editor.waitForTextUnderCsp('the owner still edits')
+    await editor.waitForText('the owner still edits')
     await editor.screenshot('access-mode-view-dark')
 
     expect(
@@ -218,7 +218,7 @@ describe.skipIf(skipReason !== null)('browser access control', () => {
     await editor.page.locator('#access-badge').waitFor({ state: 'hidden' })
     expect(await isReadOnly(editor)).toBe(false)
     await editor.typeAtEnd('\nthawed')
-    await owner.waitForTextUnderCsp('thawed')
+    await owner.waitForText('thawed')
     await editor.waitForConnection('connected')
     expect(loads).toEqual([])
   })
@@ -229,7 +229,7 @@ describe.skipIf(skipReason !== null)('browser access control', () => {
     const link = await mint(room, adminToken, 'edit')
     const context = await newContext()
     const holder = await AppPage.open(context, link.url)
-    await holder.waitForTextUnderCsp('about to be revoked')
+    await holder.waitForText('about to be revoked')
     await holder.waitForConnection('connected')
     let sockets = 0
     holder.page.on('websocket', () => sockets++)
@@ -273,7 +273,7 @@ describe.skipIf(skipReason !== null)('browser access control', () => {
     const traveller = await AppPage.open(await newContext({ phone: true }), editLink.url)
     const reader = await AppPage.open(await newContext(), viewLink.url)
     for (const person of [traveller, reader]) {
-      await person.waitForTextUnderCsp('shared before the trip')
+      await person.waitForText('shared before the trip')
       await person.waitForConnection('connected')
       await person.waitForServiceWorker()
       await person.context.setOffline(true)
@@ -281,14 +281,14 @@ describe.skipIf(skipReason !== null)('browser access control', () => {
       // Reload with no network: the preflight fails, the access the server last granted applies.
       await person.page.reload()
       await person.ready()
-      await person.waitForTextUnderCsp('shared before the trip')
+      await person.waitForText('shared before the trip')
     }
     expect(await isReadOnly(reader)).toBe(true)
     expect(await reader.page.locator('#access-badge').isVisible()).toBe(true)
     expect(await isReadOnly(traveller)).toBe(false)
     await traveller.typeAtEnd('\nwritten offline')
     await traveller.context.setOffline(false)
-    await owner.waitForTextUnderCsp('written offline')
+    await owner.waitForText('written offline')
     await traveller.waitForSaved()
 
     const before = owner.page.url()
@@ -340,7 +340,7 @@ describe.skipIf(skipReason !== null)('browser access control', () => {
 
     const shortLived = await signRoomToken(SECRET, { room, access: 'edit', ttlSeconds: 8 })
     const holder = await AppPage.open(await newContext(), `${origin}/r/${room}#token=${shortLived.token}`)
-    await holder.waitForTextUnderCsp('secret plans')
+    await holder.waitForText('secret plans')
     const banner = holder.page.locator('#access-ended[data-code="4401"]')
     await banner.waitFor({ state: 'visible' })
     expect(await banner.innerText()).toContain('This link has expired.')
@@ -353,7 +353,7 @@ describe.skipIf(skipReason !== null)('browser access control', () => {
     await owner.waitForSaved()
     const shortLived = await signRoomToken(SECRET, { room, access: 'edit', ttlSeconds: 8 })
     const holder = await AppPage.open(await newContext(), `${origin}/r/${room}#token=${shortLived.token}`)
-    await holder.waitForTextUnderCsp('before the tunnel')
+    await holder.waitForText('before the tunnel')
     await holder.waitForConnection('connected')
     await holder.context.setOffline(true)
     await holder.waitForConnection('offline')

@@ -1,7 +1,7 @@
 /** Sync through the relay with stock y-websocket clients: convergence, late joiners, room isolation, presence. */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
-import { MessageType, readSaved } from '../shared/protocol/index.ts'
+import { MessageType, readAccess, readSaved, readStorage } from '../shared/protocol/index.ts'
 import {
   connectClient,
   converged,
@@ -108,6 +108,9 @@ describe('saved extension', () => {
     tandem.provider.messageHandlers[MessageType.saved] = (_encoder, decoder) => {
       savedVectors.push(readSaved(decoder))
     }
+    // The other extension messages an opted-in client gets (storage state, access level).
+    tandem.provider.messageHandlers[MessageType.storage] = (_encoder, decoder) => void readStorage(decoder)
+    tandem.provider.messageHandlers[MessageType.access] = (_encoder, decoder) => void readAccess(decoder)
     const stockTypes = new Set<number>()
     const originalStock = stock.provider.messageHandlers.slice()
     originalStock.forEach((handler, type) => {

@@ -119,18 +119,13 @@ export class AppPage {
     return this.page.evaluate(shownText)
   }
 
-  /** Waits until the shown text contains `part`. */
-  async waitForText(part: string): Promise<void> {
-    await this.page.waitForFunction(`(${shownText.toString()})().includes(${JSON.stringify(part)})`)
-  }
-
   /**
-   * Waits until the shown text contains `part`, like `waitForText`, but evaluates a string in the
-   * page only once, inside Playwright's own call: the predicate is a function that later polls reuse.
-   * Playwright re-evaluates a string predicate on every poll with the page's `eval`, which a
-   * Content-Security-Policy without 'unsafe-eval' refuses (an EvalError, now and then).
+   * Waits until the shown text contains `part`. The predicate string is evaluated once, inside
+   * Playwright's own call, and yields a function that later polls reuse: a string predicate would be
+   * re-evaluated on every poll with the page's `eval`, which the page's Content-Security-Policy (no
+   * 'unsafe-eval') refuses now and then with an EvalError.
    */
-  async waitForTextUnderCsp(part: string): Promise<void> {
+  async waitForText(part: string): Promise<void> {
     await this.page.waitForFunction(`(part) => (${shownText.toString()})().includes(part)`, part)
   }
 
