@@ -1,5 +1,5 @@
 /**
- * `npm run bench:relay [-- --quick | --smoke] [--systems a,b] [--workloads typing,ramp] [--repeats N] [--ramp-repeats N]
+ * `npm run bench:relay [-- --quick | --smoke] [--systems a,b] [--workloads typing,ramp] [--repeats N] [--ramp-repeats N] [--window-seconds S]
  * [--out FILE.json] [--svg FILE.svg] [--rates 5,10,...] [--tandem-ref COMMIT] [--cpu-prof DIR]
  * [--profile-window DIR] [--server-node-arg FLAG]... [--skip-check]`
  *
@@ -192,6 +192,7 @@ async function main(): Promise<void> {
       workloads: { type: 'string' },
       repeats: { type: 'string' },
       'ramp-repeats': { type: 'string' },
+      'window-seconds': { type: 'string' },
       out: { type: 'string' },
       svg: { type: 'string' },
       'cpu-prof': { type: 'string' },
@@ -203,7 +204,19 @@ async function main(): Promise<void> {
     },
   })
   const mode = values.smoke ? 'smoke' : values.quick ? 'quick' : 'full'
-  const plan = PLANS[mode]
+  const windowSeconds = values['window-seconds'] ? Number(values['window-seconds']) : null
+  if (windowSeconds !== null && !(windowSeconds > 0 && windowSeconds <= 600))
+    throw new Error('--window-seconds must be in 1..600')
+  const base = PLANS[mode]
+  // A longer measured window for typing and the ramp (e.g. a 60 s stall check at one ramp rate).
+  const plan: Plan =
+    windowSeconds === null
+      ? base
+      : {
+          ...base,
+          typing: { ...base.typing, measureMs: windowSeconds * 1000 },
+          rampShape: { ...base.rampShape, measureMs: windowSeconds * 1000 },
+        }
   const repeats = values.repeats ? Number(values.repeats) : plan.repeats
   if (!Number.isInteger(repeats) || repeats < 1 || repeats > 10) throw new Error('--repeats must be 1..10')
   const rampRepeats = values['ramp-repeats'] ? Number(values['ramp-repeats']) : 1
