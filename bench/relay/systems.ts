@@ -140,6 +140,8 @@ export function pinning(): { server: string; generator: string } | null {
 export class RunningSystem {
   private exited: Promise<number | null>
   stderr = ''
+  /** Tandem's stall-monitor log lines (JSON on stdout): what ran around each event-loop stall. */
+  stalls = ''
 
   constructor(
     readonly spec: SystemSpec,
@@ -150,7 +152,13 @@ export class RunningSystem {
     child.stderr?.on('data', (chunk: Buffer) => {
       if (this.stderr.length < 20_000) this.stderr += chunk.toString()
     })
-    child.stdout?.resume()
+    let partial = ''
+    child.stdout?.on('data', (chunk: Buffer) => {
+      const lines = (partial + chunk.toString()).split('\n')
+      partial = lines.pop() ?? ''
+      for (const line of lines)
+        if (line.includes('"stallMs"') && this.stalls.length < 20_000) this.stalls += `${line}\n`
+    })
   }
 
   get base(): string {

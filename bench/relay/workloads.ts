@@ -171,6 +171,8 @@ async function withSystem<T>(
     // A server that logged warnings (closed connections, failed stores) must not go unnoticed.
     const stderr = system.stderr.trim()
     if (stderr) ctx.log(`    ${spec.name} stderr: ${stderr.slice(0, 600).replace(/\n/g, '\n    ')}`)
+    const stalls = system.stalls.trim()
+    if (stalls) ctx.log(`    ${spec.name} stalls: ${stalls.slice(0, 4000).replace(/\n/g, '\n    ')}`)
   }
 }
 
