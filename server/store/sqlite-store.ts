@@ -231,6 +231,8 @@ function takeOwnership(path: string): Database.Database {
   const lock = new Database(`${path}.lock`, { timeout: 0 })
   try {
     lock.pragma('locking_mode = EXCLUSIVE')
+    // No journal file beside the lock: its one row may be lost in a crash, the lock may not.
+    lock.pragma('journal_mode = MEMORY')
     lock.exec(
       'CREATE TABLE IF NOT EXISTS owner (id INTEGER PRIMARY KEY, pid INTEGER NOT NULL, since INTEGER NOT NULL)',
     )
