@@ -6,7 +6,7 @@
 import type { Logger } from 'pino'
 import type { DocStore } from './store/doc-store.ts'
 
-export type StorageKind = 'sqlite' | 'memory'
+export type StorageKind = 'sqlite' | 'memory' | 'postgres'
 
 /** SQLite `synchronous` pragma in WAL mode: NORMAL survives process crashes, FULL also power loss. */
 export type SqliteSynchronous = 'NORMAL' | 'FULL'
@@ -15,10 +15,15 @@ export interface ServerConfig {
   /** TCP port; 0 picks a free one (see `listen()`'s result). */
   port: number
   host: string
-  /** Where documents live: embedded SQLite (default) or nowhere (memory; for benchmarks and tests). */
+  /**
+   * Where documents live: embedded SQLite (default), PostgreSQL (chosen when `databaseUrl` is set;
+   * several instances may share it) or nowhere (memory; for benchmarks and tests).
+   */
   storage: StorageKind
   /** SQLite database file (storage 'sqlite'). */
   db: string
+  /** PostgreSQL connection string (postgres://user:password@host:port/db) for storage 'postgres'. */
+  databaseUrl: string | null
   sqliteSynchronous: SqliteSynchronous
   /**
    * Largest accepted WebSocket frame in bytes; larger frames close the connection with 1009. At
@@ -113,6 +118,7 @@ export const defaultConfig: Readonly<ServerConfig> = Object.freeze({
   host: '0.0.0.0',
   storage: 'sqlite',
   db: './data/tandem.db',
+  databaseUrl: null,
   sqliteSynchronous: 'NORMAL',
   maxPayload: 32 * 1024 * 1024 + 1024,
   maxDocumentBytes: 32 * 1024 * 1024,
@@ -168,6 +174,7 @@ export function resolveConfig(partial: Partial<ServerConfig> = {}): ServerConfig
     if (!(key in defaultConfig)) throw new TypeError(`unknown server option "${key}"`)
   }
   const config: ServerConfig = { ...defaultConfig, ...partial }
+  if (partial.databaseUrl && partial.storage === undefined) config.storage = 'postgres'
   const positive = (key: keyof ServerConfig) => {
     const value = config[key]
     if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
@@ -267,14 +274,25 @@ export function resolveConfig(partial: Partial<ServerConfig> = {}): ServerConfig
   if (config.storeRetryMaxMs < config.storeRetryMinMs) {
     throw new TypeError('option "storeRetryMaxMs" must be >= "storeRetryMinMs"')
   }
-  if (config.storage !== 'sqlite' && config.storage !== 'memory') {
-    throw new TypeError(`option "storage" must be "sqlite" or "memory", got ${String(config.storage)}`)
+  if (config.storage !== 'sqlite' && config.storage !== 'memory' && config.storage !== 'postgres') {
+    throw new TypeError(
+      `option "storage" must be "sqlite", "memory" or "postgres", got ${String(config.storage)}`,
+    )
+  }
+  if (config.storage === 'postgres' && !config.databaseUrl) {
+    throw new TypeError('option "storage: postgres" needs "databaseUrl"')
+  }
+  if (config.storage !== 'postgres' && config.databaseUrl) {
+    throw new TypeError(`options "storage: ${config.storage}" and "databaseUrl" contradict each other`)
+  }
+  if (config.storage === 'postgres' && partial.db !== undefined) {
+    throw new TypeError('options "databaseUrl" (PostgreSQL) and "db" (SQLite) contradict each other')
   }
   if (config.storage === 'memory' && partial.db !== undefined) {
     throw new TypeError('options "storage: memory" and "db" contradict each other')
   }
-  if (partial.store && (partial.storage !== undefined || partial.db !== undefined)) {
-    throw new TypeError('option "store" replaces "storage" and "db"; pass only one')
+  if (partial.store && (partial.storage !== undefined || partial.db !== undefined || partial.databaseUrl)) {
+    throw new TypeError('option "store" replaces "storage", "db" and "databaseUrl"; pass only one')
   }
   if (config.sqliteSynchronous !== 'NORMAL' && config.sqliteSynchronous !== 'FULL') {
     throw new TypeError('option "sqliteSynchronous" must be "NORMAL" or "FULL"')

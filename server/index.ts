@@ -12,6 +12,7 @@ export {
   type DocStore,
   type LogEntry,
   MemoryStore,
+  PostgresStore,
   type SetAsideEntry,
   SqliteStore,
   type StoredRoom,

@@ -16,10 +16,16 @@ const OPTIONS = [
   ['host', 'HOST', 'address to bind', defaultConfig.host],
   ['db', 'TANDEM_DB', 'SQLite database file', defaultConfig.db],
   [
+    'database-url',
+    'DATABASE_URL',
+    'PostgreSQL connection string; set, documents live in PostgreSQL (several instances may share it)',
+    'unset',
+  ],
+  [
     'storage',
     'TANDEM_STORAGE',
-    'sqlite | memory (memory keeps nothing across restarts)',
-    defaultConfig.storage,
+    'sqlite | postgres | memory (memory keeps nothing across restarts)',
+    'postgres with DATABASE_URL, else sqlite',
   ],
   [
     'sqlite-sync',
@@ -161,7 +167,8 @@ function readConfig(): Partial<ServerConfig> {
   set('port', number('port', 'PORT'))
   set('host', pick('host', 'HOST'))
   set('storage', pick('storage', 'TANDEM_STORAGE') as ServerConfig['storage'] | undefined)
-  if (config.storage !== 'memory') set('db', pick('db', 'TANDEM_DB'))
+  set('databaseUrl', pick('database-url', 'DATABASE_URL') || undefined)
+  if (config.storage !== 'memory' && !config.databaseUrl) set('db', pick('db', 'TANDEM_DB'))
   set(
     'sqliteSynchronous',
     pick('sqlite-sync', 'TANDEM_SQLITE_SYNC')?.toUpperCase() as ServerConfig['sqliteSynchronous'],
@@ -216,7 +223,9 @@ function greeting(address: { port: number; host: string }, config: ServerConfig)
   const storage =
     config.storage === 'memory'
       ? 'storage: in memory — nothing is kept after the server stops'
-      : `storage: SQLite, data in ${resolve(config.db)}`
+      : config.storage === 'postgres'
+        ? `storage: PostgreSQL at ${databaseLocation(config.databaseUrl ?? '')}`
+        : `storage: SQLite, data in ${resolve(config.db)}`
   const client =
     config.staticDir === null
       ? ' (API and WebSocket only; no browser client served)'
@@ -228,6 +237,16 @@ function greeting(address: { port: number; host: string }, config: ServerConfig)
       ? ' (rooms are open to anyone with the URL; set TANDEM_AUTH_SECRET to require signed links)'
       : ' (rooms need signed links)'
   return `Tandem is running at http://${name}:${port}/ (${storage})${client}${access}\n`
+}
+
+/** Host and database of a connection string, never its user or password. */
+function databaseLocation(url: string): string {
+  try {
+    const { host, pathname } = new URL(url)
+    return `${host}${pathname}`
+  } catch {
+    return 'DATABASE_URL'
+  }
 }
 
 async function main(): Promise<void> {
@@ -255,7 +274,8 @@ async function main(): Promise<void> {
   try {
     address = await server.listen()
   } catch (err) {
-    // The database could not be opened (the SQLite worker opens it as the server starts).
+    // The database could not be opened (the SQLite worker opens it as the server starts; PostgreSQL is
+    // first reached then).
     if (err instanceof StoreOpenError) {
       process.stderr.write(`tandem: ${err.message}\n`)
       process.exit(1)

@@ -1,0 +1,290 @@
+/**
+ * DocStore on PostgreSQL (`pg`), shared by several relay instances.
+ *
+ * Schema (created at startup, idempotently, under one advisory lock so instances starting together
+ * do not race): `snapshots(room PRIMARY KEY, data, updated_at)`, `updates(room, id, data)` keyed
+ * (room, id) where `id` is a database identity (never a per-process counter, so appends from
+ * several instances cannot collide), `policies(room PRIMARY KEY, data jsonb)` and
+ * `quarantine(room, id, data, reason, at)`. `append` writes a whole batch in one INSERT (the
+ * relay's group commit); `load` reads snapshot and log in one statement, so one snapshot of the
+ * database, never a snapshot from after a compaction beside a log from before it.
+ *
+ * Compaction, with several instances writing one room. Compactions of one room are serialised by a
+ * transaction-level advisory lock; inside it the store reads the snapshot and the log rows visible
+ * now, writes the new snapshot and deletes exactly the rows it read, by id (never `id <= max`:
+ * identities are handed out at insert but rows become visible at commit, so a lower id can commit
+ * later and must survive). Without `snapshot` the new snapshot is `mergeStoredRoom` of what was read.
+ * With `snapshot` (the caller's document, which holds every update this process appended but maybe
+ * not another instance's), each part read (the old snapshot, each row) is checked with
+ * `Y.snapshotContainsUpdate` against `snapshot`'s state vector and delete set; any part not
+ * contained is merged in with `Y.mergeUpdates`, so nothing another instance stored is dropped.
+ */
+import pg from 'pg'
+import * as Y from 'yjs'
+import type { DocStore, LogEntry, SetAsideEntry, StoredPolicy, StoredRoom } from './doc-store.ts'
+import { mergeStoredRoom } from './merge-log.ts'
+import { StoreOpenError } from './store-open-error.ts'
+
+export interface PostgresStoreOptions {
+  /** Schema holding Tandem's tables (created if missing); default `public`. */
+  schema?: string
+  /** Largest number of connections in the pool. */
+  maxConnections?: number
+}
+
+/** A batch of log rows as read inside a compaction. */
+interface RoomRows {
+  snapshot: Uint8Array | null
+  ids: string[]
+  updates: Uint8Array[]
+}
+
+const DEFAULT_MAX_CONNECTIONS = 10
+
+export class PostgresStore implements DocStore {
+  readonly ready: Promise<void>
+  readonly schema: string
+  private readonly pool: pg.Pool
+  /** `schema.table` names, quoted. */
+  private readonly t: { snapshots: string; updates: string; policies: string; quarantine: string }
+  private closed: Promise<void> | null = null
+
+  /**
+   * Connects to `connectionString` (postgres://user@host:port/db) and creates the schema;
+   * `ready` rejects with a StoreOpenError when the database cannot be reached or set up.
+   */
+  constructor(
+    readonly connectionString: string,
+    options: PostgresStoreOptions = {},
+  ) {
+    this.schema = options.schema ?? 'public'
+    const schema = pg.escapeIdentifier(this.schema)
+    this.t = {
+      snapshots: `${schema}.snapshots`,
+      updates: `${schema}.updates`,
+      policies: `${schema}.policies`,
+      quarantine: `${schema}.quarantine`,
+    }
+    this.pool = new pg.Pool({
+      connectionString,
+      max: options.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
+      connectionTimeoutMillis: 10_000,
+    })
+    // An idle connection the server dropped: the pool discards it, and the next query that fails
+    // rejects to its caller (the commit queue retries). Without a listener it would crash the process.
+    this.pool.on('error', () => {})
+    this.ready = this.migrate().catch((err) => {
+      throw postgresOpenError(connectionString, err)
+    })
+    // Callers that never await `ready` (they will see the error at their first query) must not
+    // get an unhandled rejection.
+    this.ready.catch(() => {})
+  }
+
+  private async migrate(): Promise<void> {
+    const schema = pg.escapeIdentifier(this.schema)
+    await this.transaction(async (client) => {
+      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`tandem-migrate:${this.schema}`])
+      await client.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`)
+      await client.query(`
+        CREATE TABLE IF NOT EXISTS ${this.t.snapshots} (
+          room text PRIMARY KEY,
+          data bytea NOT NULL,
+          updated_at timestamptz NOT NULL DEFAULT now()
+        );
+        CREATE TABLE IF NOT EXISTS ${this.t.updates} (
+          room text NOT NULL,
+          id bigint GENERATED ALWAYS AS IDENTITY,
+          data bytea NOT NULL,
+          PRIMARY KEY (room, id)
+        );
+        CREATE TABLE IF NOT EXISTS ${this.t.policies} (
+          room text PRIMARY KEY,
+          data jsonb NOT NULL,
+          updated_at timestamptz NOT NULL DEFAULT now()
+        );
+        CREATE TABLE IF NOT EXISTS ${this.t.quarantine} (
+          room text NOT NULL,
+          id bigint GENERATED ALWAYS AS IDENTITY,
+          data bytea NOT NULL,
+          reason text NOT NULL,
+          at timestamptz NOT NULL DEFAULT now(),
+          PRIMARY KEY (room, id)
+        );
+      `)
+    })
+  }
+
+  async load(room: string): Promise<StoredRoom> {
+    await this.ready
+    const { snapshot, updates } = await this.readRoom(this.pool, room)
+    let logBytes = 0
+    for (const update of updates) logBytes += update.byteLength
+    return { snapshot, updates, logBytes }
+  }
+
+  async append(entries: readonly LogEntry[]): Promise<void> {
+    if (entries.length === 0) return
+    await this.ready
+    await this.pool.query(
+      `INSERT INTO ${this.t.updates} (room, data) SELECT * FROM unnest($1::text[], $2::bytea[])`,
+      [entries.map((entry) => entry.room), entries.map((entry) => toBuffer(entry.update))],
+    )
+  }
+
+  /** See the module comment: deletes only the rows it read, and keeps what `snapshot` lacks. */
+  async compact(room: string, snapshot?: Uint8Array): Promise<number> {
+    await this.ready
+    return this.transaction(async (client) => {
+      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`tandem:${this.schema}:${room}`])
+      const stored = await this.readRoom(client, room)
+      if (!snapshot && stored.ids.length === 0) return stored.snapshot?.byteLength ?? 0
+      const merged = snapshot
+        ? withMissingParts(snapshot, stored)
+        : mergeStoredRoom({ ...stored, logBytes: 0 })
+      await client.query(
+        `INSERT INTO ${this.t.snapshots} (room, data, updated_at) VALUES ($1, $2, now())
+         ON CONFLICT (room) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at`,
+        [room, toBuffer(merged)],
+      )
+      if (stored.ids.length > 0) {
+        await client.query(`DELETE FROM ${this.t.updates} WHERE room = $1 AND id = ANY($2::bigint[])`, [
+          room,
+          stored.ids,
+        ])
+      }
+      return merged.byteLength
+    })
+  }
+
+  async setAside(room: string, entries: readonly SetAsideEntry[]): Promise<void> {
+    if (entries.length === 0) return
+    await this.ready
+    await this.pool.query(
+      `INSERT INTO ${this.t.quarantine} (room, data, reason)
+       SELECT $1, * FROM unnest($2::bytea[], $3::text[])`,
+      [room, entries.map((entry) => toBuffer(entry.data)), entries.map((entry) => entry.reason)],
+    )
+  }
+
+  async setAsideEntries(room: string): Promise<SetAsideEntry[]> {
+    await this.ready
+    const { rows } = await this.pool.query<{ data: Buffer; reason: string }>(
+      `SELECT data, reason FROM ${this.t.quarantine} WHERE room = $1 ORDER BY id`,
+      [room],
+    )
+    return rows.map(({ data, reason }) => ({ data, reason }))
+  }
+
+  async loadPolicy(room: string): Promise<StoredPolicy | null> {
+    await this.ready
+    const { rows } = await this.pool.query<{ data: StoredPolicy }>(
+      `SELECT data FROM ${this.t.policies} WHERE room = $1`,
+      [room],
+    )
+    return rows[0]?.data ?? null
+  }
+
+  async savePolicy(room: string, policy: StoredPolicy): Promise<void> {
+    await this.ready
+    await this.pool.query(
+      `INSERT INTO ${this.t.policies} (room, data, updated_at) VALUES ($1, $2, now())
+       ON CONFLICT (room) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at`,
+      [room, JSON.stringify(policy)],
+    )
+  }
+
+  /** Resolves when PostgreSQL answers `SELECT 1`. */
+  async ping(): Promise<void> {
+    await this.ready
+    await this.pool.query('SELECT 1')
+  }
+
+  /** Ends the pool (after its queries finish); later calls resolve at once. */
+  close(): Promise<void> {
+    this.closed ??= this.pool.end()
+    return this.closed
+  }
+
+  /** The room's snapshot and log (with row ids, oldest first), read in one statement. */
+  private async readRoom(db: pg.Pool | pg.PoolClient, room: string): Promise<RoomRows> {
+    const { rows } = await db.query<{ id: string | null; data: Buffer }>(
+      `SELECT NULL::bigint AS id, data FROM ${this.t.snapshots} WHERE room = $1
+       UNION ALL
+       SELECT id, data FROM ${this.t.updates} WHERE room = $1
+       ORDER BY id NULLS FIRST`,
+      [room],
+    )
+    const result: RoomRows = { snapshot: null, ids: [], updates: [] }
+    for (const row of rows) {
+      if (row.id === null) result.snapshot = row.data
+      else {
+        result.ids.push(row.id)
+        result.updates.push(row.data)
+      }
+    }
+    return result
+  }
+
+  private async transaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect()
+    try {
+      await client.query('BEGIN')
+      const result = await work(client)
+      await client.query('COMMIT')
+      return result
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => {})
+      throw err
+    } finally {
+      client.release()
+    }
+  }
+}
+
+/** `snapshot`, with every part of `stored` it does not contain (by state vector and delete set) merged in. */
+function withMissingParts(snapshot: Uint8Array, stored: RoomRows): Uint8Array {
+  const parts = stored.snapshot ? [stored.snapshot, ...stored.updates] : stored.updates
+  if (parts.length === 0) return snapshot
+  const covers = Y.createSnapshot(
+    Y.mergeDeleteSets([Y.decodeUpdate(snapshot).ds]),
+    Y.decodeStateVector(Y.encodeStateVectorFromUpdate(snapshot)),
+  )
+  const missing = parts.filter((part) => !Y.snapshotContainsUpdate(covers, part))
+  return missing.length === 0 ? snapshot : Y.mergeUpdates([snapshot, ...missing])
+}
+
+function toBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+}
+
+/** `url` without its password, for messages. */
+function redact(url: string): string {
+  try {
+    const parsed = new URL(url)
+    if (parsed.password) parsed.password = '***'
+    return parsed.toString()
+  } catch {
+    return 'DATABASE_URL'
+  }
+}
+
+/** Explains why the database at `url` could not be opened, as a StoreOpenError with advice. */
+function postgresOpenError(url: string, cause: unknown): StoreOpenError {
+  const where = redact(url)
+  const code = String((cause as { code?: unknown } | null)?.code ?? '')
+  const detail = cause instanceof Error ? cause.message : String(cause)
+  const explain = (reason: string, advice: string) => new StoreOpenError(where, reason, advice, { cause })
+  if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EHOSTUNREACH' || code === 'ETIMEDOUT')
+    return explain(
+      `PostgreSQL is not reachable (${code})`,
+      'start PostgreSQL or correct the host and port in DATABASE_URL',
+    )
+  if (code === '28P01' || code === '28000')
+    return explain('authentication failed', 'check the user and password in DATABASE_URL')
+  if (code === '3D000')
+    return explain('the database does not exist', 'create it (createdb) or fix DATABASE_URL')
+  if (code === '42501')
+    return explain('permission denied', 'grant the user CREATE on the database, or use another schema')
+  return explain(code ? `${detail} (${code})` : detail, 'check DATABASE_URL and that PostgreSQL is running')
+}

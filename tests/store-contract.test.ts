@@ -1,0 +1,280 @@
+/**
+ * The storage contract: one suite run against every DocStore (memory, SQLite plain and with its
+ * background thread, PostgreSQL), then what only a shared database must add: several instances
+ * appending to and compacting one room without losing an update.
+ */
+import { join } from 'node:path'
+import { afterAll, describe, expect, it } from 'vitest'
+import * as Y from 'yjs'
+import { type DocStore, MemoryStore, PostgresStore, SqliteStore, type StoredRoom } from '../server/index.ts'
+import { dropSchema, freshSchemaName, postgresSkipReason, TEST_DATABASE_URL } from './helpers/postgres.ts'
+import { cleanupAfterEach, makeTempDir } from './helpers/relay.ts'
+
+const cleanups = cleanupAfterEach()
+const pgSkip = await postgresSkipReason()
+const schemas: string[] = []
+afterAll(async () => {
+  for (const schema of schemas) await dropSchema(schema)
+})
+
+/** Opens a store for one test; closed in teardown. */
+type Factory = () => Promise<DocStore>
+
+async function opened<S extends DocStore>(store: S): Promise<S> {
+  cleanups.push(() => store.close())
+  await store.ready
+  return store
+}
+
+function sqliteFactory(background: boolean): Factory {
+  return () => {
+    const { dir, cleanup } = makeTempDir()
+    cleanups.push(cleanup)
+    return opened(
+      new SqliteStore(join(dir, 'contract.db'), {
+        background: background ? { checkpointIntervalMs: 50 } : null,
+      }),
+    )
+  }
+}
+
+/** A PostgresStore on this run's schema (created on first use). */
+function openPostgres(schema: string): Promise<PostgresStore> {
+  return opened(new PostgresStore(TEST_DATABASE_URL, { schema, maxConnections: 4 }))
+}
+
+function postgresFactory(): Promise<DocStore> {
+  const schema = freshSchemaName()
+  schemas.push(schema)
+  return openPostgres(schema)
+}
+
+const stores: Array<{ name: string; open: Factory; skip: string | null }> = [
+  { name: 'MemoryStore', open: () => opened(new MemoryStore()), skip: null },
+  { name: 'SqliteStore', open: sqliteFactory(false), skip: null },
+  { name: 'SqliteStore (background)', open: sqliteFactory(true), skip: null },
+  { name: 'PostgresStore', open: postgresFactory, skip: pgSkip },
+]
+
+/** A writer that edits its own Y.Doc and hands out each edit as the update it made. */
+function writer() {
+  const doc = new Y.Doc()
+  const text = doc.getText('text')
+  const edit = (change: () => void): Uint8Array => {
+    const updates: Uint8Array[] = []
+    const capture = (update: Uint8Array) => updates.push(update)
+    doc.on('update', capture)
+    change()
+    doc.off('update', capture)
+    return updates[0]
+  }
+  return {
+    doc,
+    /** Types `word` at the end. */
+    type: (word: string) => edit(() => text.insert(text.length, word)),
+    /** Deletes the first `n` characters. */
+    erase: (n: number) => edit(() => text.delete(0, n)),
+  }
+}
+
+/** The text a room reads back as. */
+function textOf(stored: StoredRoom): string {
+  const doc = new Y.Doc()
+  if (stored.snapshot) Y.applyUpdate(doc, stored.snapshot)
+  for (const update of stored.updates) Y.applyUpdate(doc, update)
+  return doc.getText('text').toString()
+}
+
+/** Each word typed by its own client, so any update could be lost without the others hiding it. */
+function words(prefix: string, count: number): Uint8Array[] {
+  return Array.from({ length: count }, (_, i) => writer().type(`${prefix}${i};`))
+}
+
+/** The set of words a text holds (words from independent clients interleave in any order). */
+function wordSet(text: string): string[] {
+  return text
+    .split(';')
+    .filter((word) => word !== '')
+    .sort()
+}
+
+describe.each(stores)('$name', ({ open, skip }) => {
+  it.skipIf(skip)('loads an unknown room as empty', async () => {
+    const store = await open()
+    expect(await store.load('nobody')).toEqual({ snapshot: null, updates: [], logBytes: 0 })
+  })
+
+  it.skipIf(skip)('reads appended updates back in order, per room', async () => {
+    const store = await open()
+    const a = writer()
+    const first = a.type('one ')
+    const second = a.type('two ')
+    const other = writer().type('elsewhere')
+    await store.append([
+      { room: 'r', update: first },
+      { room: 'q', update: other },
+    ])
+    await store.append([{ room: 'r', update: second }])
+    const stored = await store.load('r')
+    expect(stored.snapshot).toBeNull()
+    expect(stored.updates.map((u) => Array.from(u))).toEqual([Array.from(first), Array.from(second)])
+    expect(stored.logBytes).toBe(first.byteLength + second.byteLength)
+    expect(textOf(stored)).toBe('one two ')
+    expect(textOf(await store.load('q'))).toBe('elsewhere')
+  })
+
+  it.skipIf(skip)('makes a batch visible all at once to a concurrent load', async () => {
+    const store = await open()
+    const batch = words('w', 50).map((update) => ({ room: 'batch', update }))
+    const appended = store.append(batch)
+    const during = await store.load('batch')
+    await appended
+    expect([0, 50]).toContain(during.updates.length)
+    expect((await store.load('batch')).updates).toHaveLength(50)
+  })
+
+  it.skipIf(skip)('keeps the content through a compaction with and without a snapshot', async () => {
+    const store = await open()
+    const a = writer()
+    await store.append([{ room: 'c', update: a.type('hello ') }])
+    await store.append([
+      { room: 'c', update: a.type('world') },
+      { room: 'c', update: a.erase(2) },
+    ])
+    const merged = await store.compact('c')
+    let stored = await store.load('c')
+    expect(stored.updates).toEqual([])
+    expect(stored.snapshot?.byteLength).toBe(merged)
+    expect(textOf(stored)).toBe('llo world')
+
+    await store.append([{ room: 'c', update: a.type('!') }])
+    const snapshot = Y.encodeStateAsUpdate(a.doc)
+    expect(await store.compact('c', snapshot)).toBe(snapshot.byteLength)
+    stored = await store.load('c')
+    expect(stored.updates).toEqual([])
+    expect(textOf(stored)).toBe('llo world!')
+    // Compacting a room with nothing new in its log changes nothing.
+    await store.compact('c')
+    expect(textOf(await store.load('c'))).toBe('llo world!')
+  })
+
+  it.skipIf(skip)('keeps an append made while the store compacts', async () => {
+    const store = await open()
+    const before = words('b', 40)
+    await store.append(before.map((update) => ({ room: 'race', update })))
+    const after = words('a', 10)
+    const compaction = store.compact('race')
+    const appends = after.map((update) => store.append([{ room: 'race', update }]))
+    await Promise.all([compaction, ...appends])
+    const expected = wordSet(textOf({ snapshot: null, updates: [...before, ...after], logBytes: 0 }))
+    expect(wordSet(textOf(await store.load('race')))).toEqual(expected)
+    await store.compact('race')
+    expect(wordSet(textOf(await store.load('race')))).toEqual(expected)
+  })
+
+  it.skipIf(skip)('saves and loads a room policy', async () => {
+    const store = await open()
+    expect(await store.loadPolicy?.('p')).toBeNull()
+    const policy = { mode: 'view' as const, revoked: [{ jti: 'abc', until: 1_700_000_000_000 }] }
+    await store.savePolicy?.('p', policy)
+    expect(await store.loadPolicy?.('p')).toEqual(policy)
+    await store.savePolicy?.('p', { mode: 'edit', revoked: [] })
+    expect(await store.loadPolicy?.('p')).toEqual({ mode: 'edit', revoked: [] })
+  })
+
+  it.skipIf(skip)('keeps set-aside entries apart, oldest first', async () => {
+    const store = await open()
+    expect(await store.setAsideEntries('s')).toEqual([])
+    await store.setAside('s', [
+      { data: new Uint8Array([1, 2, 3]), reason: 'bad struct' },
+      { data: new Uint8Array([4]), reason: 'too deep' },
+    ])
+    await store.setAside('other', [{ data: new Uint8Array([9]), reason: 'elsewhere' }])
+    const kept = await store.setAsideEntries('s')
+    expect(kept.map(({ data, reason }) => [Array.from(data), reason])).toEqual([
+      [[1, 2, 3], 'bad struct'],
+      [[4], 'too deep'],
+    ])
+    expect((await store.load('s')).updates).toEqual([])
+  })
+
+  it.skipIf(skip)('closes, and closing again resolves', async () => {
+    const store = await open()
+    await store.append([{ room: 'x', update: writer().type('x') }])
+    await store.close()
+    await store.close()
+  })
+})
+
+describe.skipIf(pgSkip)('PostgresStore shared by several instances', () => {
+  const twoInstances = async () => {
+    const schema = freshSchemaName()
+    schemas.push(schema)
+    return Promise.all([openPostgres(schema), openPostgres(schema)])
+  }
+
+  it('creates its schema idempotently when instances start together', async () => {
+    const [a, b] = await twoInstances()
+    await Promise.all([a.append([{ room: 'r', update: writer().type('a;') }]), b.ping()])
+    expect(textOf(await b.load('r'))).toBe('a;')
+  })
+
+  it('loses nothing when two instances append to one room concurrently', async () => {
+    const [a, b] = await twoInstances()
+    const fromA = words('a', 60)
+    const fromB = words('b', 60)
+    await Promise.all([
+      ...fromA.map((update) => a.append([{ room: 'shared', update }])),
+      ...fromB.map((update) => b.append([{ room: 'shared', update }])),
+    ])
+    const expected = wordSet(textOf({ snapshot: null, updates: [...fromA, ...fromB], logBytes: 0 }))
+    expect(wordSet(textOf(await a.load('shared')))).toEqual(expected)
+    expect((await b.load('shared')).updates).toHaveLength(120)
+  })
+
+  it('loses nothing when one instance compacts while the other appends', async () => {
+    const [a, b] = await twoInstances()
+    const all: Uint8Array[] = []
+    for (let round = 0; round < 5; round++) {
+      const fromA = words(`a${round}-`, 20)
+      const fromB = words(`b${round}-`, 20)
+      all.push(...fromA, ...fromB)
+      await Promise.all([
+        ...fromA.map((update) => a.append([{ room: 'busy', update }])),
+        a.compact('busy'),
+        ...fromB.map((update) => b.append([{ room: 'busy', update }])),
+        b.compact('busy'),
+      ])
+    }
+    const expected = wordSet(textOf({ snapshot: null, updates: all, logBytes: 0 }))
+    expect(wordSet(textOf(await b.load('busy')))).toEqual(expected)
+    await a.compact('busy')
+    const stored = await b.load('busy')
+    expect(stored.updates).toEqual([])
+    expect(wordSet(textOf(stored))).toEqual(expected)
+  })
+
+  it("keeps another instance's updates when one compacts from a document that lacks them", async () => {
+    const [a, b] = await twoInstances()
+    const mine = writer()
+    await a.append([{ room: 'doc', update: mine.type('mine;') }])
+    const theirs = writer()
+    await b.append([{ room: 'doc', update: theirs.type('theirs;') }])
+    await b.compact('doc')
+    await b.append([{ room: 'doc', update: theirs.type('later;') }])
+    // a's document has only a's own edits, as the contract allows.
+    await a.compact('doc', Y.encodeStateAsUpdate(mine.doc))
+    const stored = await a.load('doc')
+    expect(stored.updates).toEqual([])
+    expect(wordSet(textOf(stored))).toEqual(['later', 'mine', 'theirs'])
+  })
+
+  it('rejects ready with a StoreOpenError when PostgreSQL is unreachable', async () => {
+    const store = new PostgresStore('postgres://postgres@127.0.0.1:1/test')
+    cleanups.push(() => store.close())
+    await expect(store.ready).rejects.toMatchObject({
+      name: 'StoreOpenError',
+      message: expect.stringMatching(/not reachable .*ECONNREFUSED.*; start PostgreSQL/),
+    })
+  })
+})
