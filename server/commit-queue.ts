@@ -14,6 +14,7 @@
  * hold the queue.
  */
 import type { Logger } from 'pino'
+import type { RelayMetrics } from './metrics.ts'
 import type { DocStore, LogEntry } from './store/index.ts'
 
 interface Compaction {
@@ -34,6 +35,8 @@ export interface CommitQueueOptions {
   onFailingChange?: (failing: boolean) => void
   /** Told about work on this thread that took long (for the stall monitor). */
   noteWork?: (kind: string, ms: number, detail?: string) => void
+  /** Times each append and counts failed ones (see metrics.ts). */
+  metrics?: Pick<RelayMetrics, 'storeCommitted' | 'storeFailed'>
 }
 
 export class CommitQueue {
@@ -183,7 +186,9 @@ export class CommitQueue {
             const appended = this.store.append(batch.entries)
             this.noteSlow('store append', started, `${batch.entries.length} updates`)
             await appended
+            this.options.metrics?.storeCommitted((performance.now() - started) / 1000, batch.entries.length)
           } catch (err) {
+            this.options.metrics?.storeFailed()
             this.failures++
             if (this.failures === 1) this.notifyFailing(true)
             this.log.error(

@@ -13,6 +13,7 @@ import { type AccessLevel, CloseCode, encodeAccess, MessageType } from '../share
 import { wouldChangeDocument } from './auth/update-known.ts'
 import { PeerError } from './errors.ts'
 import { decodeIncoming, type IncomingMessage } from './incoming.ts'
+import type { RelayMetrics } from './metrics.ts'
 import { isEmptyUpdate, type Room, type RoomMember } from './room.ts'
 import { TokenBucket } from './token-bucket.ts'
 
@@ -56,6 +57,8 @@ export interface ConnectionOptions {
   maxJsonDepth: number
   /** Told about a message whose handling took long (for the stall monitor). */
   noteWork?: (kind: string, ms: number, detail?: string) => void
+  /** Counts messages in and out and the close code (see metrics.ts). */
+  metrics?: RelayMetrics
   /** Called once when the socket has closed, with the room it had joined (if any). */
   onClose: (connection: Connection, room: Room | null) => void
 }
@@ -134,6 +137,7 @@ export class Connection implements RoomMember {
       this.socket.cork()
       if (corked.push(this) === 1) setImmediate(uncorkAll)
     }
+    this.options.metrics?.sent(message)
     this.ws.send(message)
   }
 
@@ -200,6 +204,7 @@ export class Connection implements RoomMember {
     const room = this.room!
     const started = performance.now()
     let message: IncomingMessage | null = null
+    this.options.metrics?.received(frame)
     try {
       message = decodeIncoming(frame)
       if (message.kind === 'awareness' || message.kind === 'queryAwareness') this.limitAwareness(frame)
@@ -299,6 +304,7 @@ export class Connection implements RoomMember {
     this.closed = true
     this.buffered = null
     this.log.debug({ conn: this.id, room: this.roomName, code }, 'connection closed')
+    this.options.metrics?.connectionClosed(code)
     try {
       this.room?.leave(this)
     } catch (err) {

@@ -26,6 +26,7 @@ import {
 import { type AwarenessEntry, encodeAwarenessEntries, readAwarenessEntries } from './awareness-shape.ts'
 import type { CommitQueue } from './commit-queue.ts'
 import { PeerError } from './errors.ts'
+import type { RelayMetrics } from './metrics.ts'
 import { restoreDoc, type SetAside } from './room-restore.ts'
 import type { StoredRoom } from './store/index.ts'
 import { SyncReplyCache } from './sync-reply-cache.ts'
@@ -50,6 +51,8 @@ export interface RoomOptions extends UpdateLimits {
   maxJsonDepth: number
   maxAwarenessStateBytes: number
   maxAwarenessClientsPerConnection: number
+  /** Times each document update's apply (see metrics.ts). */
+  metrics?: RelayMetrics
 }
 
 type CommittedListener = (room: Room, update: Uint8Array) => void
@@ -127,8 +130,11 @@ export class Room {
     // An up-to-date client answers our sync step 1 with an empty update: nothing to store or relay.
     if (isEmptyUpdate(update)) return
     const shape = this.admit(update)
+    const metrics = this.options.metrics
+    const started = metrics ? performance.now() : 0
     try {
       Y.applyUpdate(this.doc, update, member)
+      metrics?.updateApplied((performance.now() - started) / 1000)
     } catch (err) {
       // Yjs may have integrated part of the update before failing: make the store catch up with the
       // document as it now is, so memory and disk never diverge.

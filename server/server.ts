@@ -24,6 +24,8 @@ import { Connection } from './connection.ts'
 import { HttpRoutes, sendJson } from './http-routes.ts'
 import { UpgradeLimits } from './limits/upgrade-limits.ts'
 import { createLogger } from './logger.ts'
+import { ServerMetrics } from './metrics.ts'
+import { readinessProblems } from './readiness.ts'
 import { RoomRegistry } from './room-registry.ts'
 import { StallMonitor } from './stall-monitor.ts'
 import { createStaticHandler } from './static-files.ts'
@@ -61,8 +63,14 @@ export function createServer(partial: Partial<ServerConfig> = {}, hooks: ServerH
   const store = openStore(config)
   const stalls = config.stallWarnMs > 0 ? new StallMonitor(log, config.stallWarnMs) : null
   const noteWork = stalls ? stalls.note.bind(stalls) : undefined
+  const metrics = new ServerMetrics({
+    connections: (): number => connections.size,
+    roomsLoaded: (): number => rooms.size,
+    stalls: (): number => stalls?.stalls ?? 0,
+  })
   const commits = new CommitQueue(store, log, {
     noteWork,
+    metrics,
     retryMinMs: config.storeRetryMinMs,
     retryMaxMs: config.storeRetryMaxMs,
     onFailingChange: (failing) => {
@@ -70,7 +78,12 @@ export function createServer(partial: Partial<ServerConfig> = {}, hooks: ServerH
         room.announceStorage(failing ? StorageState.failing : StorageState.ok)
     },
   })
-  const rooms = new RoomRegistry(store, commits, { ...config, unloadDelayMs: config.roomUnloadDelayMs }, log)
+  const rooms = new RoomRegistry(
+    store,
+    commits,
+    { ...config, unloadDelayMs: config.roomUnloadDelayMs, metrics },
+    log,
+  )
   const connections = new Set<Connection>()
   const policies = config.authSecret ? new RoomPolicies(store, log) : null
   const authenticator =
@@ -107,6 +120,19 @@ export function createServer(partial: Partial<ServerConfig> = {}, hooks: ServerH
     })
     loopDelay.reset()
     loopWindowStart = Date.now()
+  })
+  routes.route('/metrics', async (_req, res) => {
+    const { contentType, body } = await metrics.scrape()
+    res.writeHead(200, { 'content-type': contentType, 'cache-control': 'no-store' }).end(body)
+  })
+  routes.route('/ready', async (_req, res) => {
+    const reasons = await readinessProblems({
+      store,
+      storeFailures: () => commits.failures,
+      closing: () => closing !== null,
+    })
+    if (reasons.length === 0) sendJson(res, 200, { status: 'ready' })
+    else sendJson(res, 503, { status: 'not ready', reasons })
   })
   routes.fallback(
     createAccessApi({
@@ -163,6 +189,7 @@ export function createServer(partial: Partial<ServerConfig> = {}, hooks: ServerH
           documentByteBurst: config.documentByteBurst,
           maxJsonDepth: config.maxJsonDepth,
           noteWork,
+          metrics,
           onClose: (conn, loadedRoom) => {
             clearTimeout(syncDeadline)
             live?.remove(conn)
@@ -248,6 +275,7 @@ export function createServer(partial: Partial<ServerConfig> = {}, hooks: ServerH
       closing ??= (async () => {
         clearInterval(heartbeat)
         loopDelay.disable()
+        metrics.stop()
         stalls?.stop()
         http.close()
         const socketsClosed = [...connections].map(

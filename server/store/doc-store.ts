@@ -64,6 +64,11 @@ export interface DocStore {
   loadPolicy?(room: string): Promise<StoredPolicy | null>
   /** Durably replaces `room`'s policy. */
   savePolicy?(room: string, policy: StoredPolicy): Promise<void>
+  /**
+   * Resolves when the database answers a trivial query, rejects when it does not (for `GET /ready`).
+   * Optional: without it, the server judges the store by its last append.
+   */
+  ping?(): Promise<void>
   /** Releases the database. */
   close(): Promise<void>
 }

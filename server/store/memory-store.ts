@@ -63,5 +63,7 @@ export class MemoryStore implements DocStore {
     this.policies.set(room, JSON.stringify(policy))
   }
 
+  async ping(): Promise<void> {}
+
   async close(): Promise<void> {}
 }

@@ -215,6 +215,10 @@ export class SqliteStore implements DocStore {
       .run(room, JSON.stringify(policy), Date.now())
   }
 
+  async ping(): Promise<void> {
+    this.db.prepare('SELECT 1').get()
+  }
+
   async close(): Promise<void> {
     await this.background?.close()
     if (this.db.open) this.db.close()

@@ -1,0 +1,237 @@
+/**
+ * The server's Prometheus metrics (prom-client), served by `GET /metrics`. Each server has its own
+ * `Registry` (several servers in one process do not collide), with Node's default process metrics
+ * and Tandem's own, all named `tandem_*`.
+ *
+ * The relay's hot path (every message in and out) only bumps a slot of a Float64Array indexed by
+ * direction and message type: no label lookup, no allocation. The counters read those slots when
+ * scraped (prom-client's `collect`). Gauges (connections, rooms) are read at scrape time too.
+ */
+import { monitorEventLoopDelay } from 'node:perf_hooks'
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
+import { closeCodeName, MessageType, SyncType } from '../shared/protocol/index.ts'
+
+/** The `type` label of the message counters, in slot order. */
+const MESSAGE_TYPES = [
+  'sync_step1',
+  'sync_step2',
+  'sync_update',
+  'awareness',
+  'query_awareness',
+  'saved',
+  'storage',
+  'access',
+  'other',
+] as const
+const OTHER = MESSAGE_TYPES.length - 1
+const DIRECTIONS = ['in', 'out'] as const
+const IN = 0
+const OUT = 1
+
+/** Close codes counted under their own label value; any other code a peer sends counts as `other`. */
+const RFC_CLOSE_CODES = new Set([1000, 1001, 1005, 1006])
+
+/** The slot of a frame's message type, read from its first two bytes (all types are one-byte varUints). */
+function messageTypeSlot(frame: Uint8Array): number {
+  switch (frame[0]) {
+    case MessageType.sync:
+      return frame[1] === SyncType.step1
+        ? 0
+        : frame[1] === SyncType.step2
+          ? 1
+          : frame[1] === SyncType.update
+            ? 2
+            : OTHER
+    case MessageType.awareness:
+      return 3
+    case MessageType.queryAwareness:
+      return 4
+    case MessageType.saved:
+      return 5
+    case MessageType.storage:
+      return 6
+    case MessageType.access:
+      return 7
+    default:
+      return OTHER
+  }
+}
+
+/** What the relay's parts report; every method is cheap enough to call per message. */
+export interface RelayMetrics {
+  /** A frame received from a peer (`frame` as it arrived, valid or not). */
+  received(frame: Uint8Array): void
+  /** A message queued for a peer. */
+  sent(message: Uint8Array): void
+  /** A connection closed with `code`. */
+  connectionClosed(code: number): void
+  /** One document update applied to a room's document, taking `seconds`. */
+  updateApplied(seconds: number): void
+  /** One store append of `updates` updates committed, taking `seconds`. */
+  storeCommitted(seconds: number, updates: number): void
+  /** One store append failed (it will be retried). */
+  storeFailed(): void
+}
+
+/** What the server's metrics read when scraped. */
+export interface MetricsSources {
+  connections(): number
+  roomsLoaded(): number
+  /** Event-loop stalls seen so far (the stall monitor's count), or 0 without one. */
+  stalls(): number
+}
+
+export class ServerMetrics implements RelayMetrics {
+  readonly register = new Registry()
+  /** Messages and bytes per [direction * types + type] slot, since the server started. */
+  private readonly messages = new Float64Array(DIRECTIONS.length * MESSAGE_TYPES.length)
+  private readonly bytes = new Float64Array(DIRECTIONS.length * MESSAGE_TYPES.length)
+  private readonly closed: Counter<'code'>
+  private readonly applySeconds: Histogram
+  private readonly commitSeconds: Histogram
+  private readonly commitBatch: Histogram
+  private readonly storeFailures: Counter
+  private readonly loopDelay = monitorEventLoopDelay({ resolution: 10 })
+
+  constructor(sources: MetricsSources) {
+    const registers = [this.register]
+    collectDefaultMetrics({ register: this.register })
+    new Gauge({
+      name: 'tandem_connections',
+      help: 'Open WebSocket connections',
+      registers,
+      collect() {
+        this.set(sources.connections())
+      },
+    })
+    new Gauge({
+      name: 'tandem_rooms_loaded',
+      help: 'Rooms in memory',
+      registers,
+      collect() {
+        this.set(sources.roomsLoaded())
+      },
+    })
+    this.counterFromSlots('tandem_messages_total', 'Protocol messages by direction and type', this.messages)
+    this.counterFromSlots(
+      'tandem_message_bytes_total',
+      'Bytes of protocol messages (whole frames) by direction and type',
+      this.bytes,
+    )
+    this.closed = new Counter({
+      name: 'tandem_connections_closed_total',
+      help: 'Closed WebSocket connections by close code name',
+      labelNames: ['code'],
+      registers,
+    })
+    this.applySeconds = new Histogram({
+      name: 'tandem_update_apply_seconds',
+      help: "Time to apply one document update to its room's document",
+      buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25],
+      registers,
+    })
+    this.commitSeconds = new Histogram({
+      name: 'tandem_store_commit_seconds',
+      help: 'Time of one store append (one group commit batch)',
+      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1],
+      registers,
+    })
+    this.commitBatch = new Histogram({
+      name: 'tandem_store_commit_batch_updates',
+      help: 'Updates per store append (group commit batch size)',
+      buckets: [1, 2, 5, 10, 25, 50, 100, 250, 1000],
+      registers,
+    })
+    this.storeFailures = new Counter({
+      name: 'tandem_store_failures_total',
+      help: 'Failed store appends (each is retried; nothing is dropped)',
+      registers,
+    })
+    let stallsSeen = 0
+    new Counter({
+      name: 'tandem_stalls_total',
+      help: 'Event-loop stalls logged by the stall monitor (stallWarnMs)',
+      registers,
+      collect() {
+        const stalls = sources.stalls()
+        if (stalls > stallsSeen) this.inc(stalls - stallsSeen)
+        stallsSeen = stalls
+      },
+    })
+    const loopDelay = this.loopDelay
+    loopDelay.enable()
+    new Gauge({
+      name: 'tandem_event_loop_delay_seconds',
+      help: 'Event-loop delay since the previous scrape: its p99 and max',
+      labelNames: ['stat'],
+      registers,
+      collect() {
+        this.set({ stat: 'p99' }, loopDelay.percentile(99) / 1e9)
+        this.set({ stat: 'max' }, loopDelay.max / 1e9)
+        loopDelay.reset()
+      },
+    })
+  }
+
+  /** A counter labelled {direction, type} whose values are `slots`, read at scrape time. */
+  private counterFromSlots(name: string, help: string, slots: Float64Array): void {
+    const reported = new Float64Array(slots.length)
+    new Counter({
+      name,
+      help,
+      labelNames: ['direction', 'type'],
+      registers: [this.register],
+      collect() {
+        for (let d = 0; d < DIRECTIONS.length; d++) {
+          for (let t = 0; t < MESSAGE_TYPES.length; t++) {
+            const slot = d * MESSAGE_TYPES.length + t
+            // Every series is exported (zero included), so rate() has a start point.
+            this.inc({ direction: DIRECTIONS[d], type: MESSAGE_TYPES[t] }, slots[slot] - reported[slot])
+            reported[slot] = slots[slot]
+          }
+        }
+      },
+    })
+  }
+
+  received(frame: Uint8Array): void {
+    const slot = IN * MESSAGE_TYPES.length + messageTypeSlot(frame)
+    this.messages[slot]++
+    this.bytes[slot] += frame.byteLength
+  }
+
+  sent(message: Uint8Array): void {
+    const slot = OUT * MESSAGE_TYPES.length + messageTypeSlot(message)
+    this.messages[slot]++
+    this.bytes[slot] += message.byteLength
+  }
+
+  connectionClosed(code: number): void {
+    const name = closeCodeName(code)
+    const known = !name.startsWith('close-') || RFC_CLOSE_CODES.has(code)
+    this.closed.inc({ code: known ? name : 'other' })
+  }
+
+  updateApplied(seconds: number): void {
+    this.applySeconds.observe(seconds)
+  }
+
+  storeCommitted(seconds: number, updates: number): void {
+    this.commitSeconds.observe(seconds)
+    this.commitBatch.observe(updates)
+  }
+
+  storeFailed(): void {
+    this.storeFailures.inc()
+  }
+
+  /** The exposition text for a scrape, and its content type. */
+  async scrape(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.register.contentType, body: await this.register.metrics() }
+  }
+
+  /** Stops the event-loop monitor (server shutdown). */
+  stop(): void {
+    this.loopDelay.disable()
+  }
+}
