@@ -96,7 +96,11 @@ describe('npm start greets the user', () => {
         '(API and WebSocket only; no browser client served) ' +
         '(rooms are open to anyone with the URL; set TANDEM_AUTH_SECRET to require signed links)',
     ])
-    const logs = run.lines.filter((line) => !line.startsWith('Tandem')).map((line) => JSON.parse(line))
+    const logs = run.lines
+      .filter((line) => !line.startsWith('Tandem'))
+      .map((line) => JSON.parse(line))
+      // The stall monitor may speak on a loaded machine (a slow start); that is not the greeting's business.
+      .filter((entry) => !String(entry.msg).startsWith('event loop stalled'))
     expect(logs.map((entry) => entry.msg)).toEqual([
       'listening',
       'access control is off: rooms are open to anyone with the URL (set TANDEM_AUTH_SECRET)',
@@ -116,7 +120,7 @@ describe('npm start greets the user', () => {
     expect(run.code).toBe(0)
     const [greeting, ...others] = [
       run.lines.find((line) => line.startsWith('Tandem'))!,
-      ...run.lines.filter((line) => !line.startsWith('Tandem')),
+      ...run.lines.filter((line) => !line.startsWith('Tandem') && !line.includes('event loop stalled')),
     ]
     expect(greeting).toMatch(
       /^Tandem is running at http:\/\/localhost:\d+\/ \(storage: in memory — nothing is kept after the server stops\) /,
