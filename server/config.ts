@@ -24,7 +24,16 @@ export interface ServerConfig {
   db: string
   /** PostgreSQL connection string (postgres://user:password@host:port/db) for storage 'postgres'. */
   databaseUrl: string | null
+  /** PostgreSQL schema holding Tandem's tables (created if missing). */
+  databaseSchema: string
   sqliteSynchronous: SqliteSynchronous
+  /**
+   * Redis connection string (redis://[:password@]host:port[/db]): set, updates and presence fan out
+   * to the other instances sharing the store (PostgreSQL) through Redis pub/sub.
+   */
+  redisUrl: string | null
+  /** Prefix of Tandem's Redis channel names (several deployments can share one Redis). */
+  redisPrefix: string
   /**
    * Largest accepted WebSocket frame in bytes; larger frames close the connection with 1009. At
    * least `maxDocumentBytes` (plus framing), so offline work up to the quota can always sync.
@@ -119,6 +128,9 @@ export const defaultConfig: Readonly<ServerConfig> = Object.freeze({
   storage: 'sqlite',
   db: './data/tandem.db',
   databaseUrl: null,
+  databaseSchema: 'public',
+  redisUrl: null,
+  redisPrefix: 'tandem:',
   sqliteSynchronous: 'NORMAL',
   maxPayload: 32 * 1024 * 1024 + 1024,
   maxDocumentBytes: 32 * 1024 * 1024,
@@ -293,6 +305,29 @@ export function resolveConfig(partial: Partial<ServerConfig> = {}): ServerConfig
   }
   if (partial.store && (partial.storage !== undefined || partial.db !== undefined || partial.databaseUrl)) {
     throw new TypeError('option "store" replaces "storage", "db" and "databaseUrl"; pass only one')
+  }
+  if (
+    typeof config.databaseSchema !== 'string' ||
+    !/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(config.databaseSchema)
+  ) {
+    throw new TypeError(
+      'option "databaseSchema" must be a plain identifier (letters, digits, _), e.g. public',
+    )
+  }
+  if (config.redisUrl !== null) {
+    if (typeof config.redisUrl !== 'string' || !/^rediss?:\/\//.test(config.redisUrl)) {
+      throw new TypeError('option "redisUrl" must be a redis:// or rediss:// URL (or null)')
+    }
+    // Instances that fan out to each other must load rooms from one store, or a room opened on
+    // one would lack what was written on another.
+    if (config.storage !== 'postgres' && !config.store) {
+      throw new TypeError(
+        `option "redisUrl" needs a store shared by every instance ("databaseUrl", PostgreSQL); storage is "${config.storage}"`,
+      )
+    }
+  }
+  if (typeof config.redisPrefix !== 'string' || config.redisPrefix.length > 100) {
+    throw new TypeError('option "redisPrefix" must be a string of at most 100 characters')
   }
   if (config.sqliteSynchronous !== 'NORMAL' && config.sqliteSynchronous !== 'FULL') {
     throw new TypeError('option "sqliteSynchronous" must be "NORMAL" or "FULL"')

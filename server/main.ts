@@ -7,6 +7,7 @@ import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { parseTtl } from './auth/tokens.ts'
 import { defaultConfig, type ServerConfig } from './config.ts'
+import { redisLocation } from './fanout/redis-bus.ts'
 import { createLogger, LOG_FORMATS, type LogFormat } from './logger.ts'
 import { createServer } from './server.ts'
 import { StoreOpenError } from './store/index.ts'
@@ -27,6 +28,14 @@ const OPTIONS = [
     'sqlite | postgres | memory (memory keeps nothing across restarts)',
     'postgres with DATABASE_URL, else sqlite',
   ],
+  ['database-schema', 'TANDEM_DATABASE_SCHEMA', "PostgreSQL schema for Tandem's tables", 'public'],
+  [
+    'redis-url',
+    'REDIS_URL',
+    'Redis connection string; set, edits and presence fan out to every instance sharing DATABASE_URL',
+    'unset',
+  ],
+  ['redis-prefix', 'REDIS_PREFIX', "prefix of Tandem's Redis channel names", defaultConfig.redisPrefix],
   [
     'sqlite-sync',
     'TANDEM_SQLITE_SYNC',
@@ -169,6 +178,9 @@ function readConfig(): Partial<ServerConfig> {
   set('storage', pick('storage', 'TANDEM_STORAGE') as ServerConfig['storage'] | undefined)
   set('databaseUrl', pick('database-url', 'DATABASE_URL') || undefined)
   if (config.storage !== 'memory' && !config.databaseUrl) set('db', pick('db', 'TANDEM_DB'))
+  set('databaseSchema', pick('database-schema', 'TANDEM_DATABASE_SCHEMA'))
+  set('redisUrl', pick('redis-url', 'REDIS_URL') || undefined)
+  set('redisPrefix', pick('redis-prefix', 'REDIS_PREFIX'))
   set(
     'sqliteSynchronous',
     pick('sqlite-sync', 'TANDEM_SQLITE_SYNC')?.toUpperCase() as ServerConfig['sqliteSynchronous'],
@@ -224,7 +236,9 @@ function greeting(address: { port: number; host: string }, config: ServerConfig)
     config.storage === 'memory'
       ? 'storage: in memory — nothing is kept after the server stops'
       : config.storage === 'postgres'
-        ? `storage: PostgreSQL at ${databaseLocation(config.databaseUrl ?? '')}`
+        ? `storage: PostgreSQL at ${databaseLocation(config.databaseUrl ?? '')}${
+            config.redisUrl ? `, fan-out: Redis at ${redisLocation(config.redisUrl)}` : ''
+          }`
         : `storage: SQLite, data in ${resolve(config.db)}`
   const client =
     config.staticDir === null

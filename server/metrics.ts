@@ -10,6 +10,8 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
 import { closeCodeName, MessageType, SyncType } from '../shared/protocol/index.ts'
+import type { BusKind } from './fanout/bus-message.ts'
+import type { FanoutMetrics } from './fanout/room-bus.ts'
 
 /** The `type` label of the message counters, in slot order. */
 const MESSAGE_TYPES = [
@@ -27,6 +29,9 @@ const OTHER = MESSAGE_TYPES.length - 1
 const DIRECTIONS = ['in', 'out'] as const
 const IN = 0
 const OUT = 1
+
+/** The `kind` label of the fan-out counters, indexed by BusKind. */
+const BUS_KINDS = ['update', 'awareness', 'resync'] as const
 
 /** Close codes counted under their own label value; any other code a peer sends counts as `other`. */
 const RFC_CLOSE_CODES = new Set([1000, 1001, 1005, 1006])
@@ -79,9 +84,11 @@ export interface MetricsSources {
   roomsLoaded(): number
   /** Event-loop stalls seen so far (the stall monitor's count), or 0 without one. */
   stalls(): number
+  /** 1 when the Redis bus works, 0 when it does not, null without one (no series). */
+  redisUp?(): number | null
 }
 
-export class ServerMetrics implements RelayMetrics {
+export class ServerMetrics implements RelayMetrics, FanoutMetrics {
   readonly register = new Registry()
   /** Messages and bytes per [direction * types + type] slot, since the server started. */
   private readonly messages = new Float64Array(DIRECTIONS.length * MESSAGE_TYPES.length)
@@ -92,6 +99,12 @@ export class ServerMetrics implements RelayMetrics {
   private readonly commitBatch: Histogram
   private readonly storeFailures: Counter
   private readonly loopDelay = monitorEventLoopDelay({ resolution: 10 })
+  /** Fan-out frames and bytes per [direction * kinds + kind] slot. */
+  private readonly fanoutFrames = new Float64Array(DIRECTIONS.length * BUS_KINDS.length)
+  private readonly fanoutBytes = new Float64Array(DIRECTIONS.length * BUS_KINDS.length)
+  private readonly fanoutLatency: Histogram
+  private readonly busFailures: Counter<'operation'>
+  private readonly resyncs: Counter
 
   constructor(sources: MetricsSources) {
     const registers = [this.register]
@@ -158,6 +171,48 @@ export class ServerMetrics implements RelayMetrics {
         stallsSeen = stalls
       },
     })
+    this.counterFromSlots(
+      'tandem_fanout_messages_total',
+      'Frames exchanged with other instances through Redis, by direction and kind',
+      this.fanoutFrames,
+      'kind',
+      BUS_KINDS,
+    )
+    this.counterFromSlots(
+      'tandem_fanout_bytes_total',
+      'Bytes of frames exchanged with other instances through Redis, by direction and kind',
+      this.fanoutBytes,
+      'kind',
+      BUS_KINDS,
+    )
+    this.fanoutLatency = new Histogram({
+      name: 'tandem_fanout_latency_seconds',
+      help: 'From publish on another instance to receipt here (includes the Redis round trip)',
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      registers,
+    })
+    this.busFailures = new Counter({
+      name: 'tandem_redis_failures_total',
+      help: 'Failed Redis operations (publishes, subscribes, pings, connections); each leads to a resync',
+      labelNames: ['operation'],
+      registers,
+    })
+    this.resyncs = new Counter({
+      name: 'tandem_fanout_resyncs_total',
+      help: 'Rooms re-read from the store because fan-out frames may have been missed',
+      registers,
+    })
+    if (sources.redisUp) {
+      const redisUp = sources.redisUp
+      new Gauge({
+        name: 'tandem_redis_up',
+        help: '1 when publishing to and receiving from Redis both work',
+        registers,
+        collect() {
+          this.set(redisUp() ?? 0)
+        },
+      })
+    }
     const loopDelay = this.loopDelay
     loopDelay.enable()
     new Gauge({
@@ -173,20 +228,26 @@ export class ServerMetrics implements RelayMetrics {
     })
   }
 
-  /** A counter labelled {direction, type} whose values are `slots`, read at scrape time. */
-  private counterFromSlots(name: string, help: string, slots: Float64Array): void {
+  /** A counter labelled {direction, <label>} whose values are `slots`, read at scrape time. */
+  private counterFromSlots(
+    name: string,
+    help: string,
+    slots: Float64Array,
+    label = 'type',
+    values: readonly string[] = MESSAGE_TYPES,
+  ): void {
     const reported = new Float64Array(slots.length)
     new Counter({
       name,
       help,
-      labelNames: ['direction', 'type'],
+      labelNames: ['direction', label],
       registers: [this.register],
       collect() {
         for (let d = 0; d < DIRECTIONS.length; d++) {
-          for (let t = 0; t < MESSAGE_TYPES.length; t++) {
-            const slot = d * MESSAGE_TYPES.length + t
+          for (let t = 0; t < values.length; t++) {
+            const slot = d * values.length + t
             // Every series is exported (zero included), so rate() has a start point.
-            this.inc({ direction: DIRECTIONS[d], type: MESSAGE_TYPES[t] }, slots[slot] - reported[slot])
+            this.inc({ direction: DIRECTIONS[d], [label]: values[t] }, slots[slot] - reported[slot])
             reported[slot] = slots[slot]
           }
         }
@@ -223,6 +284,25 @@ export class ServerMetrics implements RelayMetrics {
 
   storeFailed(): void {
     this.storeFailures.inc()
+  }
+
+  fanoutPublished(kind: BusKind, bytes: number): void {
+    this.fanoutFrames[OUT * BUS_KINDS.length + kind]++
+    this.fanoutBytes[OUT * BUS_KINDS.length + kind] += bytes
+  }
+
+  fanoutReceived(kind: BusKind, bytes: number, latencySeconds: number): void {
+    this.fanoutFrames[IN * BUS_KINDS.length + kind]++
+    this.fanoutBytes[IN * BUS_KINDS.length + kind] += bytes
+    this.fanoutLatency.observe(latencySeconds)
+  }
+
+  busFailed(operation: 'publish' | 'subscribe' | 'ping' | 'connection'): void {
+    this.busFailures.inc({ operation })
+  }
+
+  resynced(rooms: number): void {
+    this.resyncs.inc(rooms)
   }
 
   /** The exposition text for a scrape, and its content type. */

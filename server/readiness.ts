@@ -1,9 +1,12 @@
 /**
  * Readiness (`GET /ready`): whether this instance should get new traffic. It is not ready while it
- * shuts down, while its store does not answer a ping (for a store that has one), or while its store
- * appends are failing (the commit queue keeps the batch in memory and retries). `/health` stays
+ * shuts down, while its store does not answer a ping (for a store that has one), while its store
+ * appends are failing (the commit queue keeps the batch in memory and retries), or, with Redis
+ * fan-out, while Redis cannot be published to or received from (the instance still serves its own
+ * clients: "degraded", but a balancer should send new clients elsewhere). `/health` stays
  * liveness: the process runs and answers.
  */
+import type { RoomBus } from './fanout/room-bus.ts'
 import type { DocStore } from './store/index.ts'
 
 /** How long a store ping may take before the store counts as not answering. */
@@ -14,6 +17,8 @@ export interface ReadinessSources {
   /** Consecutive failed store appends (CommitQueue.failures). */
   storeFailures(): number
   closing(): boolean
+  /** The Redis bus, when instances fan out through one. */
+  bus?: Pick<RoomBus, 'problem'> | null
 }
 
 /** Resolves with why this instance is not ready; an empty list means ready. */
@@ -22,6 +27,8 @@ export async function readinessProblems(sources: ReadinessSources): Promise<stri
   const problems: string[] = []
   const failures = sources.storeFailures()
   if (failures > 0) problems.push(`store: the last ${failures} append(s) failed; retrying`)
+  const busProblem = sources.bus?.problem
+  if (busProblem) problems.push(busProblem)
   if (sources.store.ping) {
     try {
       await withTimeout(sources.store.ping(), STORE_PING_TIMEOUT_MS)

@@ -4,22 +4,47 @@
  * back. Holders are whatever needs the room in memory: a WebSocket connection, a change-feed
  * subscriber, an HTTP request. When the last holder releases a room, after a grace period it is
  * flushed, compacted and unloaded, returning its memory.
+ *
+ * With a bus (instances sharing one store): a room is subscribed to before it is loaded from the
+ * store, so nothing another instance commits falls between the two (frames arriving during the
+ * load are applied after it; duplicates are harmless). When the bus asks for a resync, the rooms
+ * are re-read from the store and merged (`Room.mergeStored`), a few at a time.
  */
 import type { Logger } from 'pino'
 import type { CommitQueue } from './commit-queue.ts'
+import type { BusMessage } from './fanout/bus-message.ts'
+import type { FanoutMetrics, RoomBus, RoomBusListener } from './fanout/room-bus.ts'
 import { Room, type RoomOptions } from './room.ts'
 import type { DocStore } from './store/index.ts'
 
 export interface RoomRegistryOptions extends RoomOptions {
   unloadDelayMs: number
+  /** Counts resyncs (see metrics.ts). */
+  fanoutMetrics?: Pick<FanoutMetrics, 'resynced'>
 }
 
-export class RoomRegistry {
+/** Frames from the bus for a room still loading, applied once it has loaded. */
+interface PendingRemote {
+  messages: BusMessage[]
+  /** A resync was asked for while loading (the load may have read the store before the gap). */
+  resync: boolean
+}
+
+/** Bus frames kept for one loading room; past this the room is resynced from the store instead. */
+const MAX_PENDING_REMOTE = 10_000
+/** Rooms re-read from the store at the same time during a resync. */
+const RESYNC_CONCURRENCY = 4
+
+export class RoomRegistry implements RoomBusListener {
   private readonly rooms = new Map<string, Room>()
   private readonly loading = new Map<string, Promise<Room>>()
   private readonly unloadTimers = new Map<Room, NodeJS.Timeout>()
   private readonly holders = new Map<Room, number>()
   private readonly unloading = new Map<string, Promise<void>>()
+  private readonly pendingRemote = new Map<string, PendingRemote>()
+  private readonly resyncQueue = new Set<string>()
+  private resyncsRunning = 0
+  private bus: RoomBus | null = null
 
   constructor(
     private readonly store: DocStore,
@@ -27,6 +52,62 @@ export class RoomRegistry {
     private readonly options: RoomRegistryOptions,
     private readonly log: Logger,
   ) {}
+
+  /** Connects the registry to the bus shared with other instances (before any room is opened). */
+  useBus(bus: RoomBus): void {
+    this.bus = bus
+  }
+
+  /** RoomBusListener: a frame another instance published. */
+  message(name: string, message: BusMessage): void {
+    const room = this.rooms.get(name)
+    if (room && !room.destroyed) {
+      room.applyRemote(message.kind, message.payload)
+      return
+    }
+    const pending = this.pendingRemote.get(name)
+    if (!pending) return
+    if (pending.messages.length < MAX_PENDING_REMOTE) pending.messages.push(message)
+    else pending.resync = true
+  }
+
+  /** RoomBusListener: bring `names` up to date from the store (those loaded or loading). */
+  resync(names: string[]): void {
+    for (const name of names) {
+      const pending = this.pendingRemote.get(name)
+      if (pending) pending.resync = true
+      else if (this.rooms.has(name)) this.resyncQueue.add(name)
+    }
+    this.runResyncs()
+  }
+
+  /** Resyncs queued rooms, at most RESYNC_CONCURRENCY at a time. */
+  private runResyncs(): void {
+    while (this.resyncsRunning < RESYNC_CONCURRENCY && this.resyncQueue.size > 0) {
+      const name = this.resyncQueue.values().next().value as string
+      this.resyncQueue.delete(name)
+      this.resyncsRunning++
+      this.resyncRoom(name)
+        .catch((err) => {
+          // Try again later: a resync is what stands between this room and a gap.
+          this.log.error({ err, room: name }, 'resync from the store failed; retrying')
+          setTimeout(() => this.resync([name]), 1_000).unref()
+        })
+        .finally(() => {
+          this.resyncsRunning--
+          this.runResyncs()
+        })
+    }
+  }
+
+  private async resyncRoom(name: string): Promise<void> {
+    if (!this.rooms.has(name)) return
+    const stored = await this.store.load(name)
+    const room = this.rooms.get(name)
+    if (!room || room.destroyed) return
+    room.mergeStored(stored)
+    this.options.fanoutMetrics?.resynced(1)
+  }
 
   /** Number of rooms in memory. */
   get size(): number {
@@ -115,14 +196,35 @@ export class RoomRegistry {
     const again = this.rooms.get(name)
     if (again) return again
     const started = performance.now()
-    const stored = await this.store.load(name)
-    const room = new Room(name, stored, this.commits, this.options, this.log)
-    if (room.setAside.length > 0) await this.recover(room)
+    let pending: PendingRemote | undefined
+    if (this.bus) {
+      // Subscribe first: whatever another instance commits from now on reaches us by the bus,
+      // whatever it committed before is in what we load next.
+      pending = { messages: [], resync: false }
+      this.pendingRemote.set(name, pending)
+      await this.bus.subscribe(name)
+    }
+    let room: Room
+    let updates = 0
+    try {
+      const stored = await this.store.load(name)
+      updates = stored.updates.length
+      room = new Room(name, stored, this.commits, this.options, this.log, this.bus)
+      if (room.setAside.length > 0) await this.recover(room)
+    } catch (err) {
+      if (pending) {
+        this.pendingRemote.delete(name)
+        this.bus?.unsubscribe(name)
+      }
+      throw err
+    }
     this.rooms.set(name, room)
-    this.log.debug(
-      { room: name, updates: stored.updates.length, ms: Math.round(performance.now() - started) },
-      'room loaded',
-    )
+    if (pending) {
+      this.pendingRemote.delete(name)
+      for (const message of pending.messages) room.applyRemote(message.kind, message.payload)
+      if (pending.resync) this.resync([name])
+    }
+    this.log.debug({ room: name, updates, ms: Math.round(performance.now() - started) }, 'room loaded')
     return room
   }
 
@@ -168,6 +270,7 @@ export class RoomRegistry {
       if (!force && this.holderCount(room) > 0) return
       if (this.rooms.get(room.name) === room) this.rooms.delete(room.name)
       room.destroy()
+      this.bus?.unsubscribe(room.name)
       this.log.debug({ room: room.name }, 'room unloaded')
     })().finally(() => this.unloading.delete(room.name))
     this.unloading.set(room.name, done)

@@ -6,6 +6,11 @@
  * to `onCommittedUpdate` listeners (the seam for change feeds). Data flows one way:
  * connection → room → commit queue → store → the room's follow-ups.
  *
+ * With a bus (several instances sharing one store, see fanout/), what a room commits is also
+ * published to the room's other instances once durable, and what they publish is applied here and
+ * relayed to this room's connections (`applyRemote`); `mergeStored` catches up from the store
+ * when the bus may have dropped something. An instance's own connections never wait for the bus.
+ *
  * Awareness: a connection may only touch the awareness client ids it introduced. Entries for ids
  * another connection owns are dropped silently (stock y-websocket providers echo everyone's states
  * back), the rest are applied and relayed.
@@ -26,6 +31,8 @@ import {
 import { type AwarenessEntry, encodeAwarenessEntries, readAwarenessEntries } from './awareness-shape.ts'
 import type { CommitQueue } from './commit-queue.ts'
 import { PeerError } from './errors.ts'
+import { type BusKind, BusKind as Kind } from './fanout/bus-message.ts'
+import type { RoomPublisher } from './fanout/room-bus.ts'
 import type { RelayMetrics } from './metrics.ts'
 import { restoreDoc, type SetAside } from './room-restore.ts'
 import type { StoredRoom } from './store/index.ts'
@@ -57,6 +64,9 @@ export interface RoomOptions extends UpdateLimits {
 
 type CommittedListener = (room: Room, update: Uint8Array) => void
 
+/** Origin of changes that came from another instance or from the store (never relayed back to the bus). */
+const REMOTE = Symbol('remote')
+
 export class Room {
   readonly doc = new Y.Doc()
   readonly awareness: awarenessProtocol.Awareness
@@ -84,6 +94,7 @@ export class Room {
     private readonly commits: CommitQueue,
     private readonly options: RoomOptions,
     private readonly log: Logger,
+    private readonly bus: RoomPublisher | null = null,
   ) {
     this.setAside = restoreDoc(this.doc, stored, options.maxJsonDepth)
     this.logCount = stored.updates.length
@@ -151,6 +162,7 @@ export class Room {
       this.logCount++
       this.logBytes += update.byteLength
       for (const other of this.members) if (other !== member) other.send(relay)
+      this.bus?.publish(this.name, Kind.update, update)
       for (const listener of this.committedListeners) listener(this, update)
       if (
         this.logCount >= this.options.compactAfterUpdates ||
@@ -209,6 +221,69 @@ export class Room {
     awarenessProtocol.applyAwarenessUpdate(this.awareness, own, member)
     const message = own === update ? frame : encodeAwareness(own)
     for (const other of this.members) other.send(message)
+    this.bus?.publish(this.name, Kind.awareness, own)
+  }
+
+  /**
+   * Applies what another instance published for this room (a committed update, or an awareness
+   * update) and relays it to this room's connections. The other instance checked it; a frame that
+   * still fails to apply is logged and dropped (the next resync brings the store's state).
+   */
+  applyRemote(kind: BusKind, payload: Uint8Array): void {
+    if (kind === Kind.awareness) {
+      try {
+        // onAwarenessChange relays it to the members.
+        awarenessProtocol.applyAwarenessUpdate(this.awareness, payload, REMOTE)
+      } catch (err) {
+        this.log.warn({ err, room: this.name }, 'dropped an awareness update from another instance')
+      }
+      return
+    }
+    if (kind !== Kind.update || isEmptyUpdate(payload)) return
+    try {
+      Y.applyUpdate(this.doc, payload, REMOTE)
+    } catch (err) {
+      this.fullSync.clear()
+      this.log.warn({ err, room: this.name }, 'dropped a document update from another instance')
+      return
+    }
+    this.relayRemote(payload)
+  }
+
+  /**
+   * Brings the document up to date with what the store holds (another instance's updates the bus
+   * may have dropped) and relays whatever was new to this room's connections.
+   */
+  mergeStored(stored: StoredRoom): void {
+    const missing: Uint8Array[] = []
+    const capture = (update: Uint8Array, origin: unknown) => {
+      if (origin === REMOTE) missing.push(update)
+    }
+    this.doc.on('update', capture)
+    try {
+      this.doc.transact(() => {
+        for (const update of stored.snapshot ? [stored.snapshot, ...stored.updates] : stored.updates) {
+          try {
+            Y.applyUpdate(this.doc, update, REMOTE)
+          } catch (err) {
+            this.fullSync.clear()
+            this.log.warn({ err, room: this.name }, 'resync: a stored update could not be applied')
+          }
+        }
+      }, REMOTE)
+    } finally {
+      this.doc.off('update', capture)
+    }
+    for (const update of missing) this.relayRemote(update)
+  }
+
+  /** Relays an update that is already durable (another instance committed it) to every member. */
+  private relayRemote(update: Uint8Array): void {
+    this.documentBytes += update.byteLength
+    const frame = encodeSyncUpdate(update)
+    this.fullSync.applied(frame)
+    for (const member of this.members) member.send(frame)
+    for (const listener of this.committedListeners) listener(this, update)
   }
 
   /** Sends `member` every awareness state in the room. */
@@ -353,8 +428,17 @@ export class Room {
     change: { added: number[]; updated: number[]; removed: number[] },
     origin: unknown,
   ): void => {
-    // A member's own changes are relayed by applyAwareness.
+    // A member's own changes are relayed (and published) by applyAwareness.
     if (this.members.has(origin as RoomMember)) return
+    // A member left (origin null): other instances drop its states too. Timeouts happen on every
+    // instance by themselves; another instance's changes are its own to publish.
+    if (origin === null && change.removed.length > 0) {
+      this.bus?.publish(
+        this.name,
+        Kind.awareness,
+        awarenessProtocol.encodeAwarenessUpdate(this.awareness, change.removed),
+      )
+    }
     // Server-side changes (a member left, a state timed out): tell everyone, release ownership.
     for (const id of change.removed) {
       const owner = this.awarenessOwners.get(id)

@@ -4,6 +4,7 @@
  *
  *   upgrade /<room> -> upgrade.ts (target, room name, limits, authenticate) -> Connection -> RoomRegistry.open
  *   Connection frame -> decodeIncoming -> bounds, authorize -> Room (shape, admission) -> CommitQueue -> relay
+ *                                                                                        -> RoomBus (Redis) -> other instances
  *
  * Every network callback (request, upgrade, message, close, timer) is guarded where it enters our
  * code: a throw is logged and closes at most the request or connection it came from.
@@ -21,6 +22,8 @@ import { RoomPolicies } from './auth/room-policy.ts'
 import { CommitQueue } from './commit-queue.ts'
 import { resolveConfig, type ServerConfig } from './config.ts'
 import { Connection } from './connection.ts'
+import { RedisBus } from './fanout/redis-bus.ts'
+import type { RoomBus } from './fanout/room-bus.ts'
 import { HttpRoutes, sendJson } from './http-routes.ts'
 import { UpgradeLimits } from './limits/upgrade-limits.ts'
 import { createLogger } from './logger.ts'
@@ -67,6 +70,7 @@ export function createServer(partial: Partial<ServerConfig> = {}, hooks: ServerH
     connections: (): number => connections.size,
     roomsLoaded: (): number => rooms.size,
     stalls: (): number => stalls?.stalls ?? 0,
+    redisUp: config.redisUrl ? (): number => (bus?.problem ? 0 : 1) : undefined,
   })
   const commits = new CommitQueue(store, log, {
     noteWork,
@@ -81,9 +85,13 @@ export function createServer(partial: Partial<ServerConfig> = {}, hooks: ServerH
   const rooms = new RoomRegistry(
     store,
     commits,
-    { ...config, unloadDelayMs: config.roomUnloadDelayMs, metrics },
+    { ...config, unloadDelayMs: config.roomUnloadDelayMs, metrics, fanoutMetrics: metrics },
     log,
   )
+  const bus: RoomBus | null = config.redisUrl
+    ? new RedisBus({ url: config.redisUrl, prefix: config.redisPrefix, listener: rooms, log, metrics })
+    : null
+  if (bus) rooms.useBus(bus)
   const connections = new Set<Connection>()
   const policies = config.authSecret ? new RoomPolicies(store, log) : null
   const authenticator =
@@ -130,6 +138,7 @@ export function createServer(partial: Partial<ServerConfig> = {}, hooks: ServerH
       store,
       storeFailures: () => commits.failures,
       closing: () => closing !== null,
+      bus,
     })
     if (reasons.length === 0) sendJson(res, 200, { status: 'ready' })
     else sendJson(res, 503, { status: 'not ready', reasons })
@@ -293,6 +302,8 @@ export function createServer(partial: Partial<ServerConfig> = {}, hooks: ServerH
         await Promise.all(socketsClosed)
         await rooms.closeAll()
         await commits.drain()
+        // Publishes of the last commits go out before the connection to Redis closes.
+        await bus?.close()
         await store.close()
         http.closeAllConnections()
         log.info('closed')

@@ -17,7 +17,9 @@ const CHECKPOINT_INTERVAL_MS = 1_000
 /** Opens the store the configuration asks for. */
 export function openStore(config: ServerConfig): DocStore {
   if (config.store) return config.store
-  if (config.storage === 'postgres' && config.databaseUrl) return new PostgresStore(config.databaseUrl)
+  if (config.storage === 'postgres' && config.databaseUrl) {
+    return new PostgresStore(config.databaseUrl, { schema: config.databaseSchema })
+  }
   return config.storage === 'memory'
     ? new MemoryStore()
     : new SqliteStore(config.db, {
