@@ -4,6 +4,7 @@
  */
 import { fileURLToPath } from 'node:url'
 import { defineConfig } from 'vitest/config'
+import { precompress } from './client/build/precompress-plugin.ts'
 import { tandemServiceWorker } from './client/build/service-worker-plugin.ts'
 
 const target = process.env.TANDEM_DEV_TARGET ?? 'http://127.0.0.1:1234'
@@ -11,7 +12,10 @@ const target = process.env.TANDEM_DEV_TARGET ?? 'http://127.0.0.1:1234'
 export default defineConfig({
   root: 'client',
   build: { outDir: 'dist', emptyOutDir: true },
-  plugins: [tandemServiceWorker(fileURLToPath(new URL('./client/service-worker/sw.js', import.meta.url)))],
+  plugins: [
+    tandemServiceWorker(fileURLToPath(new URL('./client/service-worker/sw.js', import.meta.url))),
+    precompress(),
+  ],
   server: {
     proxy: {
       '/health': target,

@@ -1,85 +1,43 @@
 /**
- * Serves the built browser client: `/` and `/r/<room>` get the app shell (index.html), other paths
- * map to files under the static directory. Hashed assets are cached forever; the shell and the
- * service worker are revalidated every time so a deploy is picked up. Every response carries a
- * Content-Security-Policy that allows only the page's own scripts and the relay's WebSocket (see
- * `contentSecurityPolicy`), `nosniff` and `Referrer-Policy: no-referrer`.
+ * Serves the built browser client with sirv: `/` and `/r/<room>` get the app shell (index.html),
+ * other paths map to files under the static directory (anything else is left to the router's 404).
+ * A file with a precompressed sibling (`.br`, `.gz`, written by the client build) is sent as that
+ * sibling to a browser that accepts its encoding, with `Vary: Accept-Encoding`; ETags answer
+ * revalidations with 304. Hashed `/assets/*` are cached forever; the shell, the service worker and
+ * everything else are revalidated every time so a deploy is picked up. Every response carries the
+ * security headers (`security-headers.ts`).
  */
-import { createReadStream } from 'node:fs'
-import { stat } from 'node:fs/promises'
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { extname, join, resolve, sep } from 'node:path'
+import sirv from 'sirv'
+import { securityHeaders } from './security-headers.ts'
 
-const CONTENT_TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.mjs': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.json': 'application/json; charset=utf-8',
-  '.webmanifest': 'application/manifest+json',
-  '.svg': 'image/svg+xml',
-  '.png': 'image/png',
-  '.ico': 'image/x-icon',
-  '.woff2': 'font/woff2',
-  '.txt': 'text/plain; charset=utf-8',
-  '.map': 'application/json; charset=utf-8',
-}
+const IMMUTABLE = 'public, max-age=31536000, immutable'
 
-/**
- * The page's policy: scripts, workers, fonts, images and the manifest from this origin only;
- * WebSockets to this host only. Styles allow 'unsafe-inline' because CodeMirror injects style
- * elements and y-codemirror.next puts each remote caret's colour in a style attribute.
- */
-export function contentSecurityPolicy(host: string | undefined): string {
-  const relay = host && /^[A-Za-z0-9.:[\]-]{1,255}$/.test(host) ? ` ws://${host} wss://${host}` : ''
-  return [
-    "default-src 'self'",
-    "script-src 'self'",
-    "style-src 'self' 'unsafe-inline'",
-    "img-src 'self' data:",
-    `connect-src 'self'${relay}`,
-    "object-src 'none'",
-    "base-uri 'none'",
-    "form-action 'none'",
-    "frame-ancestors 'none'",
-  ].join('; ')
-}
-
-/** Returns a handler that serves `dir`; it answers false when it did not handle the request. */
+/** Returns a handler that serves `dir`; it resolves false when it did not answer the request. */
 export function createStaticHandler(dir: string) {
-  const root = resolve(dir)
-  return async (req: IncomingMessage, res: ServerResponse, pathname: string): Promise<boolean> => {
-    if (req.method !== 'GET' && req.method !== 'HEAD') return false
-    const isShell = pathname === '/' || pathname.startsWith('/r/')
-    const file = isShell ? join(root, 'index.html') : resolve(root, `.${decodeURIComponentSafe(pathname)}`)
-    if (!file.startsWith(root + sep)) return false
-    let size: number
-    try {
-      const info = await stat(file)
-      if (!info.isFile()) return false
-      size = info.size
-    } catch {
-      return false
-    }
-    const immutable = pathname.startsWith('/assets/')
-    res.writeHead(200, {
-      'content-type': CONTENT_TYPES[extname(file)] ?? 'application/octet-stream',
-      'content-length': size,
-      'cache-control': immutable ? 'public, max-age=31536000, immutable' : 'no-cache',
-      'x-content-type-options': 'nosniff',
-      'content-security-policy': contentSecurityPolicy(req.headers.host),
-      'referrer-policy': 'no-referrer',
+  // Files are looked up per request (sirv's `dev` mode) rather than listed once at startup: the client
+  // may be rebuilt under a running server (`npm run build` beside `npm run server`), and a listing
+  // would keep the old files' sizes. Lookups stay inside `dir`; `extensions: []` maps no path to
+  // another file (`/x` is not `/x.html`).
+  const serve = sirv(dir, { dev: true, etag: true, brotli: true, gzip: true, extensions: [] })
+  // `pathname` is the request target's parsed path (dot segments resolved, still percent-encoded).
+  return (req: IncomingMessage, res: ServerResponse, pathname: string): Promise<boolean> => {
+    if (req.method !== 'GET' && req.method !== 'HEAD') return Promise.resolve(false)
+    const shell = pathname === '/' || pathname.startsWith('/r/')
+    // sirv reads req.url: give it the parsed path (no query), or the shell's.
+    req.url = shell ? '/index.html' : pathname
+    // Set before sirv answers so that its 304s carry them too (sirv keeps headers already set).
+    for (const [name, value] of Object.entries(securityHeaders(req.headers.host))) res.setHeader(name, value)
+    res.setHeader('cache-control', pathname.startsWith('/assets/') ? IMMUTABLE : 'no-cache')
+    res.setHeader('vary', 'Accept-Encoding')
+    return new Promise((resolve) => {
+      // sirv answers or calls next synchronously (its lookups are synchronous); the first resolve wins.
+      serve(req, res, () => {
+        res.removeHeader('cache-control')
+        res.removeHeader('vary')
+        resolve(false)
+      })
+      resolve(true)
     })
-    if (req.method === 'HEAD') res.end()
-    else createReadStream(file).pipe(res)
-    return true
-  }
-}
-
-function decodeURIComponentSafe(path: string): string {
-  try {
-    return decodeURIComponent(path)
-  } catch {
-    return path
   }
 }
