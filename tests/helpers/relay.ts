@@ -40,7 +40,7 @@ export async function startServer(
     roomUnloadDelayMs: 200,
     ...options,
   }
-  if (config.storage !== 'memory' && !config.store) config.db = db
+  if (config.storage !== 'memory' && !config.store && !config.databaseUrl) config.db = db
   const server = createServer(config)
   const { port } = await server.listen()
   return {
@@ -122,12 +122,14 @@ export async function converged(clients: TestClient[], what = 'clients to conver
 }
 
 /**
- * Runs `server/main.ts` in a child process on a free port with SQLite at `db`, and resolves once
- * its "listening" log line names the port. Kill it with `process.kill(...)`; `stop()` SIGKILLs it
- * if it is still running (for teardown).
+ * Runs `server/main.ts` in a child process on a free port with SQLite at `db` (or, with `db` null,
+ * whatever `extraArgs` choose, e.g. `--database-url`), and resolves once its "listening" log line
+ * names the port. Kill it with `process.kill(...)`; `stop()` SIGKILLs it if it is still running
+ * (for teardown).
  */
 export async function spawnServer(
-  db: string,
+  db: string | null,
+  extraArgs: string[] = [],
 ): Promise<{ process: ChildProcess; port: number; stop(): void }> {
   const args = [
     '--import',
@@ -137,10 +139,10 @@ export async function spawnServer(
     '0',
     '--host',
     '127.0.0.1',
-    '--db',
-    db,
+    ...(db === null ? [] : ['--db', db]),
     '--static-dir',
     '',
+    ...extraArgs,
   ]
   const child = spawn(process.execPath, args, {
     stdio: ['ignore', 'pipe', 'inherit'],
