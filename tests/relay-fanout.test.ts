@@ -129,6 +129,15 @@ async function startInstance(options: { prefix: string; databaseUrl?: string; re
   return server
 }
 
+/** Everything reached PostgreSQL: a fresh instance loads `room` with the same tokens as `text`. */
+async function expectStored(prefix: string, room: string, text: string): Promise<void> {
+  const fresh = await startInstance({ prefix })
+  const [late] = clientsOn(fresh.url, room, 1)
+  await synced(late)
+  await waitFor(() => late.text.toString().length === text.length, 'a fresh instance to load the room')
+  expect(late.text.toString().split(';').sort()).toEqual(text.split(';').sort())
+}
+
 describe.skipIf(skip)('two instances on one PostgreSQL and one Redis', () => {
   seededTest(
     'two server processes: clients on different instances converge and see each other’s presence',
@@ -198,12 +207,7 @@ describe.skipIf(skip)('two instances on one PostgreSQL and one Redis', () => {
       for (const tokens of seen) for (const token of tokens) expect(text).toContain(`${token};`)
       expect(sampleValue(await metrics(two.port), 'tandem_connections')).toBe(4)
 
-      // And it is all in PostgreSQL: a fresh instance loads it.
-      const fresh = await startInstance({ prefix })
-      const [late] = clientsOn(fresh.url, 'survivor', 1)
-      await synced(late)
-      await waitFor(() => late.text.toString().length === text.length, 'the fresh instance to load the room')
-      expect(late.text.toString().split(';').sort()).toEqual(text.split(';').sort())
+      await expectStored(prefix, 'survivor', text)
     },
     { timeout: 90_000 },
   )
@@ -299,12 +303,7 @@ describe.skipIf(skip)('two instances on one PostgreSQL and one Redis', () => {
       const text = await expectEveryEdit(clients, typists)
       proxy.delayMs = 0
 
-      // Everything reached PostgreSQL.
-      const fresh = await startInstance({ prefix })
-      const [late] = clientsOn(fresh.url, 'store-outage', 1)
-      await synced(late)
-      await waitFor(() => late.text.toString().length === text.length, 'the fresh instance to load the room')
-      expect(late.text.toString().split(';').sort()).toEqual(text.split(';').sort())
+      await expectStored(prefix, 'store-outage', text)
     },
     { timeout: 90_000 },
   )
