@@ -3,10 +3,18 @@
  * greeting line naming the real URL and where documents are kept; its logs are JSON when stdout is
  * not a terminal, readable lines with `LOG_FORMAT=pretty` (or `--log-format pretty`), and a bad
  * format is a one-line startup error with exit code 2.
+ *
+ * The production build runs as built: `npm run build` in a scratch copy of the sources (the working
+ * tree's client/dist and dist/ are left alone) compiles the server to plain JavaScript, and
+ * `node dist/server/main.js` (no tsx) greets, stores in SQLite through its compiled background
+ * thread, and serves the client with the main bundle Brotli-compressed. One build per run: it is slow.
  */
-import { spawn } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
+import { cpSync, existsSync, readFileSync, symlinkSync } from 'node:fs'
+import { request } from 'node:http'
 import { join } from 'node:path'
-import { describe, expect, it } from 'vitest'
+import { brotliDecompressSync } from 'node:zlib'
+import { beforeAll, describe, expect, it } from 'vitest'
 import { cleanupAfterEach, makeTempDir, waitFor } from './helpers/relay.ts'
 
 const cleanups = cleanupAfterEach()
@@ -20,19 +28,29 @@ interface Run {
   code: number | null
 }
 
+/** Where a server process runs from: a directory and the node arguments before the server's flags. */
+interface ServerEntry {
+  cwd: string
+  entry: string[]
+}
+
+/** The TypeScript sources of this tree, through tsx. */
+const FROM_SOURCE: ServerEntry = { cwd: root, entry: ['--import', 'tsx', 'server/main.ts'] }
+
 /**
- * Runs `server/main.ts` with `args` and `env` (LOG_FORMAT unset unless given), stdout a pipe. With
- * `whileUp`, waits for the greeting, calls `whileUp` with the port it names, then stops the server
- * with SIGTERM; without, waits for the process to exit on its own.
+ * Runs the server (`from`: `server/main.ts` unless given) with `args` and `env` (LOG_FORMAT unset
+ * unless given), stdout a pipe. With `whileUp`, waits for the greeting, calls `whileUp` with the port
+ * it names, then stops the server with SIGTERM; without, waits for the process to exit on its own.
  */
 async function runServer(
   args: string[],
   env: Record<string, string> = {},
   whileUp?: (port: number) => Promise<void>,
+  from: ServerEntry = FROM_SOURCE,
 ): Promise<Run> {
   const { LOG_FORMAT: _, ...inherited } = process.env
-  const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts', ...args], {
-    cwd: root,
+  const child = spawn(process.execPath, [...from.entry, ...args], {
+    cwd: from.cwd,
     env: { ...inherited, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
@@ -151,5 +169,96 @@ describe('npm start greets the user', () => {
     expect(run.code).toBe(2)
     expect(run.lines).toEqual([])
     expect(run.stderr).toBe('tandem: --log-format / LOG_FORMAT must be json or pretty, got "xml"\n')
+  })
+})
+
+/** GET `path` from 127.0.0.1:`port` with `headers`; the body as it came, not decoded. */
+function get(port: number, path: string, headers: Record<string, string> = {}) {
+  return new Promise<{ status: number; headers: Record<string, unknown>; body: Buffer }>(
+    (resolve, reject) => {
+      request({ host: '127.0.0.1', port, path, headers }, (res) => {
+        const chunks: Buffer[] = []
+        res.on('data', (chunk: Buffer) => chunks.push(chunk))
+        res.on('end', () =>
+          resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }),
+        )
+      })
+        .on('error', reject)
+        .end()
+    },
+  )
+}
+
+describe('the production build', () => {
+  /** What `npm run build` reads. */
+  const SOURCES = [
+    'client',
+    'server',
+    'shared',
+    'scripts',
+    'package.json',
+    'tsconfig.json',
+    'tsconfig.build.json',
+  ]
+  let copy: string
+  let buildOutput: string
+
+  beforeAll(() => {
+    const temp = makeTempDir('tandem-production-')
+    copy = temp.dir
+    for (const path of [...SOURCES, 'vite.config.ts']) {
+      cpSync(join(root, path), join(copy, path), {
+        recursive: true,
+        filter: (source) => !/[/\\](dist|node_modules)$/.test(source),
+      })
+    }
+    symlinkSync(join(root, 'node_modules'), join(copy, 'node_modules'), 'dir')
+    const build = spawnSync('npm', ['run', 'build'], { cwd: copy, encoding: 'utf8' })
+    buildOutput = `${build.stdout}${build.stderr}`
+    expect(build.status, buildOutput).toBe(0)
+    return temp.cleanup
+  }, 240_000)
+
+  it('prints one summary line per part and writes plain JavaScript importing no .ts', () => {
+    expect(buildOutput).toMatch(/^Built the browser client in [\d.]+ s \(client\/dist, [\d.]+ [kM]B\)$/m)
+    expect(buildOutput).toMatch(/^Built the server in [\d.]+ s \(dist, [\d.]+ [kM]B\)$/m)
+    for (const file of ['server/main.js', 'server/store/sqlite-background-worker.js', 'scripts/token.js']) {
+      expect(existsSync(join(copy, 'dist', file)), file).toBe(true)
+    }
+    expect(readFileSync(join(copy, 'dist/server/server.js'), 'utf8')).not.toMatch(/from '\.[^']*\.ts'/)
+  })
+
+  it('node dist/server/main.js greets, keeps documents in SQLite and serves the compressed client', async () => {
+    const db = join(copy, 'data/t.db')
+    const built: ServerEntry = { cwd: copy, entry: ['dist/server/main.js'] }
+    const run = await runServer(
+      ['--port', '0', '--db', db],
+      { LOG_FORMAT: 'json' },
+      async (port) => {
+        const shell = await get(port, '/r/some-room', { 'accept-encoding': 'br' })
+        expect(shell.status).toBe(200)
+        expect(shell.headers['cache-control']).toBe('no-cache')
+        const html = brotliDecompressSync(shell.body).toString()
+        const script = /<script type="module" crossorigin src="(\/assets\/index-[\w-]+\.js)">/.exec(html)?.[1]
+        expect(script, html).toBeTruthy()
+        const bundle = await get(port, script!, { 'accept-encoding': 'gzip, deflate, br' })
+        expect(bundle.status).toBe(200)
+        expect(bundle.headers['content-encoding']).toBe('br')
+        expect(bundle.headers['cache-control']).toBe('public, max-age=31536000, immutable')
+        const raw = readFileSync(join(copy, 'client/dist', script!))
+        expect(brotliDecompressSync(bundle.body).equals(raw)).toBe(true)
+        expect(bundle.body.length).toBeLessThan(raw.length / 2)
+        expect((await get(port, '/health')).status).toBe(200)
+      },
+      built,
+    )
+    expect(run.code).toBe(0)
+    expect(run.stderr).toBe('')
+    const greeting = run.lines.find((line) => line.startsWith('Tandem'))
+    // SQLite, and no "no browser client built": client/dist was built beside it.
+    expect(greeting).toMatch(
+      /^Tandem is running at http:\/\/localhost:\d+\/ \(storage: SQLite, data in [^)]*\) \(rooms/,
+    )
+    expect(existsSync(db)).toBe(true)
   })
 })

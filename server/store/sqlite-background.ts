@@ -19,6 +19,7 @@
  * A worker that dies (crash, out of memory) is replaced; its pending merges reject, which the relay
  * treats as a failed compaction (the log is kept). Appends never depend on it.
  */
+import { extname } from 'node:path'
 import { Worker } from 'node:worker_threads'
 
 type WorkerMessage = { ready: true } | { failed: string } | { id: number; result?: unknown; error?: string }
@@ -103,12 +104,12 @@ export class SqliteBackground {
 /**
  * The worker's entry file beside this module: from TypeScript source, `sqlite-background-entry.mjs`
  * (which loads the worker module through tsx's API: a worker does not get the parent's tsx hooks on
- * every Node version and runner); beside a bundle, the bundled `sqlite-background-worker.mjs`.
+ * every Node version and runner); compiled (`dist/`, `.js`) or bundled (`.mjs`), the worker module
+ * with this module's own extension, run directly.
  */
 function workerEntry(): URL {
-  const fromSource = import.meta.url.endsWith('.ts')
-  return new URL(
-    fromSource ? './sqlite-background-entry.mjs' : './sqlite-background-worker.mjs',
-    import.meta.url,
-  )
+  const extension = extname(new URL(import.meta.url).pathname)
+  const entry =
+    extension === '.ts' ? './sqlite-background-entry.mjs' : `./sqlite-background-worker${extension}`
+  return new URL(entry, import.meta.url)
 }
