@@ -6,7 +6,8 @@
  * ends by checking that every client holds every token any client typed, exactly once.
  */
 import * as prng from 'lib0/prng'
-import { afterAll, describe, expect } from 'vitest'
+import { afterAll, describe, expect, it } from 'vitest'
+import { PostgresStore, type StoredRoom } from '../server/index.ts'
 import { dropSchema, freshSchemaName, postgresSkipReason, TEST_DATABASE_URL } from './helpers/postgres.ts'
 import { parsePrometheusText, sampleValue } from './helpers/prometheus-text.ts'
 import { freshRedisPrefix, redisSkipReason, TEST_REDIS_URL } from './helpers/redis.ts'
@@ -139,6 +140,39 @@ async function expectStored(prefix: string, room: string, text: string): Promise
 }
 
 describe.skipIf(skip)('two instances on one PostgreSQL and one Redis', () => {
+  it('an update committed on another instance while a room loads is not lost (subscribe, then load)', async () => {
+    const prefix = freshRedisPrefix()
+    const one = await startInstance({ prefix })
+    const [a, witness] = clientsOn(one.url, 'gap', 2)
+    await Promise.all([synced(a), synced(witness)])
+    a.text.insert(0, 'before;')
+    await waitFor(() => witness.text.toString() === 'before;', 'the first edit')
+
+    // Instance two reads the room from PostgreSQL; before that read reaches the room, instance
+    // one commits and publishes another edit: the gap a late subscription would fall into.
+    class EditDuringLoad extends PostgresStore {
+      override async load(room: string): Promise<StoredRoom> {
+        const stored = await super.load(room)
+        if (room === 'gap' && !a.text.toString().includes('during;')) {
+          a.text.insert(0, 'during;')
+          await waitFor(() => witness.text.toString().includes('during;'), 'the edit during the load')
+          await new Promise((resolve) => setTimeout(resolve, 100))
+        }
+        return stored
+      }
+    }
+    const two = await startServer({
+      store: new EditDuringLoad(TEST_DATABASE_URL, { schema }),
+      redisUrl: TEST_REDIS_URL,
+      redisPrefix: prefix,
+    })
+    cleanups.push(() => two.close())
+    await waitFor(async () => (await ready(two.port)).status === 200, 'instance two ready')
+    const [b] = clientsOn(two.url, 'gap', 1)
+    await synced(b)
+    await waitFor(() => b.text.toString() === 'during;before;', 'the edit made during the load')
+  })
+
   seededTest(
     'two server processes: clients on different instances converge and see each other’s presence',
     async (gen) => {
