@@ -2,7 +2,7 @@
 # Tandem: the editor and the relay on one port (1234). See docs/deploy.md.
 #
 #   docker build -t tandem .
-#   docker run -d -p 1234:1234 -v tandem-data:/data -e TANDEM_AUTH_SECRET="$(openssl rand -base64 32)" tandem
+#   docker run -d -p 1234:1234 -v tandem-data:/data -e TANDEM_AUTH_SECRET tandem   # secret from your env
 #
 # Stages: build (all dependencies, `npm run build`: client into client/dist, server into dist),
 # prune (the same node_modules without devDependencies, so better-sqlite3's native binary is built
