@@ -2,8 +2,9 @@
  * Keeps the relay benchmark from rotting: a few-second run of the real harness (bundles, pinned
  * server and generator processes, stock-client driver checks that every client's shared text
  * converged, then the typing workload and a one-step ramp, 1 room x 3 clients replaying the editing
- * trace, for three systems). No thresholds: it checks only that every row was produced and that
- * document and awareness updates were counted apart.
+ * trace, for three systems; then the same for the two systems on PostgreSQL and Redis, which skip
+ * with a printed reason outside CI when those are unreachable). No thresholds: it checks only that
+ * every row was produced and that document and awareness updates were counted apart.
  */
 import { execFile } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
@@ -12,10 +13,13 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterEach, expect, it } from 'vitest'
 import { SHARED_TEXT, TRACE_NAME } from '../bench/relay/edit-script.ts'
+import { postgresSkipReason } from './helpers/postgres.ts'
+import { redisSkipReason } from './helpers/redis.ts'
 
 const run = promisify(execFile)
 const root = join(import.meta.dirname, '..')
 let dir: string | null = null
+const servicesSkip = (await postgresSkipReason()) ?? (await redisSkipReason())
 
 afterEach(() => {
   if (dir) rmSync(dir, { recursive: true, force: true })
@@ -27,10 +31,12 @@ it('edits the text the browser client edits', () => {
   expect(editor).toContain(`export const TEXT_NAME = '${SHARED_TEXT}'`)
 })
 
-it('runs the relay benchmark harness end to end (smoke size)', async () => {
+/** Runs the smoke-size benchmark for `systems` (null: its default three) and returns the rows. */
+async function smokeRun(systems: string[] | null): Promise<Array<Record<string, unknown>>> {
   dir = mkdtempSync(join(tmpdir(), 'tandem-bench-smoke-'))
   const out = join(dir, 'relay.json')
-  await run(process.execPath, ['--import', 'tsx', 'bench/relay/run.ts', '--smoke', '--out', out], {
+  const only = systems ? ['--systems', systems.join(',')] : []
+  await run(process.execPath, ['--import', 'tsx', 'bench/relay/run.ts', '--smoke', ...only, '--out', out], {
     cwd: root,
     timeout: 55_000,
   })
@@ -39,10 +45,10 @@ it('runs the relay benchmark harness end to end (smoke size)', async () => {
     rows: Array<Record<string, unknown>>
   }
   expect(results.trace).toBe(TRACE_NAME)
-  const systems = ['tandem-durable', 'tandem-memory', 'raw-relay']
+  const names = systems ?? ['tandem-durable', 'tandem-memory', 'raw-relay']
   expect(results.rows.map((row) => `${row.workload} ${row.system}`)).toEqual([
-    ...systems.map((system) => `typing ${system}`),
-    ...systems.map((system) => `ramp ${system}`),
+    ...names.map((system) => `typing ${system}`),
+    ...names.map((system) => `ramp ${system}`),
   ])
   // Whether a ramp step held depends on timing; only the typing rows must carry every figure.
   for (const row of results.rows.filter((r) => r.workload === 'typing')) {
@@ -72,4 +78,27 @@ it('runs the relay benchmark harness end to end (smoke size)', async () => {
     expect(steps.length).toBeGreaterThan(0)
     for (const step of steps) expect(step.updatesPerSec).toBeGreaterThan(0)
   }
+  return results.rows
+}
+
+it('runs the relay benchmark harness end to end (smoke size)', async () => {
+  await smokeRun(null)
 }, 60_000)
+
+it.skipIf(servicesSkip)(
+  'runs the systems on PostgreSQL and Redis (smoke size)',
+  async () => {
+    const rows = await smokeRun(['tandem-postgres', 'tandem-2x'])
+    for (const row of rows.filter((r) => r.workload === 'typing')) {
+      // Their own columns are there (a figure, or null where /proc shows no such process).
+      expect(row).toHaveProperty('postgresCpuUsPerUpdate')
+      expect(row).toHaveProperty('postgresSharedCpuUsPerUpdate')
+    }
+    const twice = rows.find((r) => r.workload === 'typing' && r.system === 'tandem-2x')
+    expect(twice?.instances).toBe(2)
+    expect(twice).toHaveProperty('redisCpuUsPerUpdate')
+    // Updates crossed to the other instance's members (without fan-out about a third would arrive).
+    expect(twice?.delivery).toBeGreaterThan(0.9)
+  },
+  60_000,
+)

@@ -2,7 +2,9 @@
  * Trust check for the generator's protocol drivers: the system's own stock client (y-websocket's
  * WebsocketProvider, or Hocuspocus' HocuspocusProvider) joins a room, the generator's clients edit
  * its shared text (trace replay, applying each other's updates), and afterwards the stock client's
- * text and every generator client's text must be the same.
+ * text and every generator client's text must be the same. With several server instances, the
+ * stock client is on the first and the generator's clients alternate between them, so the check
+ * also shows that updates cross from one instance to the other.
  */
 
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -15,7 +17,7 @@ import * as Y from 'yjs'
 import { SHARED_TEXT } from './edit-script.ts'
 import type { RunResult } from './generator.ts'
 import { GeneratorProcess } from './generator-process.ts'
-import { type SystemSpec, startSystem } from './systems.ts'
+import { type SystemSpec, serverPlacement, startSystem } from './systems.ts'
 import type { Context } from './workloads.ts'
 
 const ROOM = 'check-0'
@@ -23,8 +25,11 @@ const ROOM = 'check-0'
 /** Resolves with the length of the text they converged on; throws if they did not converge. */
 export async function checkDriver(ctx: Context, spec: SystemSpec): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'tandem-bench-check-'))
-  const system = await startSystem(spec, dir, ctx.paths, ctx.pin?.server ?? null)
-  const generator = new GeneratorProcess(ctx.paths.generator, ctx.pin?.generator ?? null)
+  const system = await startSystem(spec, dir, ctx.paths, ctx.pin)
+  const generator = new GeneratorProcess(
+    ctx.paths.generator,
+    serverPlacement(ctx.pin, spec.instances ?? 1)?.generator ?? null,
+  )
   const doc = new Y.Doc()
   let disconnect = (): void => {}
   try {
@@ -48,7 +53,7 @@ export async function checkDriver(ctx: Context, spec: SystemSpec): Promise<numbe
     await generator.request(
       {
         cmd: 'connect',
-        base: system.base,
+        bases: system.bases,
         dialect: spec.dialect,
         rooms: [ROOM],
         clientsPerRoom: 3,

@@ -10,7 +10,8 @@
  * (awareness) move on their own clock; awareness received is not applied (no server's work depends
  * on it). Commands arrive over IPC:
  *
- *   connect  -> open and sync the clients of every room    -> {type: 'connected'}
+ *   connect  -> open and sync the clients of every room (spread over the server's instances,
+ *               if it has several)                         -> {type: 'connected'}
  *   seed     -> one client per room types a given number of edits at full speed, and every
  *               member catches up with them (untimed)    -> {type: 'seeded'}
  *   run      -> paced edits + awareness, warm-up, measured window (announced with 'mark' events)
@@ -43,7 +44,11 @@ import {
 export type GeneratorCommand =
   | {
       cmd: 'connect'
-      base: string
+      /**
+       * The system's addresses (one per server instance): member i of every room connects to
+       * bases[i % bases.length], so the writers, and the watchers, of a room alternate between them.
+       */
+      bases: string[]
       dialect: Dialect
       rooms: string[]
       clientsPerRoom: number
@@ -331,21 +336,21 @@ function p99PerSecond(): number[] {
 
 async function connectAll(command: Extract<GeneratorCommand, { cmd: 'connect' }>): Promise<void> {
   const started = performance.now()
-  const todo: Client[] = []
+  const todo: Array<{ client: Client; base: string }> = []
   for (const room of command.rooms) {
     for (let i = 0; i < command.clientsPerRoom; i++) {
       const client = new Client(command.dialect, room, todo.length, command.script, recordMarker)
       client.peers = command.clientsPerRoom - 1
       client.writer = i < (command.writersPerRoom ?? command.clientsPerRoom)
-      todo.push(client)
+      todo.push({ client, base: command.bases[i % command.bases.length] })
     }
   }
-  clients = todo
+  clients = todo.map(({ client }) => client)
   let next = 0
   const worker = async (): Promise<void> => {
     while (next < todo.length) {
-      const client = todo[next++]
-      await client.connect(command.base, command.serverSyncs)
+      const { client, base } = todo[next++]
+      await client.connect(base, command.serverSyncs)
       if (command.presence) client.announce(`user ${client.doc.clientID}`)
     }
   }

@@ -12,7 +12,7 @@
  * the server's (`limit: 'server'`). A step that other processes kept busy even after two retries is
  * judged neither way and ends the ramp (`limit: 'machine'`).
  */
-import { formatPerSecond } from './report.ts'
+import { formatPerSecond, servicesCpu } from './report.ts'
 import type { SystemSpec } from './systems.ts'
 import {
   BUSY_MACHINE_PCT,
@@ -106,6 +106,13 @@ function stepOf(rate: number, row: Row, verdict: RampStep['verdict']): RampStep 
     generatorCpuPct: row.generatorCpuPct,
     sendRatio: row.sendRatio ?? null,
     otherLoadPct: row.otherLoadPct ?? null,
+    ...(row.postgresCpuUsPerUpdate !== undefined
+      ? {
+          postgresCpuUsPerUpdate: row.postgresCpuUsPerUpdate,
+          postgresSharedCpuUsPerUpdate: row.postgresSharedCpuUsPerUpdate ?? null,
+        }
+      : {}),
+    ...(row.redisCpuUsPerUpdate !== undefined ? { redisCpuUsPerUpdate: row.redisCpuUsPerUpdate } : {}),
     verdict,
   }
 }
@@ -116,7 +123,7 @@ function describeStep(rate: number, row: Row, verdict: RampStep['verdict']): str
   return (
     `${fmtRate(rate)}/s per client: ${fmt(row.updatesPerSec, 0)} doc upd/s + ${fmt(row.awarenessPerSec, 0)} awareness/s, ` +
     `p99 ${fmt(row.p99Ms, 1)} ms, delivery ${fmt((row.delivery ?? 0) * 100, 2)}%, server ${fmt(row.cpuPct, 0)}% ` +
-    `(${fmt(row.cpuUsPerUpdate, 0)} µs/upd), generator ${fmt(row.generatorCpuPct, 0)}% ` +
+    `(${fmt(row.cpuUsPerUpdate, 0)} µs/upd${servicesCpu(row)}), generator ${fmt(row.generatorCpuPct, 0)}% ` +
     `(sent ${fmt((row.sendRatio ?? 0) * 100, 1)}%, loop p99 ${fmt(row.generatorLoopP99Ms, 1)} ms), ` +
     `other ${fmt(row.otherLoadPct, 0)}% -> ${verdict}\n      per second (ms): server loop max ${formatPerSecond(row.loopDelayMaxPerSecondMs)}` +
     `\n                       edit p99 ${formatPerSecond(row.p99PerSecondMs)}`

@@ -1,10 +1,15 @@
 /**
  * Renders result rows as a text table (stdout) and as an SVG bar chart (one panel per headline
- * figure). "upd" is a document update; awareness updates have their own column.
+ * figure). "upd" is a document update; awareness updates have their own column. "cpu" is the
+ * server processes' CPU (all instances of a system that runs several); the CPU of the PostgreSQL
+ * and Redis processes a system runs on has columns (and bar segments) of its own, shown only when
+ * some row has them.
  */
 import { fmt, type Row } from './workloads.ts'
 
-const COLUMNS: Array<[string, (row: Row) => string]> = [
+type Column = [string, (row: Row) => string]
+
+const COLUMNS: Column[] = [
   ['system', (r) => r.system],
   ['workload', (r) => r.workload],
   ['doc upd/s', (r) => fmt(r.updatesPerSec, 0)],
@@ -36,45 +41,131 @@ const COLUMNS: Array<[string, (row: Row) => string]> = [
   ['runs', (r) => String(r.runs)],
 ]
 
+/** Columns of the systems on services, inserted after CPU per update when a row has the field. */
+const SERVICE_COLUMNS: Array<{ field: keyof Row; column: Column; legend: string }> = [
+  {
+    field: 'instances',
+    column: ['procs', (r) => String(r.instances ?? 1)],
+    legend:
+      'procs: server processes; their CPU, RSS and loop delays are summed (CPU, RSS) or the worst (delays)',
+  },
+  {
+    field: 'postgresCpuUsPerUpdate',
+    column: ['pg µs/upd', (r) => fmt(r.postgresCpuUsPerUpdate, 1)],
+    legend: "pg µs/upd: CPU of the PostgreSQL backends serving the run's own database, per document update",
+  },
+  {
+    field: 'postgresSharedCpuUsPerUpdate',
+    column: ['pg shared µs/upd', (r) => fmt(r.postgresSharedCpuUsPerUpdate, 1)],
+    legend:
+      "pg shared µs/upd: PostgreSQL's shared processes (postmaster, checkpointer, WAL and background writers), machine-wide",
+  },
+  {
+    field: 'redisCpuUsPerUpdate',
+    column: ['redis µs/upd', (r) => fmt(r.redisCpuUsPerUpdate, 1)],
+    legend: 'redis µs/upd: CPU of the redis-server process, machine-wide, per document update',
+  },
+]
+
+/** The columns `rows` need, and the legend of the optional ones among them. */
+function columnsFor(rows: Row[]): { columns: Column[]; legend: string[] } {
+  const extra = SERVICE_COLUMNS.filter(({ field }) => rows.some((r) => r[field] !== undefined))
+  const at = COLUMNS.findIndex(([title]) => title === 'cpu µs/doc upd') + 1
+  return {
+    columns: [...COLUMNS.slice(0, at), ...extra.map((e) => e.column), ...COLUMNS.slice(at)],
+    legend: extra.length
+      ? [
+          'cpu %, cpu µs/doc upd: the server processes only (PostgreSQL and Redis are not in them)',
+          ...extra.map((e) => e.legend),
+        ]
+      : [],
+  }
+}
+
 /** A per-second series (ms) as whole numbers, '-' for a second without data. */
 export function formatPerSecond(values: number[] | undefined): string {
   return (values ?? []).map((ms) => (Number.isFinite(ms) ? ms.toFixed(0) : '-')).join(' ')
 }
 
+/** The PostgreSQL and Redis CPU per update of a row, for the progress log ('' for other systems). */
+export function servicesCpu(row: Row): string {
+  const parts = [
+    ...(row.postgresCpuUsPerUpdate !== undefined ? [`postgres ${fmt(row.postgresCpuUsPerUpdate, 1)}`] : []),
+    ...(row.postgresSharedCpuUsPerUpdate !== undefined
+      ? [`postgres shared ${fmt(row.postgresSharedCpuUsPerUpdate, 1)}`]
+      : []),
+    ...(row.redisCpuUsPerUpdate !== undefined ? [`redis ${fmt(row.redisCpuUsPerUpdate, 1)}`] : []),
+  ]
+  return parts.length ? ` (+ ${parts.join(', ')} µs/doc upd)` : ''
+}
+
 /** A fixed-width table; `!` marks a generator-bound figure (see Row.generatorBound). */
 export function renderTable(rows: Row[]): string {
-  const cells = [COLUMNS.map(([title]) => title), ...rows.map((row) => COLUMNS.map(([, get]) => get(row)))]
-  const widths = COLUMNS.map((_, i) => Math.max(...cells.map((line) => line[i].length)))
+  const { columns, legend } = columnsFor(rows)
+  const cells = [columns.map(([title]) => title), ...rows.map((row) => columns.map(([, get]) => get(row)))]
+  const widths = columns.map((_, i) => Math.max(...cells.map((line) => line[i].length)))
   const lines = cells.map((line) =>
     line.map((cell, i) => (i < 2 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join('  '),
   )
   lines.splice(1, 0, widths.map((w) => '-'.repeat(w)).join('  '))
   const notes = rows.filter((r) => r.note).map((r) => `  ${r.system} / ${r.workload}: ${r.note}`)
-  return [...lines, ...(notes.length ? ['', 'notes:', ...notes] : [])].join('\n')
+  return [
+    ...lines,
+    ...(legend.length ? ['', 'columns:', ...legend.map((line) => `  ${line}`)] : []),
+    ...(notes.length ? ['', 'notes:', ...notes] : []),
+  ].join('\n')
 }
 
 /** A Markdown version of the table for the README. */
 export function renderMarkdown(rows: Row[]): string {
-  const header = `| ${COLUMNS.map(([t]) => t).join(' | ')} |`
-  const rule = `|${COLUMNS.map((_, i) => (i < 2 ? ' --- ' : ' ---: ')).join('|')}|`
-  return [header, rule, ...rows.map((row) => `| ${COLUMNS.map(([, get]) => get(row)).join(' | ')} |`)].join(
-    '\n',
-  )
+  const { columns, legend } = columnsFor(rows)
+  const header = `| ${columns.map(([t]) => t).join(' | ')} |`
+  const rule = `|${columns.map((_, i) => (i < 2 ? ' --- ' : ' ---: ')).join('|')}|`
+  return [
+    header,
+    rule,
+    ...rows.map((row) => `| ${columns.map(([, get]) => get(row)).join(' | ')} |`),
+    ...(legend.length ? ['', ...legend.map((line) => `- ${line}`)] : []),
+  ].join('\n')
 }
 
 interface Panel {
   title: string
   workload: string
   value: (row: Row) => number | null | undefined
+  /** Further segments of a bar (other processes' share of the same cost), drawn after the value. */
+  segments?: (row: Row) => Segment[]
   unit: string
   lowerIsBetter: boolean
 }
+
+interface Segment {
+  label: string
+  value: number
+  colour: string
+}
+
+/** CPU per update outside the server processes (PostgreSQL, Redis): lighter segments of a CPU bar. */
+function serviceSegments(row: Row): Segment[] {
+  const parts: Array<[string, number | null | undefined, string]> = [
+    ['pg', row.postgresCpuUsPerUpdate, '#90cdf4'],
+    ['pg shared', row.postgresSharedCpuUsPerUpdate, '#bee3f8'],
+    ['redis', row.redisCpuUsPerUpdate, '#feb2b2'],
+  ]
+  return parts
+    .filter((p): p is [string, number, string] => typeof p[1] === 'number' && Number.isFinite(p[1]))
+    .map(([label, value, colour]) => ({ label, value, colour }))
+}
+
+const SEGMENTS_LEGEND =
+  'the server processes, then (lighter) the PostgreSQL backends of the run, PostgreSQL shared processes, redis-server'
 
 const PANELS: Panel[] = [
   {
     title: 'Typing: server CPU per document update',
     workload: 'typing',
     value: (r) => r.cpuUsPerUpdate,
+    segments: serviceSegments,
     unit: 'µs',
     lowerIsBetter: true,
   },
@@ -103,6 +194,7 @@ const PANELS: Panel[] = [
     title: 'Big room: server CPU per document update',
     workload: 'big-room',
     value: (r) => r.cpuUsPerUpdate,
+    segments: serviceSegments,
     unit: 'µs',
     lowerIsBetter: true,
   },
@@ -130,37 +222,64 @@ function flagOf(row: Row): string {
   return row.generatorBound ? ' (generator-bound)' : ''
 }
 
-/** Horizontal bar panels, one per headline figure, Tandem in a highlight colour. */
+/** A figure as a bar label: three significant digits or so. */
+const figure = (value: number): string =>
+  value >= 100 ? value.toFixed(0) : value.toFixed(value >= 10 ? 1 : 2)
+
+/**
+ * Horizontal bar panels, one per headline figure, Tandem in a highlight colour; a CPU bar of a
+ * system on PostgreSQL or Redis goes on with those processes' CPU in lighter segments.
+ */
 export function renderSvg(rows: Row[], caption: string): string {
   const width = 760
   const labelWidth = 190
-  // Room right of the longest bar for its value and a '(generator-bound)' flag.
-  const barMax = width - labelWidth - 170
   const parts: string[] = []
   let y = 58
   for (const panel of PANELS) {
     const data = rows
       .filter((r) => r.workload === panel.workload)
-      .map((r) => ({ name: r.system, value: panel.value(r), flag: flagOf(r) }))
+      .map((r) => ({
+        name: r.system,
+        value: panel.value(r),
+        flag: flagOf(r),
+        segments: panel.segments?.(r) ?? [],
+      }))
       .filter(
-        (d): d is { name: string; value: number; flag: string } =>
+        (d): d is { name: string; value: number; flag: string; segments: Segment[] } =>
           typeof d.value === 'number' && Number.isFinite(d.value),
       )
     if (data.length === 0) continue
-    const max = Math.max(...data.map((d) => d.value)) || 1
+    const segmented = data.some((d) => d.segments.length > 0)
+    // Room right of the longest bar for its value and a '(generator-bound)' flag, or for the segments' figures.
+    const barMax = width - labelWidth - (segmented ? 250 : 170)
+    const total = (d: (typeof data)[number]): number => d.segments.reduce((sum, s) => sum + s.value, d.value)
+    const max = Math.max(...data.map(total)) || 1
     parts.push(
       `<text x="10" y="${y}" font-weight="bold">${escapeXml(panel.title)} (${panel.unit}, ${panel.lowerIsBetter ? 'lower' : 'higher'} is better)</text>`,
     )
+    if (segmented) {
+      y += 14
+      parts.push(`<text x="10" y="${y}" font-size="11" fill="#555">${escapeXml(SEGMENTS_LEGEND)}</text>`)
+    }
     y += 10
     for (const d of data) {
-      const w = Math.max(1, (d.value / max) * barMax)
       const colour = d.name.startsWith('tandem') ? '#2b6cb0' : d.name === 'raw-relay' ? '#718096' : '#dd6b20'
       parts.push(`<text x="${labelWidth - 8}" y="${y + 13}" text-anchor="end">${escapeXml(d.name)}</text>`)
+      let x = labelWidth
+      for (const [value, fill] of [
+        [d.value, colour] as const,
+        ...d.segments.map((s) => [s.value, s.colour] as const),
+      ]) {
+        const w = Math.max(1, (value / max) * barMax)
+        parts.push(
+          `<rect x="${x.toFixed(1)}" y="${y + 2}" width="${w.toFixed(1)}" height="14" fill="${fill}"/>`,
+        )
+        x += w
+      }
+      const extra = d.segments.map((s) => ` + ${s.label} ${figure(s.value)}`).join('')
       parts.push(
-        `<rect x="${labelWidth}" y="${y + 2}" width="${w.toFixed(1)}" height="14" fill="${colour}"/>`,
+        `<text x="${(x + 6).toFixed(1)}" y="${y + 13}">${escapeXml(`${figure(d.value)}${extra}${d.flag}`)}</text>`,
       )
-      const label = `${d.value >= 100 ? d.value.toFixed(0) : d.value.toFixed(d.value >= 10 ? 1 : 2)}${d.flag}`
-      parts.push(`<text x="${labelWidth + w + 6}" y="${y + 13}">${escapeXml(label)}</text>`)
       y += 18
     }
     y += 26

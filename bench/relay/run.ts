@@ -5,7 +5,8 @@
  *
  * Runs every workload against every system (each run on a fresh server process on its own core,
  * the load generator in another), prints a table of medians, writes the rows as JSON and renders an
- * SVG chart. Bounded in time: the full run takes about 35 minutes on a 2-core machine, --quick about
+ * SVG chart. The systems on PostgreSQL and Redis (tandem-postgres, tandem-2x; ./services.ts) run
+ * when those answer, and are left out with the reason when they do not, unless named in --systems. Bounded in time: the full run takes about 35 minutes on a 2-core machine, --quick about
  * 7, --smoke seconds.
  */
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -17,7 +18,8 @@ import { buildBundles, describeTandem } from './build.ts'
 import { checkDriver } from './check-drivers.ts'
 import { editScript, TRACE_NAME } from './edit-script.ts'
 import { ramp } from './ramp.ts'
-import { formatPerSecond, renderSvg, renderTable } from './report.ts'
+import { formatPerSecond, renderSvg, renderTable, servicesCpu } from './report.ts'
+import { unreachable } from './services.ts'
 import { pinning, SYSTEMS, type SystemSpec } from './systems.ts'
 import {
   type Context,
@@ -175,7 +177,7 @@ function summarize(row: Row): string {
     return `maximum ${fmt(row.updatesPerSec, 0)} doc upd/s (${row.limit} limit): ${row.note ?? ''}`
   return (
     `${fmt(row.updatesPerSec, 0)} doc upd/s + ${fmt(row.awarenessPerSec, 0)} awareness/s, ` +
-    `${fmt(row.cpuUsPerUpdate, 1)} µs/doc upd, p50 ${fmt(row.p50Ms, 2)} ms, p99 ${fmt(row.p99Ms, 1)} ms, ` +
+    `${fmt(row.cpuUsPerUpdate, 1)} µs/doc upd${servicesCpu(row)}, p50 ${fmt(row.p50Ms, 2)} ms, p99 ${fmt(row.p99Ms, 1)} ms, ` +
     `loop max ${fmt(row.loopDelayMaxMs, 0)} ms, generator ${fmt(row.generatorCpuPct, 0)}%` +
     `${row.generatorBound ? ' (generator-bound)' : ''}, others ${fmt(row.otherLoadPct, 0)}%, ` +
     `text ${fmt(row.textLength, 0)} chars\n      per second (ms): server loop max ${formatPerSecond(row.loopDelayMaxPerSecondMs)}` +
@@ -261,7 +263,13 @@ async function main(): Promise<void> {
   ctx.log(`relay benchmark (${mode}): ${environment}; ${tandem}; trace ${TRACE_NAME}`)
   const started = Date.now()
   const rows: Row[] = []
-  const live = pick(LIVE_SYSTEMS)
+  const live: SystemSpec[] = []
+  for (const spec of pick(LIVE_SYSTEMS)) {
+    const missing = spec.services?.length ? await unreachable(spec.services) : null
+    if (!missing) live.push(spec)
+    else if (wanted) throw new Error(`${spec.name} cannot run: ${missing}`)
+    else ctx.log(`  leaving out ${spec.name}: ${missing}`)
+  }
   if (!values['skip-check']) {
     for (const spec of live) {
       const seen = await checkDriver(ctx, spec)

@@ -2,7 +2,9 @@
  * The workloads, each bounded in time: typing, big room, idle and cold load (the ramp, built from
  * typing runs, is in ./ramp.ts). Each run starts a fresh server process (on its core) and a fresh
  * generator (on the other) and returns a result row; the server's CPU time and event-loop delay are
- * read from its probe at the start and end of the generator's measured window.
+ * read from its probe at the start and end of the generator's measured window (summed over the
+ * instances of a system that runs several), and the CPU time of the PostgreSQL and Redis processes
+ * a system runs on from /proc over the same window (./service-cpu.ts).
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -13,7 +15,15 @@ import type { EditScript } from './edit-script.ts'
 import type { RunResult } from './generator.ts'
 import { GeneratorProcess } from './generator-process.ts'
 import type { ProbeSample } from './probe.ts'
-import { type BuildPaths, type RunningSystem, type SystemSpec, startSystem } from './systems.ts'
+import { type ServiceCpu, ServiceCpuMeter } from './service-cpu.ts'
+import {
+  type BuildPaths,
+  type Pinning,
+  type RunningSystem,
+  type SystemSpec,
+  serverPlacement,
+  startSystem,
+} from './systems.ts'
 
 /**
  * One result row; the first ten fields are the issue's schema, the rest are context. "Updates" are
@@ -28,13 +38,30 @@ export interface Row {
   p50Ms: number | null
   p95Ms: number | null
   p99Ms: number | null
+  /** Server CPU (% of one core): every server process of the system, summed. */
   cpuPct: number | null
-  /** Server CPU per document update; the CPU spent on the awareness traffic is in it. */
+  /**
+   * Server CPU per document update: every server process of the system (both instances of
+   * tandem-2x), not the PostgreSQL or Redis processes (the next fields); the CPU spent on the
+   * awareness traffic is in it.
+   */
   cpuUsPerUpdate: number | null
+  /** RSS of the server processes, summed. */
   rssBytes: number | null
   generatorCpuPct: number | null
   /** Awareness updates per second sent into the server. */
   awarenessPerSec?: number | null
+  /** Server processes the system ran as (absent: one). */
+  instances?: number
+  /**
+   * CPU per document update of the PostgreSQL backends serving this run's own database (systems
+   * on PostgreSQL only; ./service-cpu.ts).
+   */
+  postgresCpuUsPerUpdate?: number | null
+  /** The same for PostgreSQL's shared processes (checkpointer, WAL writer...): machine-wide. */
+  postgresSharedCpuUsPerUpdate?: number | null
+  /** The same for the redis-server process (systems on Redis only): machine-wide. */
+  redisCpuUsPerUpdate?: number | null
   /** The kernel's share of the server's CPU time (%): socket syscalls and loopback TCP. */
   kernelSharePct?: number | null
   /** Marker deliveries seen / expected. */
@@ -94,12 +121,16 @@ export interface RampStep {
   generatorCpuPct: number | null
   sendRatio: number | null
   otherLoadPct: number | null
+  /** As in Row, for the systems on PostgreSQL or Redis. */
+  postgresCpuUsPerUpdate?: number | null
+  postgresSharedCpuUsPerUpdate?: number | null
+  redisCpuUsPerUpdate?: number | null
   verdict: 'held' | 'failed' | 'generator-bound' | 'machine-busy'
 }
 
 export interface Context {
   paths: BuildPaths
-  pin: { server: string; generator: string } | null
+  pin: Pinning | null
   /** The edits every generator client replays (./edit-script.ts). */
   script: EditScript
   log: (line: string) => void
@@ -160,8 +191,11 @@ async function withSystem<T>(
   body: (system: RunningSystem, generator: GeneratorProcess) => Promise<T>,
 ): Promise<T> {
   const dir = dataDir ?? mkdtempSync(join(tmpdir(), 'tandem-bench-'))
-  const system = await startSystem(spec, dir, ctx.paths, ctx.pin?.server ?? null, ctx.serverNodeArgs)
-  const generator = new GeneratorProcess(ctx.paths.generator, ctx.pin?.generator ?? null)
+  const system = await startSystem(spec, dir, ctx.paths, ctx.pin, ctx.serverNodeArgs)
+  const generator = new GeneratorProcess(
+    ctx.paths.generator,
+    serverPlacement(ctx.pin, spec.instances ?? 1)?.generator ?? null,
+  )
   try {
     return await body(system, generator)
   } finally {
@@ -190,7 +224,7 @@ function connectRooms(
   return generator.request(
     {
       cmd: 'connect',
-      base: system.base,
+      bases: system.bases,
       dialect: system.spec.dialect,
       rooms: Array.from({ length: rooms }, (_, i) => `${prefix}-${i}`),
       clientsPerRoom,
@@ -210,6 +244,7 @@ interface Measured {
   systemUs: number
   end: ProbeSample
   machineBusyMs: number | null
+  services: ServiceCpu
 }
 
 /** CPU time used by the whole machine so far (ms, all cores), or null without /proc/stat. */
@@ -230,6 +265,11 @@ async function measure(
 ): Promise<Measured> {
   const samples: Promise<ProbeSample>[] = []
   const busy: Array<number | null> = []
+  const services = new ServiceCpuMeter(
+    system.services?.database ?? null,
+    system.services?.redisPrefix !== null && system.services?.redisPrefix !== undefined,
+  )
+  let serviceCpu: ServiceCpu | null = null
   const profile = profileDir
     ? join(profileDir, `${system.spec.name.replace(/\W+/g, '_')}-${Date.now()}.cpuprofile`)
     : null
@@ -247,8 +287,9 @@ async function measure(
     (phase) => {
       busy.push(machineBusyMs())
       samples.push(system.sample({ reset: phase === 'start' }))
-      if (profile)
-        system.child.send({ probe: 'profile', ...(phase === 'start' ? { start: true } : { stop: profile }) })
+      if (phase === 'start') services.start()
+      else serviceCpu = services.stop()
+      if (profile) system.profile(phase === 'start' ? null : profile)
     },
   )
   if (samples.length !== 2) throw new Error(`${system.spec.name}: window was not marked`)
@@ -260,17 +301,24 @@ async function measure(
     systemUs: end.systemUs - start.systemUs,
     end,
     machineBusyMs: machine,
+    services: serviceCpu ?? services.stop(),
   }
 }
 
-function rowFrom(spec: SystemSpec, workload: string, m: Measured): Row {
+function rowFrom(system: RunningSystem, workload: string, m: Measured): Row {
+  const spec = system.spec
   const r = m.result
   const seconds = r.windowMs / 1000
   const sendRatio = r.requestedEdits > 0 ? r.edits / r.requestedEdits : null
   const notes = [
+    ...(system.placement ? [system.placement] : []),
     ...(r.closedClients > 0 ? [`${r.closedClients} client sockets were closed`] : []),
     ...(r.skipped > 0 ? [`the generator skipped ${r.skipped} sends`] : []),
   ]
+  const { postgresUs, postgresSharedUs, redisUs } = m.services
+  const perUpdate = (us: number | null): number | null => (us === null || r.edits === 0 ? null : us / r.edits)
+  // The services' CPU is the run's own work, not other load on the machine.
+  const servicesMs = ((postgresUs ?? 0) + (postgresSharedUs ?? 0) + (redisUs ?? 0)) / 1000
   return {
     system: spec.name,
     workload,
@@ -283,6 +331,14 @@ function rowFrom(spec: SystemSpec, workload: string, m: Measured): Row {
     rssBytes: m.end.rssBytes,
     generatorCpuPct: r.generatorCpuPct,
     awarenessPerSec: r.awareness / seconds,
+    ...(system.processes.length > 1 ? { instances: system.processes.length } : {}),
+    ...(spec.services?.includes('postgres')
+      ? {
+          postgresCpuUsPerUpdate: perUpdate(postgresUs),
+          postgresSharedCpuUsPerUpdate: perUpdate(postgresSharedUs),
+        }
+      : {}),
+    ...(spec.services?.includes('redis') ? { redisCpuUsPerUpdate: perUpdate(redisUs) } : {}),
     kernelSharePct: m.cpuUs > 0 ? (m.systemUs / m.cpuUs) * 100 : null,
     delivery: r.expected > 0 ? r.delivered / r.expected : null,
     loopDelayP99Ms: m.end.loopDelayP99Ms,
@@ -298,7 +354,9 @@ function rowFrom(spec: SystemSpec, workload: string, m: Measured): Row {
         ? null
         : Math.max(
             0,
-            ((m.machineBusyMs - m.cpuUs / 1000 - (r.generatorCpuPct / 100) * r.windowMs) / r.windowMs) * 100,
+            ((m.machineBusyMs - m.cpuUs / 1000 - servicesMs - (r.generatorCpuPct / 100) * r.windowMs) /
+              r.windowMs) *
+              100,
           ),
     runs: 1,
     generatorBound:
@@ -387,7 +445,7 @@ export async function steady(
       'seeded',
       90_000,
     )
-    return rowFrom(spec, workload, await measure(system, generator, shape, ctx.profileDir))
+    return rowFrom(system, workload, await measure(system, generator, shape, ctx.profileDir))
   })
 }
 
