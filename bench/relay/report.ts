@@ -149,7 +149,7 @@ interface Segment {
 function serviceSegments(row: Row): Segment[] {
   const parts: Array<[string, number | null | undefined, string]> = [
     ['pg', row.postgresCpuUsPerUpdate, '#90cdf4'],
-    ['pg shared', row.postgresSharedCpuUsPerUpdate, '#bee3f8'],
+    ['shared', row.postgresSharedCpuUsPerUpdate, '#bee3f8'],
     ['redis', row.redisCpuUsPerUpdate, '#feb2b2'],
   ]
   return parts
@@ -158,7 +158,7 @@ function serviceSegments(row: Row): Segment[] {
 }
 
 const SEGMENTS_LEGEND =
-  'the server processes, then (lighter) the PostgreSQL backends of the run, PostgreSQL shared processes, redis-server'
+  'server processes, then (lighter) pg: PostgreSQL backends of the run, shared: PostgreSQL shared processes, redis'
 
 const PANELS: Panel[] = [
   {
@@ -251,7 +251,7 @@ export function renderSvg(rows: Row[], caption: string): string {
     if (data.length === 0) continue
     const segmented = data.some((d) => d.segments.length > 0)
     // Room right of the longest bar for its value and a '(generator-bound)' flag, or for the segments' figures.
-    const barMax = width - labelWidth - (segmented ? 250 : 170)
+    const barMax = width - labelWidth - (segmented ? 300 : 170)
     const total = (d: (typeof data)[number]): number => d.segments.reduce((sum, s) => sum + s.value, d.value)
     const max = Math.max(...data.map(total)) || 1
     parts.push(
