@@ -38,7 +38,7 @@ async function smokeRun(systems: string[] | null): Promise<Array<Record<string, 
   const only = systems ? ['--systems', systems.join(',')] : []
   await run(process.execPath, ['--import', 'tsx', 'bench/relay/run.ts', '--smoke', ...only, '--out', out], {
     cwd: root,
-    timeout: 55_000,
+    timeout: 150_000,
   })
   const results = JSON.parse(readFileSync(out, 'utf8')) as {
     trace: string
@@ -83,7 +83,7 @@ async function smokeRun(systems: string[] | null): Promise<Array<Record<string, 
 
 it('runs the relay benchmark harness end to end (smoke size)', async () => {
   await smokeRun(null)
-}, 60_000)
+}, 160_000)
 
 it.skipIf(servicesSkip)(
   'runs the systems on PostgreSQL and Redis (smoke size)',
@@ -100,5 +100,5 @@ it.skipIf(servicesSkip)(
     // Updates crossed to the other instance's members (without fan-out about a third would arrive).
     expect(twice?.delivery).toBeGreaterThan(0.9)
   },
-  60_000,
+  160_000,
 )
