@@ -12,7 +12,7 @@
  */
 import type { Logger } from 'pino'
 import type { CommitQueue } from './commit-queue.ts'
-import type { BusMessage } from './fanout/bus-message.ts'
+import type { BusEntry } from './fanout/bus-message.ts'
 import type { FanoutMetrics, RoomBus, RoomBusListener } from './fanout/room-bus.ts'
 import { Room, type RoomOptions } from './room.ts'
 import type { DocStore } from './store/index.ts'
@@ -25,7 +25,7 @@ export interface RoomRegistryOptions extends RoomOptions {
 
 /** Frames from the bus for a room still loading, applied once it has loaded. */
 interface PendingRemote {
-  messages: BusMessage[]
+  messages: BusEntry[]
   /** A resync was asked for while loading (the load may have read the store before the gap). */
   resync: boolean
 }
@@ -58,8 +58,8 @@ export class RoomRegistry implements RoomBusListener {
     this.bus = bus
   }
 
-  /** RoomBusListener: a frame another instance published. */
-  message(name: string, message: BusMessage): void {
+  /** RoomBusListener: an entry another instance published. */
+  message(name: string, message: BusEntry): void {
     const room = this.rooms.get(name)
     if (room && !room.destroyed) {
       room.applyRemote(message.kind, message.payload)

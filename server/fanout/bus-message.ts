@@ -1,14 +1,17 @@
 /**
  * The frames instances exchange on a room's Redis channel (written down in PROTOCOL.md, "Fan-out
- * between instances"). Every frame is lib0-encoded:
+ * between instances"). A frame carries every entry an instance published for the room during one
+ * event-loop turn (one PUBLISH, however many updates a group commit relayed), lib0-encoded:
  *
  *   varUint   version (1)
  *   varString sender instance id (an instance ignores its own frames)
- *   varUint   kind: 0 update (a committed Yjs update), 1 awareness (an awareness update, removals
- *             included), 2 resync (the sender may have failed to publish something: re-read the
- *             room from the shared store)
  *   float64   sent at (ms since the epoch; for the fan-out latency metric)
- *   varUint8Array payload (empty for resync)
+ *   varUint   entry count (at least 1)
+ *   entries, in the order they were published:
+ *     varUint       kind: 0 update (a committed Yjs update), 1 awareness (an awareness update,
+ *                   removals included), 2 resync (the sender may have failed to publish
+ *                   something: re-read the room from the shared store)
+ *     varUint8Array payload (empty for resync)
  *
  * Redis is infrastructure we run, but a frame is still read defensively: a malformed one is
  * reported and dropped, never thrown into the subscriber's callback.
@@ -21,47 +24,61 @@ export const BUS_VERSION = 1
 export const BusKind = { update: 0, awareness: 1, resync: 2 } as const
 export type BusKind = (typeof BusKind)[keyof typeof BusKind]
 
-export interface BusMessage {
-  sender: string
+export interface BusEntry {
   kind: BusKind
-  sentAt: number
   payload: Uint8Array
+}
+
+export interface BusFrame {
+  sender: string
+  sentAt: number
+  entries: BusEntry[]
 }
 
 export class BusMessageError extends Error {
   override name = 'BusMessageError'
 }
 
-export function encodeBusMessage(
+export function encodeBusFrame(
   sender: string,
-  kind: BusKind,
-  payload: Uint8Array,
+  entries: readonly BusEntry[],
   sentAt = Date.now(),
 ): Uint8Array {
   const encoder = encoding.createEncoder()
   encoding.writeVarUint(encoder, BUS_VERSION)
   encoding.writeVarString(encoder, sender)
-  encoding.writeVarUint(encoder, kind)
   encoding.writeFloat64(encoder, sentAt)
-  encoding.writeVarUint8Array(encoder, payload)
+  encoding.writeVarUint(encoder, entries.length)
+  for (const entry of entries) {
+    encoding.writeVarUint(encoder, entry.kind)
+    encoding.writeVarUint8Array(encoder, entry.payload)
+  }
   return encoding.toUint8Array(encoder)
 }
 
 /** Reads a frame; throws BusMessageError for anything that is not a whole, known frame. */
-export function decodeBusMessage(frame: Uint8Array): BusMessage {
+export function decodeBusFrame(frame: Uint8Array): BusFrame {
   try {
     const decoder = decoding.createDecoder(frame)
     const version = decoding.readVarUint(decoder)
     if (version !== BUS_VERSION) throw new BusMessageError(`unknown bus frame version ${version}`)
     const sender = decoding.readVarString(decoder)
-    const kind = decoding.readVarUint(decoder)
-    if (kind !== BusKind.update && kind !== BusKind.awareness && kind !== BusKind.resync) {
-      throw new BusMessageError(`unknown bus frame kind ${kind}`)
-    }
     const sentAt = decoding.readFloat64(decoder)
-    const payload = decoding.readVarUint8Array(decoder)
+    const count = decoding.readVarUint(decoder)
+    // Each entry takes at least two bytes: a count past that is a lie, not a reason to loop.
+    if (count === 0 || count * 2 > frame.byteLength - decoder.pos) {
+      throw new BusMessageError(`bus frame claims ${count} entries`)
+    }
+    const entries: BusEntry[] = []
+    for (let i = 0; i < count; i++) {
+      const kind = decoding.readVarUint(decoder)
+      if (kind !== BusKind.update && kind !== BusKind.awareness && kind !== BusKind.resync) {
+        throw new BusMessageError(`unknown bus entry kind ${kind}`)
+      }
+      entries.push({ kind, payload: decoding.readVarUint8Array(decoder) })
+    }
     if (decoding.hasContent(decoder)) throw new BusMessageError('bus frame has trailing bytes')
-    return { sender, kind, sentAt, payload }
+    return { sender, sentAt, entries }
   } catch (err) {
     if (err instanceof BusMessageError) throw err
     throw new BusMessageError(`malformed bus frame: ${(err as Error).message}`)

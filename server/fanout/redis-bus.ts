@@ -1,6 +1,8 @@
 /**
  * RoomBus over Redis pub/sub (`ioredis`): one channel per room (`<prefix>room:<name>`), two
- * connections per instance (a subscriber connection can do nothing else).
+ * connections per instance (a subscriber connection can do nothing else). What a room publishes
+ * during one event-loop turn goes out as one frame (one PUBLISH, which every subscriber parses,
+ * its sender included: under load a group commit relays many updates of a room at once).
  *
  * Keeping the promise of room-bus.ts when Redis misbehaves:
  * - Publisher: no offline queue and no retries, so a publish while Redis is away fails at once
@@ -20,10 +22,11 @@ import { randomBytes } from 'node:crypto'
 import { Redis, type RedisOptions } from 'ioredis'
 import type { Logger } from 'pino'
 import {
+  type BusEntry,
   type BusKind,
   BusMessageError,
-  decodeBusMessage,
-  encodeBusMessage,
+  decodeBusFrame,
+  encodeBusFrame,
   BusKind as Kind,
 } from './bus-message.ts'
 import type { FanoutMetrics, RoomBus, RoomBusListener } from './room-bus.ts'
@@ -57,6 +60,9 @@ export class RedisBus implements RoomBus {
   private readonly pingTimer: NodeJS.Timeout
   private closed = false
   private publishFailureLogged = false
+  /** Entries published this turn, per room, in order (flushed from setImmediate). */
+  private queued = new Map<string, BusEntry[]>()
+  private flushScheduled = false
   /** Per connection: an outage already logged (one warning per outage, not one per retry). */
   private readonly outageLogged = { publisher: false, subscriber: false }
 
@@ -116,26 +122,51 @@ export class RedisBus implements RoomBus {
       this.missed.add(room)
       return
     }
-    const frame = encodeBusMessage(this.instanceId, kind, payload)
-    const bytes = frame.byteLength
-    this.pendingBytes += bytes
-    this.pub.publish(this.channelPrefix + room, Buffer.from(frame.buffer, frame.byteOffset, bytes)).then(
-      () => {
-        this.pendingBytes -= bytes
-        this.options.metrics?.fanoutPublished(kind, bytes)
-      },
-      (err) => {
-        this.pendingBytes -= bytes
+    let entries = this.queued.get(room)
+    if (!entries) {
+      entries = []
+      this.queued.set(room, entries)
+    }
+    entries.push({ kind, payload })
+    if (!this.flushScheduled) {
+      this.flushScheduled = true
+      setImmediate(this.flush)
+    }
+  }
+
+  /** Publishes what rooms queued this turn, one frame per room. */
+  private readonly flush = (): void => {
+    this.flushScheduled = false
+    const queued = this.queued
+    this.queued = new Map()
+    for (const [room, entries] of queued) {
+      if (!this.pubReady) {
         this.missed.add(room)
-        this.failed('publish', err)
-      },
-    )
+        continue
+      }
+      const frame = encodeBusFrame(this.instanceId, entries)
+      const bytes = frame.byteLength
+      this.pendingBytes += bytes
+      this.pub.publish(this.channelPrefix + room, Buffer.from(frame.buffer, frame.byteOffset, bytes)).then(
+        () => {
+          this.pendingBytes -= bytes
+          for (const entry of entries)
+            this.options.metrics?.fanoutPublished(entry.kind, entry.payload.byteLength)
+        },
+        (err) => {
+          this.pendingBytes -= bytes
+          this.missed.add(room)
+          this.failed('publish', err)
+        },
+      )
+    }
   }
 
   async close(): Promise<void> {
     if (this.closed) return
     this.closed = true
     clearInterval(this.pingTimer)
+    this.flush()
     // QUIT is answered after every publish sent before it.
     await Promise.allSettled([this.pub.quit(), this.sub.quit()])
     this.pub.disconnect()
@@ -227,15 +258,14 @@ export class RedisBus implements RoomBus {
       const name = channel.toString()
       if (!name.startsWith(this.channelPrefix)) return
       const room = name.slice(this.channelPrefix.length)
-      const message = decodeBusMessage(frame)
+      const message = decodeBusFrame(frame)
       if (message.sender === this.instanceId) return
-      this.options.metrics?.fanoutReceived(
-        message.kind,
-        frame.byteLength,
-        Math.max(0, Date.now() - message.sentAt) / 1000,
-      )
-      if (message.kind === Kind.resync) this.options.listener.resync([room])
-      else this.options.listener.message(room, message)
+      const latency = Math.max(0, Date.now() - message.sentAt) / 1000
+      for (const entry of message.entries) {
+        this.options.metrics?.fanoutReceived(entry.kind, entry.payload.byteLength, latency)
+        if (entry.kind === Kind.resync) this.options.listener.resync([room])
+        else this.options.listener.message(room, entry)
+      }
     } catch (err) {
       const malformed = err instanceof BusMessageError
       this.options.log.error(

@@ -8,7 +8,7 @@
  * it says so with `resync`, and the registry re-reads those rooms from the shared store. Duplicates
  * are harmless to Yjs; gaps are not, so a bus errs on the side of asking for a resync.
  */
-import type { BusKind, BusMessage } from './bus-message.ts'
+import type { BusEntry, BusKind } from './bus-message.ts'
 
 /** What a room needs of the bus. */
 export interface RoomPublisher {
@@ -33,8 +33,8 @@ export interface RoomBus extends RoomPublisher {
 
 /** What a bus reports to (the room registry). */
 export interface RoomBusListener {
-  /** A frame another instance published for `room`. */
-  message(room: string, message: BusMessage): void
+  /** An entry another instance published for `room` (in the order it published them). */
+  message(room: string, entry: BusEntry): void
   /** Frames for `rooms` may have been missed: bring them up to date from the store. */
   resync(rooms: string[]): void
 }

@@ -1,0 +1,66 @@
+/**
+ * The fan-out frame codec (server/fanout/bus-message.ts): seeded round trips, and every way a frame
+ * can be wrong read as a named BusMessageError, never another throw and never a long loop.
+ */
+import * as prng from 'lib0/prng'
+import { describe, expect, it } from 'vitest'
+import {
+  type BusEntry,
+  BusKind,
+  BusMessageError,
+  decodeBusFrame,
+  encodeBusFrame,
+} from '../server/fanout/bus-message.ts'
+import { seededTest } from './helpers/seed.ts'
+
+const KINDS = [BusKind.update, BusKind.awareness, BusKind.resync] as const
+
+function randomEntries(gen: prng.PRNG): BusEntry[] {
+  return Array.from({ length: prng.uint32(gen, 1, 20) }, () => {
+    const kind = KINDS[prng.uint32(gen, 0, 2)]
+    const length = kind === BusKind.resync ? 0 : prng.uint32(gen, 0, 300)
+    return { kind, payload: prng.uint8Array(gen, length) }
+  })
+}
+
+describe('fan-out frames', () => {
+  seededTest('round-trip sender, time and entries in order', (gen) => {
+    for (let i = 0; i < 200; i++) {
+      const entries = randomEntries(gen)
+      const sender = prng.word(gen, 1, 16)
+      const sentAt = prng.uint32(gen, 0, 2 ** 31) * 1000
+      expect(decodeBusFrame(encodeBusFrame(sender, entries, sentAt))).toEqual({ sender, sentAt, entries })
+    }
+  })
+
+  seededTest('refuse every truncation, trailing bytes and random bytes with BusMessageError', (gen) => {
+    const frame = encodeBusFrame('instance', randomEntries(gen))
+    for (let end = 0; end < frame.length; end++) {
+      expect(() => decodeBusFrame(frame.subarray(0, end))).toThrow(BusMessageError)
+    }
+    expect(() => decodeBusFrame(new Uint8Array([...frame, 0]))).toThrow(BusMessageError)
+    for (let i = 0; i < 500; i++) {
+      const bytes = prng.uint8Array(gen, prng.uint32(gen, 0, 64))
+      try {
+        decodeBusFrame(bytes)
+      } catch (err) {
+        expect(err).toBeInstanceOf(BusMessageError)
+      }
+    }
+  })
+
+  it('refuses an unknown version or kind, no entries, and a count past the frame', () => {
+    const good = encodeBusFrame('a', [{ kind: BusKind.update, payload: new Uint8Array([1, 2]) }], 0)
+    const version = good.slice()
+    version[0] = 2
+    expect(() => decodeBusFrame(version)).toThrow(/version 2/)
+    // version, sender "a" (2 bytes), float64, count: the kind is at offset 12.
+    const kind = good.slice()
+    kind[12] = 9
+    expect(() => decodeBusFrame(kind)).toThrow(/kind 9/)
+    expect(() => decodeBusFrame(encodeBusFrame('a', [], 0))).toThrow(/0 entries/)
+    const count = good.slice()
+    count[11] = 100
+    expect(() => decodeBusFrame(count)).toThrow(/100 entries/)
+  })
+})
