@@ -83,6 +83,12 @@ export class Room {
   /** Per member: saved-ack sequence and the state-vector entries it is waiting to hear about. */
   private readonly acks = new WeakMap<RoomMember, { seq: number; entries: Map<number, number> }>()
   private readonly awarenessOwners = new Map<number, RoomMember>()
+  /**
+   * Awareness ids whose state another instance publishes (one of its connections owns them), with
+   * when it last did: a connection here may not claim one while that state lives, as it may not
+   * claim one another connection here owns. Forgotten on the state's removal or timeout.
+   */
+  private readonly remoteAwareness = new Map<number, number>()
   private readonly committedListeners = new Set<CommittedListener>()
   private readonly fullSync = new SyncReplyCache()
   private compactionDone: Promise<void> | null = null
@@ -232,8 +238,19 @@ export class Room {
   applyRemote(kind: BusKind, payload: Uint8Array): void {
     if (kind === Kind.awareness) {
       try {
+        // Ids a connection here owns are its own to change; the others are now another
+        // instance's (see mayTouch).
+        const entries = readAwarenessEntries(payload, this.options).filter(
+          (entry) => !this.awarenessOwners.has(entry.clientID),
+        )
+        if (entries.length === 0) return
+        const now = Date.now()
+        for (const entry of entries) {
+          if (entry.json === 'null') this.remoteAwareness.delete(entry.clientID)
+          else this.remoteAwareness.set(entry.clientID, now)
+        }
         // onAwarenessChange relays it to the members.
-        awarenessProtocol.applyAwarenessUpdate(this.awareness, payload, REMOTE)
+        awarenessProtocol.applyAwarenessUpdate(this.awareness, encodeAwarenessEntries(entries), REMOTE)
       } catch (err) {
         this.log.warn({ err, room: this.name }, 'dropped an awareness update from another instance')
       }
@@ -354,6 +371,13 @@ export class Room {
       return true
     }
     if (owner !== undefined || entry.json === 'null') return false
+    const remoteSince = this.remoteAwareness.get(entry.clientID)
+    if (remoteSince !== undefined) {
+      // Owned on another instance: until its state is removed or times out there (a client that
+      // moved here after its instance died gets its id back then).
+      if (Date.now() - remoteSince < awarenessProtocol.outdatedTimeout) return false
+      this.remoteAwareness.delete(entry.clientID)
+    }
     if (member.awarenessIds.size >= this.options.maxAwarenessClientsPerConnection) {
       throw new PeerError(
         CloseCode.limitExceeded,
@@ -439,8 +463,10 @@ export class Room {
         awarenessProtocol.encodeAwarenessUpdate(this.awareness, change.removed),
       )
     }
-    // Server-side changes (a member left, a state timed out): tell everyone, release ownership.
+    // Server-side changes (a member left, a state timed out, another instance's change): tell
+    // everyone, release ownership.
     for (const id of change.removed) {
+      this.remoteAwareness.delete(id)
       const owner = this.awarenessOwners.get(id)
       if (owner) {
         this.awarenessOwners.delete(id)

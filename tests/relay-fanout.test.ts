@@ -8,8 +8,10 @@
 import * as prng from 'lib0/prng'
 import { afterAll, describe, expect, it } from 'vitest'
 import { PostgresStore, type StoredRoom } from '../server/index.ts'
+import { awarenessFrame } from './helpers/hostile.ts'
 import { dropSchema, freshSchemaName, postgresSkipReason, TEST_DATABASE_URL } from './helpers/postgres.ts'
 import { parsePrometheusText, sampleValue } from './helpers/prometheus-text.ts'
+import { RawPeer } from './helpers/raw-peer.ts'
 import { freshRedisPrefix, redisSkipReason, TEST_REDIS_URL } from './helpers/redis.ts'
 import {
   cleanupAfterEach,
@@ -250,6 +252,37 @@ describe.skipIf(skip)('two instances on one PostgreSQL and one Redis', () => {
       { timeout: 90_000 },
     )
   }
+
+  it('a connection on one instance cannot change the presence of a client on another', async () => {
+    const prefix = freshRedisPrefix()
+    const [one, two] = await Promise.all([startInstance({ prefix }), startInstance({ prefix })])
+    const [alice, watcher] = clientsOn(one.url, 'spoof', 2)
+    const [observer] = clientsOn(two.url, 'spoof', 1)
+    await Promise.all([alice, watcher, observer].map(synced))
+    alice.provider.awareness.setLocalStateField('user', { name: 'alice' })
+    const aliceId = alice.doc.clientID
+    const nameOn = (client: TestClient, id: number) =>
+      client.provider.awareness.getStates().get(id)?.user?.name
+    await waitFor(() => nameOn(observer, aliceId) === 'alice', 'alice on the other instance')
+    const clock = alice.provider.awareness.meta.get(aliceId)!.clock
+    const mallory = new RawPeer(two.url, 'spoof')
+    cleanups.push(() => mallory.ws.terminate())
+    await mallory.opened
+    const spoof = JSON.stringify({ user: { name: 'mallory' } })
+    await mallory.send(awarenessFrame([{ clientID: aliceId, clock: clock + 1, json: spoof }]))
+    await mallory.send(awarenessFrame([{ clientID: aliceId, clock: clock + 2, json: 'null' }]))
+    await mallory.send(awarenessFrame([{ clientID: aliceId, clock: Number.MAX_SAFE_INTEGER, json: spoof }]))
+    // Frames are handled and published in order: once both sides see this one, they saw the above.
+    await mallory.send(awarenessFrame([{ clientID: 9_009_009, clock: 1, json: '{"user":{"name":"bob"}}' }]))
+    await waitFor(
+      () => nameOn(observer, 9_009_009) === 'bob' && nameOn(watcher, 9_009_009) === 'bob',
+      "the spoofer's own state on both instances",
+    )
+    expect(nameOn(observer, aliceId)).toBe('alice')
+    expect(nameOn(watcher, aliceId)).toBe('alice')
+    alice.provider.awareness.setLocalStateField('user', { name: 'alice again' })
+    await waitFor(() => nameOn(observer, aliceId) === 'alice again', "alice's own later update")
+  })
 
   seededTest(
     'Redis cut off mid-session, then back: both instances report it, serve their own clients, and every client ends with every edit',
