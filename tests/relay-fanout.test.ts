@@ -8,7 +8,7 @@
 import * as prng from 'lib0/prng'
 import { afterAll, describe, expect, it } from 'vitest'
 import { PostgresStore, type StoredRoom } from '../server/index.ts'
-import { awarenessFrame } from './helpers/hostile.ts'
+import { SPOOFER_OWN_ID, spoofAwareness } from './helpers/hostile.ts'
 import { dropSchema, freshSchemaName, postgresSkipReason, TEST_DATABASE_URL } from './helpers/postgres.ts'
 import { parsePrometheusText, sampleValue } from './helpers/prometheus-text.ts'
 import { RawPeer } from './helpers/raw-peer.ts'
@@ -268,14 +268,10 @@ describe.skipIf(skip)('two instances on one PostgreSQL and one Redis', () => {
     const mallory = new RawPeer(two.url, 'spoof')
     cleanups.push(() => mallory.ws.terminate())
     await mallory.opened
-    const spoof = JSON.stringify({ user: { name: 'mallory' } })
-    await mallory.send(awarenessFrame([{ clientID: aliceId, clock: clock + 1, json: spoof }]))
-    await mallory.send(awarenessFrame([{ clientID: aliceId, clock: clock + 2, json: 'null' }]))
-    await mallory.send(awarenessFrame([{ clientID: aliceId, clock: Number.MAX_SAFE_INTEGER, json: spoof }]))
-    // Frames are handled and published in order: once both sides see this one, they saw the above.
-    await mallory.send(awarenessFrame([{ clientID: 9_009_009, clock: 1, json: '{"user":{"name":"bob"}}' }]))
+    // Frames are handled and published in order: both sides see the spoofer's own state last.
+    await spoofAwareness(mallory, aliceId, clock)
     await waitFor(
-      () => nameOn(observer, 9_009_009) === 'bob' && nameOn(watcher, 9_009_009) === 'bob',
+      () => nameOn(observer, SPOOFER_OWN_ID) === 'bob' && nameOn(watcher, SPOOFER_OWN_ID) === 'bob',
       "the spoofer's own state on both instances",
     )
     expect(nameOn(observer, aliceId)).toBe('alice')

@@ -25,6 +25,8 @@ import {
   randomAwarenessFrame,
   randomHttpRequest,
   reverseDeleteSetUpdate,
+  SPOOFER_OWN_ID,
+  spoofAwareness,
   subdocsUpdate,
   syncUpdateFrame,
   upgradeRequest,
@@ -412,13 +414,8 @@ describe('class 5: awareness floods and spoofing', () => {
     const clock = alice.provider.awareness.meta.get(aliceId)!.clock
     const mallory = raw(server.url, room)
     await mallory.opened
-    const spoof = JSON.stringify({ user: { name: 'mallory' } })
-    await mallory.send(awarenessFrame([{ clientID: aliceId, clock: clock + 1, json: spoof }]))
-    await mallory.send(awarenessFrame([{ clientID: aliceId, clock: clock + 2, json: 'null' }]))
-    await mallory.send(awarenessFrame([{ clientID: aliceId, clock: Number.MAX_SAFE_INTEGER, json: spoof }]))
-    // Frames are handled in order: once the observer sees this one, it has seen any relay of the above.
-    await mallory.send(awarenessFrame([{ clientID: 9_009_009, clock: 1, json: '{"user":{"name":"bob"}}' }]))
-    await waitFor(() => nameOf(9_009_009) === 'bob', "the observer to see the spoofer's own state")
+    await spoofAwareness(mallory, aliceId, clock)
+    await waitFor(() => nameOf(SPOOFER_OWN_ID) === 'bob', "the observer to see the spoofer's own state")
     expect(nameOf(aliceId)).toBe('alice')
     expect(mallory.closeCode).toBeNull()
     alice.provider.awareness.setLocalStateField('user', { name: 'alice again' })

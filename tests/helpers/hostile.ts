@@ -162,6 +162,27 @@ export function awarenessFrame(entries: AwarenessEntry[]): Uint8Array {
   return encoding.toUint8Array(encoder)
 }
 
+/** The awareness id whose state (`{user: {name: 'bob'}}`) `spoofAwareness` ends with. */
+export const SPOOFER_OWN_ID = 9_009_009
+
+/**
+ * Sends, through `peer`, three attempts on `victimId`'s awareness state (a new name at the next
+ * clock, a removal, a name at the largest clock), then a state for the peer's own id
+ * SPOOFER_OWN_ID: frames are handled in order, so whoever sees that last one has seen any relay
+ * of the attempts.
+ */
+export async function spoofAwareness(
+  peer: { send(frame: Uint8Array): Promise<void> },
+  victimId: number,
+  victimClock: number,
+): Promise<void> {
+  const spoof = JSON.stringify({ user: { name: 'mallory' } })
+  await peer.send(awarenessFrame([{ clientID: victimId, clock: victimClock + 1, json: spoof }]))
+  await peer.send(awarenessFrame([{ clientID: victimId, clock: victimClock + 2, json: 'null' }]))
+  await peer.send(awarenessFrame([{ clientID: victimId, clock: Number.MAX_SAFE_INTEGER, json: spoof }]))
+  await peer.send(awarenessFrame([{ clientID: SPOOFER_OWN_ID, clock: 1, json: '{"user":{"name":"bob"}}' }]))
+}
+
 /** JSON text of arrays nested `depth` deep: `[[[…]]]` (10,000 deep overflows JSON.stringify). */
 export function nestedJson(depth: number): string {
   return '['.repeat(depth) + ']'.repeat(depth)
