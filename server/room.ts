@@ -240,17 +240,17 @@ export class Room {
       try {
         // Ids a connection here owns are its own to change; the others are now another
         // instance's (see mayTouch).
-        const entries = readAwarenessEntries(payload, this.options).filter(
-          (entry) => !this.awarenessOwners.has(entry.clientID),
-        )
+        const all = readAwarenessEntries(payload, this.options)
+        const entries = all.filter((entry) => !this.awarenessOwners.has(entry.clientID))
         if (entries.length === 0) return
         const now = Date.now()
         for (const entry of entries) {
           if (entry.json === 'null') this.remoteAwareness.delete(entry.clientID)
           else this.remoteAwareness.set(entry.clientID, now)
         }
+        const own = entries.length === all.length ? payload : encodeAwarenessEntries(entries)
         // onAwarenessChange relays it to the members.
-        awarenessProtocol.applyAwarenessUpdate(this.awareness, encodeAwarenessEntries(entries), REMOTE)
+        awarenessProtocol.applyAwarenessUpdate(this.awareness, own, REMOTE)
       } catch (err) {
         this.log.warn({ err, room: this.name }, 'dropped an awareness update from another instance')
       }

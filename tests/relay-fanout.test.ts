@@ -132,6 +132,16 @@ async function startInstance(options: { prefix: string; databaseUrl?: string; re
   return server
 }
 
+/** A TCP proxy in front of the service at `url` (closed after the test), and `url` through it. */
+async function proxyFor(url: string, defaultPort: number): Promise<{ proxy: TcpProxy; via: string }> {
+  const target = new URL(url)
+  const proxy = new TcpProxy([{ host: target.hostname, port: Number(target.port || defaultPort) }])
+  await proxy.listen()
+  cleanups.push(() => proxy.close())
+  target.host = `127.0.0.1:${proxy.port}`
+  return { proxy, via: target.toString() }
+}
+
 /** Everything reached PostgreSQL: a fresh instance loads `room` with the same tokens as `text`. */
 async function expectStored(prefix: string, room: string, text: string): Promise<void> {
   const fresh = await startInstance({ prefix })
@@ -284,11 +294,7 @@ describe.skipIf(skip)('two instances on one PostgreSQL and one Redis', () => {
     'Redis cut off mid-session, then back: both instances report it, serve their own clients, and every client ends with every edit',
     async (gen) => {
       const prefix = freshRedisPrefix()
-      const redis = new URL(TEST_REDIS_URL)
-      const proxy = new TcpProxy([{ host: redis.hostname, port: Number(redis.port || 6379) }])
-      await proxy.listen()
-      cleanups.push(() => proxy.close())
-      const via = `redis://127.0.0.1:${proxy.port}`
+      const { proxy, via } = await proxyFor(TEST_REDIS_URL, 6379)
       const [one, two] = await Promise.all([
         startInstance({ prefix, redisUrl: via }),
         startInstance({ prefix, redisUrl: via }),
@@ -337,12 +343,7 @@ describe.skipIf(skip)('two instances on one PostgreSQL and one Redis', () => {
     'PostgreSQL failing, then slow: nothing is lost, rooms stay in memory, writes retry, readiness reports it',
     async (gen) => {
       const prefix = freshRedisPrefix()
-      const database = new URL(TEST_DATABASE_URL)
-      const proxy = new TcpProxy([{ host: database.hostname, port: Number(database.port || 5432) }])
-      await proxy.listen()
-      cleanups.push(() => proxy.close())
-      database.host = `127.0.0.1:${proxy.port}`
-      const via = database.toString()
+      const { proxy, via } = await proxyFor(TEST_DATABASE_URL, 5432)
       const [one, two] = await Promise.all([
         startInstance({ prefix, databaseUrl: via }),
         startInstance({ prefix, databaseUrl: via }),

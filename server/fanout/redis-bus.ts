@@ -69,6 +69,7 @@ export class RedisBus implements RoomBus {
   constructor(private readonly options: RedisBusOptions) {
     this.channelPrefix = `${options.prefix}room:`
     this.maxPendingBytes = options.maxPendingBytes ?? 64 * 1024 * 1024
+    const interval = options.pingIntervalMs ?? 5_000
     const common: RedisOptions = {
       connectionName: `tandem-${this.instanceId}`,
       // A command in flight when the connection drops fails instead of being replayed later.
@@ -80,13 +81,12 @@ export class RedisBus implements RoomBus {
     this.pub = new Redis(options.url, {
       ...common,
       enableAutoPipelining: true,
-      commandTimeout: options.pingIntervalMs ?? 5_000,
+      commandTimeout: interval,
     })
     this.sub = new Redis(options.url, { ...common, autoResubscribe: false })
     this.watch(this.pub, 'publisher')
     this.watch(this.sub, 'subscriber')
     this.sub.on('messageBuffer', (channel: Buffer, frame: Buffer) => this.receive(channel, frame))
-    const interval = options.pingIntervalMs ?? 5_000
     this.pingTimer = setInterval(() => {
       this.ping(this.pub, 'publisher', interval)
       this.ping(this.sub, 'subscriber', interval)
