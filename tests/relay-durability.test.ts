@@ -103,11 +103,17 @@ describe('durability', () => {
 
     await background.crashForTest()
     await type(25, 'y')
-    await waitFor(() => background.generation === 2, 'a new background thread')
-    await waitFor(async () => {
-      const stored = await store.load('bg')
-      return stored.updates.length < 10 && storedText(stored) === expected
-    }, 'a merge by the new thread, with every edit stored')
+    // A new thread loads its module afresh (through tsx from source): slow on a loaded machine,
+    // so these guards against a hang are longer than the default.
+    await waitFor(() => background.generation === 2, 'a new background thread', 30_000)
+    await waitFor(
+      async () => {
+        const stored = await store.load('bg')
+        return stored.updates.length < 10 && storedText(stored) === expected
+      },
+      'a merge by the new thread, with every edit stored',
+      30_000,
+    )
     const checkpoint = await background.checkpoint()
     expect(checkpoint.checkpointed).toBe(checkpoint.log)
   })
