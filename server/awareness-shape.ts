@@ -1,7 +1,9 @@
 /**
  * Reads a y-protocols awareness update into its entries, bounding each state before anything
  * parses it: at most `maxStateBytes` of JSON nested at most `maxJsonDepth` deep. (A state nested
- * thousands deep parses, but serializing it again for the next joiner overflows the stack.)
+ * thousands deep parses, but serializing it again for the next joiner overflows the stack.) Its
+ * `user` field must then follow shared/protocol/presence.ts: other clients write the colours into
+ * style attributes and show the name.
  *
  *   awarenessUpdate = n × (clientID:varUint clock:varUint state:varString(JSON, "null" = removed))
  *
@@ -10,6 +12,7 @@
  */
 import * as decoding from 'lib0/decoding'
 import * as encoding from 'lib0/encoding'
+import { presenceUserProblem } from '../shared/protocol/index.ts'
 import { checkJson, UpdateShapeError } from './update-shape.ts'
 
 export interface AwarenessEntry {
@@ -24,7 +27,10 @@ export interface AwarenessLimits {
   maxJsonDepth: number
 }
 
-/** Reads `update`; throws UpdateShapeError (`malformed` or `limit`) when it is bad or too big. */
+/**
+ * Reads `update`; throws UpdateShapeError when it is too big (`limit`), or bad or carries a `user`
+ * field unfit for other people's DOM (`malformed`).
+ */
 export function readAwarenessEntries(update: Uint8Array, limits: AwarenessLimits): AwarenessEntry[] {
   const decoder = decoding.createDecoder(update)
   const entries: AwarenessEntry[] = []
@@ -46,7 +52,8 @@ export function readAwarenessEntries(update: Uint8Array, limits: AwarenessLimits
       decoder.pos = start
       const json = decoding.readVarString(decoder)
       checkJson(json, limits.maxJsonDepth)
-      JSON.parse(json)
+      const problem = presenceUserProblem(JSON.parse(json))
+      if (problem) throw new UpdateShapeError('malformed', `client ${clientID}: ${problem}`)
       entries.push({ clientID, clock, json })
     }
   } catch (err) {

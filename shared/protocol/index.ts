@@ -23,4 +23,11 @@ export {
   SyncType,
   TANDEM_EXTENSIONS_PARAM,
 } from './messages.ts'
+export {
+  isPresenceColor,
+  isPresenceName,
+  MAX_PRESENCE_NAME_LENGTH,
+  presenceUserProblem,
+  stripNameControls,
+} from './presence.ts'
 export { isValidRoomName, roomNameProblem } from './room-name.ts'

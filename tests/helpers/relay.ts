@@ -12,6 +12,7 @@ import WebSocket from 'ws'
 import { WebsocketProvider } from 'y-websocket'
 import * as Y from 'yjs'
 import { createServer, type ServerConfig, type TandemServer } from '../../server/index.ts'
+import { RawPeer } from './raw-peer.ts'
 
 /** A fresh temp directory, removed by the returned cleanup. */
 export function makeTempDir(prefix = 'tandem-test-'): { dir: string; cleanup: () => void } {
@@ -171,4 +172,28 @@ export function cleanupAfterEach(): Array<() => unknown> {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
   })
   return cleanups
+}
+
+/**
+ * Starts servers, stock clients and raw peers that `cleanups` (from cleanupAfterEach) closes after
+ * each test.
+ */
+export function tracked(cleanups: Array<() => unknown>) {
+  return {
+    async start(options: Parameters<typeof startServer>[0] = {}): Promise<TestServer> {
+      const server = await startServer(options)
+      cleanups.push(() => server.close())
+      return server
+    },
+    client(url: string, room: string, options: Parameters<typeof connectClient>[2] = {}): TestClient {
+      const client = connectClient(url, room, options)
+      cleanups.push(() => client.destroy())
+      return client
+    },
+    raw(url: string, path: string): RawPeer {
+      const peer = new RawPeer(url, path)
+      cleanups.push(() => peer.close())
+      return peer
+    },
+  }
 }
