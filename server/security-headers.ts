@@ -7,7 +7,9 @@
 /**
  * The page's policy: scripts, workers, fonts, images and the manifest from this origin only;
  * WebSockets to this host only. Styles allow 'unsafe-inline' because CodeMirror injects style
- * elements and y-codemirror.next puts each remote caret's colour in a style attribute.
+ * elements where a browser lacks adopted stylesheets, and y-codemirror.next puts each remote
+ * caret's colour in a style attribute (with setAttribute, which the CSP treats as inline); that
+ * colour is checked to be #hex on the server and again in the client (shared/protocol/presence.ts).
  */
 export function contentSecurityPolicy(host: string | undefined): string {
   const relay = host && /^[A-Za-z0-9.:[\]-]{1,255}$/.test(host) ? ` ws://${host} wss://${host}` : ''

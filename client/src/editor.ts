@@ -22,6 +22,7 @@ import { tags } from '@lezer/highlight'
 import { yCollab, yUndoManagerKeymap } from 'y-codemirror.next'
 import type { Awareness } from 'y-protocols/awareness'
 import * as Y from 'yjs'
+import { guardPresence } from './presence-states.ts'
 import { readOnlyMode } from './read-only.ts'
 
 /** Colours come from CSS variables so one style serves light and dark mode. */
@@ -85,8 +86,9 @@ const editorTheme = EditorView.theme({
 export const TEXT_NAME = 'codemirror'
 
 /**
- * Creates the editor in `parent`, editing `ytext` and showing the others in `awareness`; with
- * `readOnly` it starts read-only (switch later with `setReadOnly`).
+ * Creates the editor in `parent`, editing `ytext` and showing the others in `awareness` (guarded
+ * first: y-codemirror.next writes remote colours into style attributes); with `readOnly` it starts
+ * read-only (switch later with `setReadOnly`).
  */
 export function createEditor(
   parent: HTMLElement,
@@ -94,6 +96,7 @@ export function createEditor(
   awareness: Awareness,
   options: { readOnly?: boolean } = {},
 ): EditorView {
+  guardPresence(awareness)
   const undoManager = new Y.UndoManager(ytext)
   const state = EditorState.create({
     doc: ytext.toString(),

@@ -2,6 +2,7 @@
  * Who this browser is in a room: a name the user can edit and a colour that stays the same for this
  * browser, both remembered in localStorage.
  */
+import { stripNameControls } from '../../shared/protocol/index.ts'
 
 /** The name and colours published in awareness (`user` field, as y-codemirror.next reads it). */
 export interface Identity {
@@ -52,8 +53,12 @@ const pick = <T>(items: readonly T[]): T => items[Math.floor(Math.random() * ite
 export const caretColor = (color: string, renames: number): string =>
   renames === 0 ? color : `${color}${(0xff - (renames % 16)).toString(16)}`
 
-/** Trims and bounds a user-entered name; an empty result means "keep the old one". */
-export const cleanName = (raw: string): string => raw.replace(/\s+/g, ' ').trim().slice(0, MAX_NAME_LENGTH)
+/**
+ * Trims and bounds a user-entered name and drops what the server refuses in one (control and
+ * bidirectional formatting characters); an empty result means "keep the old one".
+ */
+export const cleanName = (raw: string): string =>
+  stripNameControls(raw.replace(/\s+/g, ' ')).trim().slice(0, MAX_NAME_LENGTH)
 
 /** Loads this browser's identity, creating and remembering one on first use. */
 export function loadIdentity(storage: Storage | null = safeLocalStorage()): Identity {

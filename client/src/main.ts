@@ -25,6 +25,7 @@ import { documentTitle } from './document-title.ts'
 import { createEditor, TEXT_NAME } from './editor.ts'
 import { caretColor, loadIdentity, safeLocalStorage, saveName } from './identity.ts'
 import { mountPresence } from './presence.ts'
+import { guardPresence } from './presence-states.ts'
 import { setReadOnly } from './read-only.ts'
 import { showRefusedPage } from './refused-page.ts'
 import { newRoomId, ROOM_PATH_PREFIX, relayUrl, roomUrl, routeFor } from './room-url.ts'
@@ -53,6 +54,7 @@ async function openRoom(roomId: string, token: string | null, access: RoomAccess
     disableBc: true,
     params: { [TANDEM_EXTENSIONS_PARAM]: '1', ...(token ? { token } : {}) },
   })
+  guardPresence(provider.awareness)
   const accessControlled = access?.auth ?? token !== null
   const identity = loadIdentity(storage)
   provider.awareness.setLocalStateField('user', identity)

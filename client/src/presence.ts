@@ -3,7 +3,9 @@
  * first and marked "you", with their name editable in place (remembered by `identity.ts`).
  */
 import type { Awareness } from 'y-protocols/awareness'
+import { isPresenceColor, isPresenceName } from '../../shared/protocol/index.ts'
 import { cleanName, type Identity } from './identity.ts'
+import { FALLBACK_COLOR } from './presence-states.ts'
 
 interface PresenceOptions {
   /** Called with a cleaned, non-empty name when the user renames themselves. */
@@ -83,10 +85,14 @@ function swatch(): HTMLElement {
   return dot
 }
 
-/** The `user` field of an awareness state, if it is well-formed (peers may send anything). */
+/**
+ * The `user` field of an awareness state, if it is well-formed (peers may send anything; the
+ * states are guarded already, see presence-states.ts, and are checked again here before the DOM).
+ */
 function userOf(state: Record<string, unknown> | null): Identity | null {
   const user = state?.user as Partial<Identity> | undefined
   if (!user || typeof user.name !== 'string' || typeof user.color !== 'string') return null
-  const color = /^#[0-9a-fA-F]{3,8}$/.test(user.color) ? user.color : '#888888'
-  return { name: user.name.slice(0, 40) || 'Anonymous', color, colorLight: `${color}33` }
+  const color = isPresenceColor(user.color) ? user.color : FALLBACK_COLOR
+  const name = isPresenceName(user.name) ? user.name.slice(0, 40) : ''
+  return { name: name || 'Anonymous', color, colorLight: `${color}33` }
 }

@@ -71,6 +71,43 @@ export function startAppServer(staticDir: string): Promise<TestServer> {
   return startServer({ staticDir })
 }
 
+/** One Chromium and the real server serving a fresh production build, shared by a test file. */
+export interface BrowserApp {
+  browser: Browser
+  server: TestServer
+  /** `http://127.0.0.1:PORT` */
+  origin: string
+  /** A new context (see contextOptions) with a 20 s default timeout, closed by `close`. */
+  newContext(options?: Parameters<typeof contextOptions>[0]): Promise<BrowserContext>
+  /** Closes every context, the browser and the server, and removes the build. */
+  close(): Promise<void>
+}
+
+/** Builds the client, launches Chromium and starts the real server serving the build. */
+export async function startBrowserApp(): Promise<BrowserApp> {
+  const [build, browser] = await Promise.all([buildClient(), launchChromium()])
+  const server = await startAppServer(build.dir)
+  const contexts: BrowserContext[] = []
+  return {
+    browser,
+    server,
+    origin: `http://127.0.0.1:${server.port}`,
+    async newContext(options = {}) {
+      const context = await browser.newContext(contextOptions(options))
+      // Generous, but shorter than the test timeout so a stuck wait names its step.
+      context.setDefaultTimeout(20_000)
+      contexts.push(context)
+      return context
+    },
+    async close() {
+      for (const context of contexts) await context.close().catch(() => {})
+      await browser.close()
+      await server.close()
+      build.cleanup()
+    },
+  }
+}
+
 /** Options for a context that can use the clipboard; `dark` emulates the system's dark mode. */
 export function contextOptions({ dark = false, phone = false } = {}): BrowserContextOptions {
   return {
