@@ -26,9 +26,9 @@ export async function buildBundles(tandemRef: string | null = null): Promise<Bui
     rawRelay: join(root, 'bench/relay/servers/raw-relay.ts'),
     hocuspocus: join(root, 'bench/relay/servers/hocuspocus.ts'),
   }
-  // Beside tandem.mjs, where the bundled store looks for its worker thread (by the name it had at
-  // the commit being built).
-  for (const name of ['sqlite-background-worker', 'sqlite-worker']) {
+  // Beside tandem.mjs, where the bundled stores look for their worker threads (by the names they had
+  // at the commit being built).
+  for (const name of ['sqlite-background-worker', 'sqlite-worker', 'log-merger-worker']) {
     const worker = join(source, `server/store/${name}.ts`)
     if (existsSync(worker)) entries[name] = worker
   }

@@ -17,12 +17,12 @@
  * With `snapshot` (the caller's document, which holds every update this process appended but maybe
  * not another instance's), each part read (the old snapshot, each row) is checked with
  * `Y.snapshotContainsUpdate` against `snapshot`'s state vector and delete set; any part not
- * contained is merged in with `Y.mergeUpdates`, so nothing another instance stored is dropped.
+ * contained is merged in with `Y.mergeUpdates` (`withMissingParts`), so nothing another instance
+ * stored is dropped. Both merges run in a worker thread (`LogMerger`), never on the event loop.
  */
 import pg from 'pg'
-import * as Y from 'yjs'
 import type { DocStore, LogEntry, SetAsideEntry, StoredPolicy, StoredRoom } from './doc-store.ts'
-import { mergeStoredRoom } from './merge-log.ts'
+import { LogMerger } from './log-merger.ts'
 import { StoreOpenError } from './store-open-error.ts'
 
 export interface PostgresStoreOptions {
@@ -45,6 +45,8 @@ export class PostgresStore implements DocStore {
   readonly ready: Promise<void>
   readonly schema: string
   private readonly pool: pg.Pool
+  /** The thread compactions merge in. */
+  readonly merger = new LogMerger()
   /** `schema.table` names, quoted. */
   private readonly t: { snapshots: string; updates: string; policies: string; quarantine: string }
   private closed: Promise<void> | null = null
@@ -140,8 +142,11 @@ export class PostgresStore implements DocStore {
       const stored = await this.readRoom(client, room)
       if (!snapshot && stored.ids.length === 0) return stored.snapshot?.byteLength ?? 0
       const merged = snapshot
-        ? withMissingParts(snapshot, stored)
-        : mergeStoredRoom({ ...stored, logBytes: 0 })
+        ? await this.merger.withMissingParts(
+            snapshot,
+            stored.snapshot ? [stored.snapshot, ...stored.updates] : stored.updates,
+          )
+        : await this.merger.merge(stored)
       await client.query(
         `INSERT INTO ${this.t.snapshots} (room, data, updated_at) VALUES ($1, $2, now())
          ON CONFLICT (room) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at`,
@@ -202,7 +207,7 @@ export class PostgresStore implements DocStore {
 
   /** Ends the pool (after its queries finish); later calls resolve at once. */
   close(): Promise<void> {
-    this.closed ??= this.pool.end()
+    this.closed ??= Promise.all([this.pool.end(), this.merger.close()]).then(() => {})
     return this.closed
   }
 
@@ -240,18 +245,6 @@ export class PostgresStore implements DocStore {
       client.release()
     }
   }
-}
-
-/** `snapshot`, with every part of `stored` it does not contain (by state vector and delete set) merged in. */
-function withMissingParts(snapshot: Uint8Array, stored: RoomRows): Uint8Array {
-  const parts = stored.snapshot ? [stored.snapshot, ...stored.updates] : stored.updates
-  if (parts.length === 0) return snapshot
-  const covers = Y.createSnapshot(
-    Y.mergeDeleteSets([Y.decodeUpdate(snapshot).ds]),
-    Y.decodeStateVector(Y.encodeStateVectorFromUpdate(snapshot)),
-  )
-  const missing = parts.filter((part) => !Y.snapshotContainsUpdate(covers, part))
-  return missing.length === 0 ? snapshot : Y.mergeUpdates([snapshot, ...missing])
 }
 
 function toBuffer(bytes: Uint8Array): Buffer {

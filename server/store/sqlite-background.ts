@@ -19,8 +19,8 @@
  * A worker that dies (crash, out of memory) is replaced; its pending merges reject, which the relay
  * treats as a failed compaction (the log is kept). Appends never depend on it.
  */
-import { extname } from 'node:path'
 import { Worker } from 'node:worker_threads'
+import { workerEntry } from './worker-entry.ts'
 
 type WorkerMessage = { ready: true } | { failed: string } | { id: number; result?: unknown; error?: string }
 
@@ -67,7 +67,7 @@ export class SqliteBackground {
 
   private spawn(): void {
     this.generation++
-    const worker = new Worker(workerEntry(), {
+    const worker = new Worker(workerEntry('sqlite-background', import.meta.url), {
       workerData: { path: this.path, checkpointIntervalMs: this.options.checkpointIntervalMs },
     })
     // The relay must not stay alive for its background thread.
@@ -99,17 +99,4 @@ export class SqliteBackground {
       this.worker.postMessage({ id, ...request })
     })
   }
-}
-
-/**
- * The worker's entry file beside this module: from TypeScript source, `sqlite-background-entry.mjs`
- * (which loads the worker module through tsx's API: a worker does not get the parent's tsx hooks on
- * every Node version and runner); compiled (`dist/`, `.js`) or bundled (`.mjs`), the worker module
- * with this module's own extension, run directly.
- */
-function workerEntry(): URL {
-  const extension = extname(new URL(import.meta.url).pathname)
-  const entry =
-    extension === '.ts' ? './sqlite-background-entry.mjs' : `./sqlite-background-worker${extension}`
-  return new URL(entry, import.meta.url)
 }
