@@ -301,7 +301,8 @@ async function runClass(cls: string, seconds: number, settleSeconds: number): Pr
     healthy.startTyping()
     await sleep(WARMUP_MS)
     await readProbe(server.child, 2_000, true)
-    // /health reports the event loop since its previous answer: this read starts the window.
+    // /health reports the event loop over its last 60 s (servers before #19: since the previous
+    // answer, and this read starts that window).
     await readHealth(server.port, 2_000)
     const windowEnd = Date.now() + seconds * 1_000
     child.send({ aliceId: healthy.typist.clientID })

@@ -89,6 +89,16 @@ export interface ServerConfig {
   maxConnections: number
   /** Rooms in memory; an upgrade to a room not loaded past this gets 503. */
   maxRoomsLoaded: number
+  /**
+   * Open TCP connections not (yet) WebSockets: requests, keep-alive sockets, upgrades whose headers
+   * have not arrived. Past it a new socket is closed at once. With `maxConnections` it bounds the
+   * sockets (file descriptors) the server holds: at most `maxConnections + maxHttpConnections`.
+   */
+  maxHttpConnections: number
+  /** The same per client address (the socket's peer; not applied with `trustProxy`, where it is the proxy). */
+  maxHttpConnectionsPerIp: number
+  /** An idle keep-alive HTTP socket is closed after this many ms. */
+  keepAliveTimeoutMs: number
   /** A connection that sends no sync message within this many ms is closed (4508). */
   syncDeadlineMs: number
   /** HTTP: time to receive a request's headers, and the whole request (against slow clients). */
@@ -96,6 +106,18 @@ export interface ServerConfig {
   requestTimeoutMs: number
   /** Log an event-loop stall of at least this many ms, with what ran around it (0 = off). */
   stallWarnMs: number
+  /**
+   * A second HTTP listener for monitoring (`/metrics`, `/health` with details, `/ready`); set, the
+   * public port serves no `/metrics` and only `{status}` at `/health`. Null: no second listener.
+   */
+  monitorPort: number | null
+  /** Address the monitoring listener binds (loopback unless told otherwise). */
+  monitorHost: string
+  /**
+   * Set, `/metrics` and the details of `/health` need `Authorization: Bearer <token>` (at least 16
+   * characters); other callers get 401 from `/metrics` and only `{status}` from `/health`.
+   */
+  monitorToken: string | null
   /** Interval between pings; a peer that has not answered the previous ping is terminated. */
   heartbeatMs: number
   /** How long a room without connections stays loaded before it is flushed and unloaded. */
@@ -160,10 +182,16 @@ export const defaultConfig: Readonly<ServerConfig> = Object.freeze({
   maxConnectionsPerIp: 100,
   maxConnections: 10_000,
   maxRoomsLoaded: 10_000,
+  maxHttpConnections: 1_000,
+  maxHttpConnectionsPerIp: 128,
+  keepAliveTimeoutMs: 5_000,
   syncDeadlineMs: 30_000,
   headersTimeoutMs: 10_000,
   requestTimeoutMs: 30_000,
   stallWarnMs: 50,
+  monitorPort: null,
+  monitorHost: '127.0.0.1',
+  monitorToken: null,
   heartbeatMs: 30_000,
   roomUnloadDelayMs: 2_000,
   compactAfterUpdates: 1_000,
@@ -221,6 +249,9 @@ export function resolveConfig(partial: Partial<ServerConfig> = {}): ServerConfig
     'maxConnectionsPerIp',
     'maxConnections',
     'maxRoomsLoaded',
+    'maxHttpConnections',
+    'maxHttpConnectionsPerIp',
+    'keepAliveTimeoutMs',
     'syncDeadlineMs',
     'headersTimeoutMs',
     'requestTimeoutMs',
@@ -280,6 +311,33 @@ export function resolveConfig(partial: Partial<ServerConfig> = {}): ServerConfig
   }
   if (config.maxAwarenessMessageBytes < config.maxAwarenessStateBytes) {
     throw new TypeError('option "maxAwarenessMessageBytes" must be >= "maxAwarenessStateBytes"')
+  }
+  if (partial.maxHttpConnectionsPerIp === undefined) {
+    config.maxHttpConnectionsPerIp = Math.min(config.maxHttpConnectionsPerIp, config.maxHttpConnections)
+  }
+  if (config.maxHttpConnectionsPerIp > config.maxHttpConnections) {
+    throw new TypeError('option "maxHttpConnectionsPerIp" must be <= "maxHttpConnections"')
+  }
+  if (config.monitorPort !== null) {
+    if (!Number.isInteger(config.monitorPort) || config.monitorPort < 0 || config.monitorPort > 65535) {
+      throw new TypeError(
+        `option "monitorPort" must be an integer 0-65535 (or null), got ${config.monitorPort}`,
+      )
+    }
+    if (config.monitorPort !== 0 && config.monitorPort === config.port) {
+      throw new TypeError(
+        'options "monitorPort" and "port" must differ: monitoring is kept off the public port',
+      )
+    }
+  }
+  if (typeof config.monitorHost !== 'string' || config.monitorHost === '') {
+    throw new TypeError('option "monitorHost" must be an address such as 127.0.0.1')
+  }
+  if (
+    config.monitorToken !== null &&
+    (typeof config.monitorToken !== 'string' || config.monitorToken.length < 16)
+  ) {
+    throw new TypeError('option "monitorToken" must be a string of at least 16 characters (or null)')
   }
   if (!(config.stallWarnMs >= 0)) throw new TypeError('option "stallWarnMs" must be >= 0')
   if (config.roomUnloadDelayMs < 0) throw new TypeError('option "roomUnloadDelayMs" must be >= 0')

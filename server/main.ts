@@ -117,6 +117,37 @@ const OPTIONS = [
     String(defaultConfig.maxRoomsLoaded),
   ],
   [
+    'max-http-connections',
+    'TANDEM_MAX_HTTP_CONNECTIONS',
+    'open plain HTTP sockets in total (closed at once past it)',
+    String(defaultConfig.maxHttpConnections),
+  ],
+  [
+    'max-http-per-ip',
+    'TANDEM_MAX_HTTP_PER_IP',
+    'open plain HTTP sockets per client address (not with --trust-proxy)',
+    String(defaultConfig.maxHttpConnectionsPerIp),
+  ],
+  [
+    'keep-alive-timeout-ms',
+    'TANDEM_KEEP_ALIVE_TIMEOUT_MS',
+    'close an idle keep-alive HTTP socket after this long',
+    String(defaultConfig.keepAliveTimeoutMs),
+  ],
+  [
+    'monitor-port',
+    'TANDEM_MONITOR_PORT',
+    'serve /metrics and /health details on this port only (public /health: status only)',
+    'unset',
+  ],
+  ['monitor-host', 'TANDEM_MONITOR_HOST', 'address the monitor port binds', defaultConfig.monitorHost],
+  [
+    'monitor-token',
+    'TANDEM_MONITOR_TOKEN',
+    'bearer token (16+ characters) /metrics and /health details require',
+    'unset',
+  ],
+  [
     'sync-deadline-ms',
     'TANDEM_SYNC_DEADLINE_MS',
     'close a connection that sends no sync message by then (4508)',
@@ -212,6 +243,12 @@ function readConfig(): Partial<ServerConfig> {
   set('maxConnectionsPerIp', number('max-connections-per-ip', 'TANDEM_MAX_CONNECTIONS_PER_IP'))
   set('maxConnections', number('max-connections', 'TANDEM_MAX_CONNECTIONS'))
   set('maxRoomsLoaded', number('max-rooms', 'TANDEM_MAX_ROOMS'))
+  set('maxHttpConnections', number('max-http-connections', 'TANDEM_MAX_HTTP_CONNECTIONS'))
+  set('maxHttpConnectionsPerIp', number('max-http-per-ip', 'TANDEM_MAX_HTTP_PER_IP'))
+  set('keepAliveTimeoutMs', number('keep-alive-timeout-ms', 'TANDEM_KEEP_ALIVE_TIMEOUT_MS'))
+  set('monitorPort', number('monitor-port', 'TANDEM_MONITOR_PORT'))
+  set('monitorHost', pick('monitor-host', 'TANDEM_MONITOR_HOST'))
+  set('monitorToken', pick('monitor-token', 'TANDEM_MONITOR_TOKEN') || undefined)
   set('syncDeadlineMs', number('sync-deadline-ms', 'TANDEM_SYNC_DEADLINE_MS'))
   const docMessages = number('doc-messages-per-second', 'TANDEM_DOC_MESSAGES_PER_SECOND')
   if (docMessages !== undefined) {

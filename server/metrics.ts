@@ -7,9 +7,9 @@
  * direction and message type: no label lookup, no allocation. The counters read those slots when
  * scraped (prom-client's `collect`). Gauges (connections, rooms) are read at scrape time too.
  */
-import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
 import { closeCodeName, MessageType, SyncType } from '../shared/protocol/index.ts'
+import type { DelayStats } from './event-loop-delay.ts'
 import type { BusKind } from './fanout/bus-message.ts'
 import type { FanoutMetrics } from './fanout/room-bus.ts'
 
@@ -86,6 +86,8 @@ export interface MetricsSources {
   stalls(): number
   /** 1 when the Redis bus works, 0 when it does not, null without one (no series). */
   redisUp?(): number | null
+  /** Event-loop delay over the rolling window (the same figures /health reports; reading resets nothing). */
+  eventLoopDelay(): DelayStats
 }
 
 export class ServerMetrics implements RelayMetrics, FanoutMetrics {
@@ -98,7 +100,6 @@ export class ServerMetrics implements RelayMetrics, FanoutMetrics {
   private readonly commitSeconds: Histogram
   private readonly commitBatch: Histogram
   private readonly storeFailures: Counter
-  private readonly loopDelay = monitorEventLoopDelay({ resolution: 10 })
   /** Fan-out frames and bytes per [direction * kinds + kind] slot. */
   private readonly fanoutFrames = new Float64Array(DIRECTIONS.length * BUS_KINDS.length)
   private readonly fanoutBytes = new Float64Array(DIRECTIONS.length * BUS_KINDS.length)
@@ -213,17 +214,15 @@ export class ServerMetrics implements RelayMetrics, FanoutMetrics {
         },
       })
     }
-    const loopDelay = this.loopDelay
-    loopDelay.enable()
     new Gauge({
       name: 'tandem_event_loop_delay_seconds',
-      help: 'Event-loop delay since the previous scrape: its p99 and max',
+      help: 'Event-loop delay over the last 60 s (a rolling window; scrapes reset nothing): its p99 and max',
       labelNames: ['stat'],
       registers,
       collect() {
-        this.set({ stat: 'p99' }, loopDelay.percentile(99) / 1e9)
-        this.set({ stat: 'max' }, loopDelay.max / 1e9)
-        loopDelay.reset()
+        const { maxMs, p99Ms } = sources.eventLoopDelay()
+        this.set({ stat: 'p99' }, p99Ms / 1e3)
+        this.set({ stat: 'max' }, maxMs / 1e3)
       },
     })
   }
@@ -308,10 +307,5 @@ export class ServerMetrics implements RelayMetrics, FanoutMetrics {
   /** The exposition text for a scrape, and its content type. */
   async scrape(): Promise<{ contentType: string; body: string }> {
     return { contentType: this.register.contentType, body: await this.register.metrics() }
-  }
-
-  /** Stops the event-loop monitor (server shutdown). */
-  stop(): void {
-    this.loopDelay.disable()
   }
 }

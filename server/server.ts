@@ -9,9 +9,8 @@
  * Every network callback (request, upgrade, message, close, timer) is guarded where it enters our
  * code: a throw is logged and closes at most the request or connection it came from.
  */
-import { createServer as createHttpServer } from 'node:http'
-import type { AddressInfo } from 'node:net'
-import { monitorEventLoopDelay } from 'node:perf_hooks'
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http'
+import type { AddressInfo, Socket } from 'node:net'
 import type { Logger } from 'pino'
 import { WebSocketServer } from 'ws'
 import { CloseCode, StorageState, TANDEM_EXTENSIONS_PARAM } from '../shared/protocol/index.ts'
@@ -22,12 +21,16 @@ import { RoomPolicies } from './auth/room-policy.ts'
 import { CommitQueue } from './commit-queue.ts'
 import { resolveConfig, type ServerConfig } from './config.ts'
 import { Connection } from './connection.ts'
+import { EventLoopDelay } from './event-loop-delay.ts'
 import { RedisBus } from './fanout/redis-bus.ts'
 import type { RoomBus } from './fanout/room-bus.ts'
-import { HttpRoutes, sendJson } from './http-routes.ts'
+import type { HealthSources } from './health.ts'
+import { HttpRoutes } from './http-routes.ts'
+import { HttpConnectionLimits } from './limits/http-connection-limits.ts'
 import { UpgradeLimits } from './limits/upgrade-limits.ts'
 import { createLogger } from './logger.ts'
 import { ServerMetrics } from './metrics.ts'
+import { addMonitorRoutes } from './monitor-routes.ts'
 import { readinessProblems } from './readiness.ts'
 import { RoomRegistry } from './room-registry.ts'
 import { StallMonitor } from './stall-monitor.ts'
@@ -40,12 +43,17 @@ export interface TandemServer {
   readonly log: Logger
   readonly rooms: RoomRegistry
   readonly store: DocStore
-  /** Starts listening; resolves with the bound address (useful with port 0). */
-  listen(): Promise<{ port: number; host: string }>
+  /**
+   * Starts listening; resolves with the bound address (useful with port 0), and the monitoring
+   * listener's port when `monitorPort` is set.
+   */
+  listen(): Promise<{ port: number; host: string; monitorPort: number | null }>
   /** Stops accepting, closes every socket with 1012, flushes and unloads every room, closes the store. */
   close(): Promise<void>
   /** Open WebSocket connections. */
   readonly connectionCount: number
+  /** The monitoring listener's port once listening (`monitorPort`), else null. */
+  readonly monitorPort: number | null
 }
 
 export interface ServerHooks {
@@ -66,11 +74,13 @@ export function createServer(partial: Partial<ServerConfig> = {}, hooks: ServerH
   const store = openStore(config)
   const stalls = config.stallWarnMs > 0 ? new StallMonitor(log, config.stallWarnMs) : null
   const noteWork = stalls ? stalls.note.bind(stalls) : undefined
+  const loopDelay = new EventLoopDelay().start()
   const metrics = new ServerMetrics({
     connections: (): number => connections.size,
     roomsLoaded: (): number => rooms.size,
     stalls: (): number => stalls?.stalls ?? 0,
     redisUp: config.redisUrl ? (): number => (bus?.problem ? 0 : 1) : undefined,
+    eventLoopDelay: () => loopDelay.window(),
   })
   const commits = new CommitQueue(store, log, {
     noteWork,
@@ -100,48 +110,35 @@ export function createServer(partial: Partial<ServerConfig> = {}, hooks: ServerH
       : null
   const live = policies ? new LiveAccess(policies, log) : null
   const limits = new UpgradeLimits(config, rooms)
+  const httpLimits = new HttpConnectionLimits(config)
   const wss = new WebSocketServer({ noServer: true, maxPayload: config.maxPayload, perMessageDeflate: false })
-  const loopDelay = monitorEventLoopDelay({ resolution: 10 })
-  loopDelay.enable()
-  let loopWindowStart = Date.now()
   let closing: Promise<void> | null = null
-  const startedAt = Date.now()
+  const health: HealthSources = {
+    closing: () => closing !== null,
+    storeFailures: () => commits.failures,
+    rooms: () => rooms.size,
+    connections: () => connections.size,
+    storage: config.storage,
+    stalls: () => stalls?.stalls ?? null,
+    eventLoop: loopDelay,
+    startedAt: Date.now(),
+  }
+  const monitoring = {
+    health,
+    metrics,
+    readiness: () =>
+      readinessProblems({
+        store,
+        storeFailures: () => commits.failures,
+        closing: () => closing !== null,
+        bus,
+      }),
+    token: config.monitorToken,
+  }
 
-  const routes = new HttpRoutes(log).route('/health', (_req, res) => {
-    const degraded = commits.failures > 0
-    const memory = process.memoryUsage()
-    sendJson(res, degraded || closing ? 503 : 200, {
-      status: closing ? 'closing' : degraded ? 'degraded' : 'ok',
-      rooms: rooms.size,
-      connections: connections.size,
-      storage: config.storage,
-      storeFailures: commits.failures,
-      stalls: stalls?.stalls ?? null,
-      uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
-      // Since the previous /health answer: a poller sees the stalls of its own interval.
-      eventLoop: {
-        maxDelayMs: Math.round(loopDelay.max / 1e5) / 10,
-        p99DelayMs: Math.round(loopDelay.percentile(99) / 1e5) / 10,
-        windowSeconds: Math.round((Date.now() - loopWindowStart) / 100) / 10,
-      },
-      memory: { rssBytes: memory.rss, heapUsedBytes: memory.heapUsed },
-    })
-    loopDelay.reset()
-    loopWindowStart = Date.now()
-  })
-  routes.route('/metrics', async (_req, res) => {
-    const { contentType, body } = await metrics.scrape()
-    res.writeHead(200, { 'content-type': contentType, 'cache-control': 'no-store' }).end(body)
-  })
-  routes.route('/ready', async (_req, res) => {
-    const reasons = await readinessProblems({
-      store,
-      storeFailures: () => commits.failures,
-      closing: () => closing !== null,
-      bus,
-    })
-    if (reasons.length === 0) sendJson(res, 200, { status: 'ready' })
-    else sendJson(res, 503, { status: 'not ready', reasons })
+  const routes = addMonitorRoutes(new HttpRoutes(log), {
+    ...monitoring,
+    publicOnly: config.monitorPort !== null,
   })
   routes.fallback(
     createAccessApi({
@@ -163,6 +160,10 @@ export function createServer(partial: Partial<ServerConfig> = {}, hooks: ServerH
     },
     routes.handle,
   )
+  http.keepAliveTimeout = config.keepAliveTimeoutMs
+  // Node's own cap, a backstop: sockets past it are closed before any listener sees them.
+  http.maxConnections = config.maxConnections + config.maxHttpConnections
+  http.on('connection', httpLimits.connection)
   http.on('clientError', (err, socket) => {
     // headersTimeoutMs / requestTimeoutMs passed (a slow or stalled client): 408, as Node would.
     const timedOut = (err as NodeJS.ErrnoException).code === 'ERR_HTTP_REQUEST_TIMEOUT'
@@ -221,7 +222,9 @@ export function createServer(partial: Partial<ServerConfig> = {}, hooks: ServerH
         }, config.syncDeadlineMs)
         syncDeadline.unref()
         log.debug({ conn: connection.id, room, wantsSaved: connection.wantsSaved }, 'connection opened')
-        rooms.open(room).then(
+        const opened = rooms.open(room)
+        limits.roomOpening(socket)
+        opened.then(
           (loaded) => {
             try {
               connection.attach(loaded)
@@ -239,6 +242,22 @@ export function createServer(partial: Partial<ServerConfig> = {}, hooks: ServerH
       },
     }),
   )
+  // Before the handler: from its upgrade request on, a socket counts under the upgrade limits.
+  http.prependListener('upgrade', (_req, socket) => httpLimits.upgraded(socket as Socket))
+  // Monitoring on its own listener (loopback by default): only its routes, no upgrades.
+  const monitor: HttpServer | null =
+    config.monitorPort === null
+      ? null
+      : createHttpServer(
+          { headersTimeout: config.headersTimeoutMs, requestTimeout: config.requestTimeoutMs },
+          addMonitorRoutes(new HttpRoutes(log), { ...monitoring, publicOnly: false }).handle,
+        )
+  if (monitor) {
+    monitor.keepAliveTimeout = config.keepAliveTimeoutMs
+    monitor.maxConnections = MONITOR_MAX_CONNECTIONS
+    monitor.on('upgrade', (_req, socket: Socket) => socket.destroy())
+  }
+  let monitorPort: number | null = null
 
   const heartbeat = setInterval(() => {
     for (const connection of connections) {
@@ -265,28 +284,35 @@ export function createServer(partial: Partial<ServerConfig> = {}, hooks: ServerH
     get connectionCount() {
       return connections.size
     },
+    get monitorPort() {
+      return monitorPort
+    },
     async listen() {
       await store.ready
-      return new Promise((resolve, reject) => {
-        http.once('error', reject)
-        http.listen(config.port, config.host, () => {
-          http.off('error', reject)
-          const address = http.address() as AddressInfo
-          log.info({ port: address.port, host: address.address, storage: config.storage }, 'listening')
-          if (!config.authSecret && !hooks.authenticate) {
-            log.warn('access control is off: rooms are open to anyone with the URL (set TANDEM_AUTH_SECRET)')
-          }
-          resolve({ port: address.port, host: address.address })
-        })
-      })
+      const address = await listenOn(http, config.port, config.host)
+      if (monitor && config.monitorPort !== null) {
+        const monitorAddress = await listenOn(monitor, config.monitorPort, config.monitorHost).catch(
+          (err: unknown) => {
+            http.close()
+            throw err
+          },
+        )
+        monitorPort = monitorAddress.port
+        log.info({ port: monitorPort, host: monitorAddress.address }, 'monitoring endpoints listening')
+      }
+      log.info({ port: address.port, host: address.address, storage: config.storage }, 'listening')
+      if (!config.authSecret && !hooks.authenticate) {
+        log.warn('access control is off: rooms are open to anyone with the URL (set TANDEM_AUTH_SECRET)')
+      }
+      return { port: address.port, host: address.address, monitorPort }
     },
     close() {
       closing ??= (async () => {
         clearInterval(heartbeat)
-        loopDelay.disable()
-        metrics.stop()
+        loopDelay.stop()
         stalls?.stop()
         http.close()
+        monitor?.close()
         const socketsClosed = [...connections].map(
           (connection) =>
             new Promise<void>((resolve) => {
@@ -306,9 +332,24 @@ export function createServer(partial: Partial<ServerConfig> = {}, hooks: ServerH
         await bus?.close()
         await store.close()
         http.closeAllConnections()
+        monitor?.closeAllConnections()
         log.info('closed')
       })()
       return closing
     },
   }
+}
+
+/** Connections the monitoring listener holds at most (its readers are a few scrapers). */
+const MONITOR_MAX_CONNECTIONS = 64
+
+/** Starts `server` listening on `host:port`; resolves with the bound address. */
+function listenOn(server: HttpServer, port: number, host: string): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(port, host, () => {
+      server.off('error', reject)
+      resolve(server.address() as AddressInfo)
+    })
+  })
 }

@@ -61,6 +61,9 @@ const STATUS_TEXT: Record<number, string> = {
 export function refuseUpgrade(socket: Duplex, status: number, reason: string): void {
   if (socket.destroyed) return
   const body = `${reason}\n`
+  // Closed once the answer is out, as ws' abortHandshake does: a peer that never closes its side
+  // must not hold the socket (it no longer counts under any connection limit).
+  socket.once('finish', () => socket.destroy())
   socket.end(
     `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\nContent-Type: text/plain; charset=utf-8\r\n` +
       `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,

@@ -3,10 +3,18 @@
  * (when `allowedOrigins` is set), connections per client address and in total, and rooms loaded.
  * An admitted upgrade holds its connection slots until its socket closes, whatever happens after
  * (a refused token, a failed handshake, or a WebSocket session that ends).
+ *
+ * Rooms: an upgrade admitted to a room not in memory reserves the room until its connection starts
+ * loading it (`roomOpening`) or its socket closes, and reserved rooms count against
+ * `maxRoomsLoaded` like loaded ones. Authentication and the handshake come between admission and
+ * the load, so without the reservation upgrades arriving together would all pass the check before
+ * any of their rooms was loading. (A room reserved by one upgrade while another one already loads
+ * it counts twice for that moment: the cap errs towards refusing.)
  */
 import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { AdmitUpgrade } from '../upgrade.ts'
+import { decrement, increment } from './counts.ts'
 
 export interface UpgradeLimitOptions {
   /** Origins (scheme://host[:port]) browsers may connect from; null allows any. */
@@ -59,6 +67,10 @@ export function clientAddress(request: IncomingMessage, trustProxy: boolean): st
 export class UpgradeLimits {
   private readonly perAddress = new Map<string, number>()
   private total = 0
+  /** Rooms not yet loading that admitted upgrades will open, with how many upgrades reserved each. */
+  private readonly reserved = new Map<string, number>()
+  /** The room each reserving socket holds. */
+  private readonly reservations = new Map<Duplex, string>()
   private readonly allowedOrigins: readonly string[] | null
 
   constructor(
@@ -88,17 +100,36 @@ export class UpgradeLimits {
     if (this.total >= this.options.maxConnections) {
       return { status: 503, reason: 'too many connections to this server' }
     }
-    if (!this.rooms.isOpen(room) && this.rooms.openCount >= this.options.maxRoomsLoaded) {
+    const open = this.rooms.isOpen(room)
+    if (
+      !open &&
+      !this.reserved.has(room) &&
+      this.rooms.openCount + this.reserved.size >= this.options.maxRoomsLoaded
+    ) {
       return { status: 503, reason: 'too many rooms loaded' }
     }
     this.total++
-    this.perAddress.set(address, fromAddress + 1)
+    increment(this.perAddress, address)
+    if (!open) {
+      increment(this.reserved, room)
+      this.reservations.set(socket, room)
+    }
     socket.once('close', () => {
+      this.roomOpening(socket)
       this.total--
-      const left = (this.perAddress.get(address) ?? 1) - 1
-      if (left > 0) this.perAddress.set(address, left)
-      else this.perAddress.delete(address)
+      decrement(this.perAddress, address)
     })
     return null
+  }
+
+  /**
+   * The connection on `socket` has started loading its room (the registry counts it from now on):
+   * its reservation, if any, is given back. Also done when the socket closes.
+   */
+  roomOpening(socket: Duplex): void {
+    const room = this.reservations.get(socket)
+    if (room === undefined) return
+    this.reservations.delete(socket)
+    decrement(this.reserved, room)
   }
 }
