@@ -11,6 +11,13 @@
  * expiresAt null), `GET …/access` says everyone may edit, and the admin routes answer 404
  * `auth_off`. Bodies are at most 4 KiB of `application/json`; POST and PUT from an Origin outside
  * `allowedOrigins` get 403. `expiresAt` is milliseconds since the epoch.
+ *
+ * Bounds: `POST /api/rooms` is rate-limited per client address (`roomCreationsPerMinute`/`Burst`),
+ * the admin routes per client address and per room (`adminRequestsPerMinute`/`Burst`), each
+ * answering 429 `rate_limited` with Retry-After (seconds); a room holds at most
+ * `maxRevocationsPerRoom` live revocations, past which a revoke answers 409 `revocations_full`.
+ * A revocation or mode change is saved in the store and announced to every instance
+ * (room-policy.ts) before it is answered.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Logger } from 'pino'
@@ -21,7 +28,8 @@ import { isRoomMode } from './auth/room-policy.ts'
 import { randomId, signRoomToken } from './auth/tokens.ts'
 import type { ServerConfig } from './config.ts'
 import { sendJson } from './http-routes.ts'
-import { originProblem } from './limits/upgrade-limits.ts'
+import { KeyedRateLimit } from './limits/keyed-rate-limit.ts'
+import { clientAddress, originProblem } from './limits/upgrade-limits.ts'
 
 /** Largest request body accepted, in bytes. */
 export const MAX_BODY_BYTES = 4 * 1024
@@ -44,7 +52,17 @@ class ApiError extends Error {
 export interface AccessApiOptions {
   config: Pick<
     ServerConfig,
-    'publicUrl' | 'defaultLinkTtlSeconds' | 'maxLinkTtlSeconds' | 'allowedOrigins' | 'authSecret'
+    | 'publicUrl'
+    | 'defaultLinkTtlSeconds'
+    | 'maxLinkTtlSeconds'
+    | 'allowedOrigins'
+    | 'authSecret'
+    | 'trustProxy'
+    | 'maxRevocationsPerRoom'
+    | 'adminRequestsPerMinute'
+    | 'adminRequestBurst'
+    | 'roomCreationsPerMinute'
+    | 'roomCreationBurst'
   >
   /** Null when auth is off. */
   auth: { authenticator: TokenAuthenticator; live: LiveAccess } | null
@@ -68,7 +86,20 @@ export function createAccessApi(options: AccessApiOptions) {
 }
 
 class AccessApi {
-  constructor(private readonly options: AccessApiOptions) {}
+  private readonly creations: KeyedRateLimit
+  private readonly adminByAddress: KeyedRateLimit
+  private readonly adminByRoom: KeyedRateLimit
+
+  constructor(private readonly options: AccessApiOptions) {
+    const { config } = options
+    this.creations = new KeyedRateLimit({
+      perMinute: config.roomCreationsPerMinute,
+      burst: config.roomCreationBurst,
+    })
+    const admin = { perMinute: config.adminRequestsPerMinute, burst: config.adminRequestBurst }
+    this.adminByAddress = new KeyedRateLimit(admin)
+    this.adminByRoom = new KeyedRateLimit(admin)
+  }
 
   async handle(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     const parts = url.pathname.slice(PREFIX.length).split('/').filter(Boolean)
@@ -100,6 +131,7 @@ class AccessApi {
 
   private async createRoom(req: IncomingMessage, res: ServerResponse): Promise<void> {
     this.checkOrigin(req)
+    this.limit(res, this.creations, this.address(req), 'rooms created from this address')
     const body = await readJsonBody(req, false)
     const room = randomId()
     const origin = this.origin(req)
@@ -141,7 +173,7 @@ class AccessApi {
 
   private async createLink(req: IncomingMessage, res: ServerResponse, room: string): Promise<void> {
     this.checkOrigin(req)
-    const admin = await this.adminFor(req, room)
+    const admin = await this.adminFor(req, res, room)
     const body = await readJsonBody(req, true)
     if (!isAccessLevel(body.access)) {
       throw new ApiError(400, 'bad_request', 'access must be "view", "edit" or "admin"')
@@ -153,7 +185,7 @@ class AccessApi {
 
   private async revoke(req: IncomingMessage, res: ServerResponse, room: string): Promise<void> {
     this.checkOrigin(req)
-    const admin = await this.adminFor(req, room)
+    const admin = await this.adminFor(req, res, room)
     const body = await readJsonBody(req, true)
     const { jti } = body
     if (typeof jti !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(jti)) {
@@ -161,7 +193,19 @@ class AccessApi {
     }
     const { authenticator, live } = this.auth
     // Kept until no token with this id can still be valid (the server refuses longer lifetimes).
-    await authenticator.policies.revoke(room, jti, Date.now() + authenticator.maxLifetimeSeconds * 1000)
+    const until = Date.now() + authenticator.maxLifetimeSeconds * 1000
+    if ((await authenticator.policies.revoke(room, jti, until)) === 'full') {
+      const max = this.options.config.maxRevocationsPerRoom
+      this.options.log.warn(
+        { room, jti, by: admin, max },
+        'revocation refused: the room holds the most it may',
+      )
+      throw new ApiError(
+        409,
+        'revocations_full',
+        `this room already holds ${max} live revocations; each lapses when its token could have expired`,
+      )
+    }
     const closed = live.revoke(room, jti)
     this.options.log.info({ room, jti, closed, by: admin }, 'token revoked')
     sendJson(res, 200, { revoked: jti, closed })
@@ -169,7 +213,7 @@ class AccessApi {
 
   private async setMode(req: IncomingMessage, res: ServerResponse, room: string): Promise<void> {
     this.checkOrigin(req)
-    const admin = await this.adminFor(req, room)
+    const admin = await this.adminFor(req, res, room)
     const body = await readJsonBody(req, true)
     if (!isRoomMode(body.mode)) throw new ApiError(400, 'bad_request', 'mode must be "view" or "edit"')
     await this.auth.authenticator.policies.setMode(room, body.mode)
@@ -194,11 +238,28 @@ class AccessApi {
     return result.claims
   }
 
-  /** The token id of the request's admin token for `room`; throws 401/403 otherwise. */
-  private async adminFor(req: IncomingMessage, room: string): Promise<string> {
+  /**
+   * The token id of the request's admin token for `room`; throws 401/403 otherwise, and 429 past
+   * the admin rate of the client's address (checked first) or of the room (once the token is).
+   */
+  private async adminFor(req: IncomingMessage, res: ServerResponse, room: string): Promise<string> {
+    this.limit(res, this.adminByAddress, this.address(req), 'admin requests from this address')
     const claims = await this.tokenFor(req, room)
     if (claims.access !== 'admin') throw new ApiError(403, 'not_admin', 'admin access required')
+    this.limit(res, this.adminByRoom, room, 'admin requests for this room')
     return claims.jti
+  }
+
+  /** Takes one event from `key`'s bucket; throws 429 with Retry-After when it is empty. */
+  private limit(res: ServerResponse, limit: KeyedRateLimit, key: string, what: string): void {
+    const waitMs = limit.take(key)
+    if (waitMs === 0) return
+    res.setHeader('retry-after', String(Math.ceil(waitMs / 1000)))
+    throw new ApiError(429, 'rate_limited', `too many ${what}; try again later`)
+  }
+
+  private address(req: IncomingMessage): string {
+    return clientAddress(req, this.options.config.trustProxy)
   }
 
   private checkOrigin(req: IncomingMessage): void {

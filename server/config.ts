@@ -89,6 +89,17 @@ export interface ServerConfig {
   maxConnections: number
   /** Rooms in memory; an upgrade to a room not loaded past this gets 503. */
   maxRoomsLoaded: number
+  /** Live revocations one room may hold; past it `POST …/revoke` answers 409 `revocations_full`. */
+  maxRevocationsPerRoom: number
+  /**
+   * Admin API requests (links, revoke, mode) per minute, sustained and in a burst, allowed per room
+   * and per client address (each its own bucket); past it 429 `rate_limited` with Retry-After.
+   */
+  adminRequestsPerMinute: number
+  adminRequestBurst: number
+  /** `POST /api/rooms` per minute per client address, sustained and in a burst; past it 429. */
+  roomCreationsPerMinute: number
+  roomCreationBurst: number
   /**
    * Open TCP connections not (yet) WebSockets: requests, keep-alive sockets, upgrades whose headers
    * have not arrived. Past it a new socket is closed at once. With `maxConnections` it bounds the
@@ -182,6 +193,11 @@ export const defaultConfig: Readonly<ServerConfig> = Object.freeze({
   maxConnectionsPerIp: 100,
   maxConnections: 10_000,
   maxRoomsLoaded: 10_000,
+  maxRevocationsPerRoom: 1_000,
+  adminRequestsPerMinute: 60,
+  adminRequestBurst: 30,
+  roomCreationsPerMinute: 30,
+  roomCreationBurst: 10,
   maxHttpConnections: 1_000,
   maxHttpConnectionsPerIp: 128,
   keepAliveTimeoutMs: 5_000,
@@ -249,6 +265,11 @@ export function resolveConfig(partial: Partial<ServerConfig> = {}): ServerConfig
     'maxConnectionsPerIp',
     'maxConnections',
     'maxRoomsLoaded',
+    'maxRevocationsPerRoom',
+    'adminRequestsPerMinute',
+    'adminRequestBurst',
+    'roomCreationsPerMinute',
+    'roomCreationBurst',
     'maxHttpConnections',
     'maxHttpConnectionsPerIp',
     'keepAliveTimeoutMs',

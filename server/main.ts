@@ -117,6 +117,24 @@ const OPTIONS = [
     String(defaultConfig.maxRoomsLoaded),
   ],
   [
+    'max-revocations',
+    'TANDEM_MAX_REVOCATIONS',
+    'live revocations per room (409 revocations_full past it)',
+    String(defaultConfig.maxRevocationsPerRoom),
+  ],
+  [
+    'rooms-per-minute',
+    'TANDEM_ROOMS_PER_MINUTE',
+    'POST /api/rooms per client address (429 past it)',
+    String(defaultConfig.roomCreationsPerMinute),
+  ],
+  [
+    'admin-per-minute',
+    'TANDEM_ADMIN_PER_MINUTE',
+    'admin API requests per room and per client address (429 past it)',
+    String(defaultConfig.adminRequestsPerMinute),
+  ],
+  [
     'max-http-connections',
     'TANDEM_MAX_HTTP_CONNECTIONS',
     'open plain HTTP sockets in total (closed at once past it)',
@@ -243,6 +261,9 @@ function readConfig(): Partial<ServerConfig> {
   set('maxConnectionsPerIp', number('max-connections-per-ip', 'TANDEM_MAX_CONNECTIONS_PER_IP'))
   set('maxConnections', number('max-connections', 'TANDEM_MAX_CONNECTIONS'))
   set('maxRoomsLoaded', number('max-rooms', 'TANDEM_MAX_ROOMS'))
+  set('maxRevocationsPerRoom', number('max-revocations', 'TANDEM_MAX_REVOCATIONS'))
+  set('roomCreationsPerMinute', number('rooms-per-minute', 'TANDEM_ROOMS_PER_MINUTE'))
+  set('adminRequestsPerMinute', number('admin-per-minute', 'TANDEM_ADMIN_PER_MINUTE'))
   set('maxHttpConnections', number('max-http-connections', 'TANDEM_MAX_HTTP_CONNECTIONS'))
   set('maxHttpConnectionsPerIp', number('max-http-per-ip', 'TANDEM_MAX_HTTP_PER_IP'))
   set('keepAliveTimeoutMs', number('keep-alive-timeout-ms', 'TANDEM_KEEP_ALIVE_TIMEOUT_MS'))

@@ -43,6 +43,8 @@ export interface TandemServer {
   readonly log: Logger
   readonly rooms: RoomRegistry
   readonly store: DocStore
+  /** The Redis bus to the other instances (null without `redisUrl`). */
+  readonly bus: RoomBus | null
   /**
    * Starts listening; resolves with the bound address (useful with port 0), and the monitoring
    * listener's port when `monitorPort` is set.
@@ -103,12 +105,19 @@ export function createServer(partial: Partial<ServerConfig> = {}, hooks: ServerH
     : null
   if (bus) rooms.useBus(bus)
   const connections = new Set<Connection>()
-  const policies = config.authSecret ? new RoomPolicies(store, log) : null
+  const policies = config.authSecret
+    ? new RoomPolicies(store, log, {
+        maxRevocationsPerRoom: config.maxRevocationsPerRoom,
+        // Every instance re-reads a changed policy from the store (revocations and modes hold everywhere).
+        announce: bus ? (room) => bus.publishPolicy(room) : undefined,
+      })
+    : null
   const authenticator =
     config.authSecret && policies
       ? new TokenAuthenticator(config.authSecret, policies, config.maxLinkTtlSeconds)
       : null
   const live = policies ? new LiveAccess(policies, log) : null
+  if (bus && live) bus.usePolicyListener(live)
   const limits = new UpgradeLimits(config, rooms)
   const httpLimits = new HttpConnectionLimits(config)
   const wss = new WebSocketServer({ noServer: true, maxPayload: config.maxPayload, perMessageDeflate: false })
@@ -281,6 +290,7 @@ export function createServer(partial: Partial<ServerConfig> = {}, hooks: ServerH
     log,
     rooms,
     store,
+    bus,
     get connectionCount() {
       return connections.size
     },

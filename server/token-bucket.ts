@@ -17,11 +17,27 @@ export class TokenBucket {
 
   /** Takes `cost` tokens; false (taking none) when fewer are left: the event exceeds the rate. */
   take(cost = 1): boolean {
-    const now = this.now()
-    this.tokens = Math.min(this.burst, this.tokens + ((now - this.updatedAt) / 1000) * this.ratePerSecond)
-    this.updatedAt = now
+    this.refill()
     if (this.tokens < cost) return false
     this.tokens -= cost
     return true
+  }
+
+  /** Milliseconds until `cost` tokens are there (0: now). */
+  waitMs(cost = 1): number {
+    this.refill()
+    return this.tokens >= cost ? 0 : ((cost - this.tokens) / this.ratePerSecond) * 1000
+  }
+
+  /** True when the bucket is full again (it then remembers nothing a fresh one would not). */
+  get full(): boolean {
+    this.refill()
+    return this.tokens >= this.burst
+  }
+
+  private refill(): void {
+    const now = this.now()
+    this.tokens = Math.min(this.burst, this.tokens + ((now - this.updatedAt) / 1000) * this.ratePerSecond)
+    this.updatedAt = now
   }
 }

@@ -13,11 +13,11 @@ import {
 } from '../server/fanout/bus-message.ts'
 import { seededTest } from './helpers/seed.ts'
 
-const KINDS = [BusKind.update, BusKind.awareness, BusKind.resync] as const
+const KINDS = [BusKind.update, BusKind.awareness, BusKind.resync, BusKind.policy] as const
 
 function randomEntries(gen: prng.PRNG): BusEntry[] {
   return Array.from({ length: prng.uint32(gen, 1, 20) }, () => {
-    const kind = KINDS[prng.uint32(gen, 0, 2)]
+    const kind = KINDS[prng.uint32(gen, 0, KINDS.length - 1)]
     const length = kind === BusKind.resync ? 0 : prng.uint32(gen, 0, 300)
     return { kind, payload: prng.uint8Array(gen, length) }
   })

@@ -172,15 +172,41 @@ describe.each(stores)('$name', ({ open, skip }) => {
     expect(wordSet(textOf(await store.load('race')))).toEqual(expected)
   })
 
-  it.skipIf(skip)('saves and loads a room policy', async () => {
-    const store = await open()
-    expect(await store.loadPolicy?.('p')).toBeNull()
-    const policy = { mode: 'view' as const, revoked: [{ jti: 'abc', until: 1_700_000_000_000 }] }
-    await store.savePolicy?.('p', policy)
-    expect(await store.loadPolicy?.('p')).toEqual(policy)
-    await store.savePolicy?.('p', { mode: 'edit', revoked: [] })
-    expect(await store.loadPolicy?.('p')).toEqual({ mode: 'edit', revoked: [] })
-  })
+  it.skipIf(skip)(
+    'saves and loads a room policy: the mode, and revocations one row each, capped and pruned',
+    async () => {
+      const store = await open()
+      const now = 1_700_000_000_000
+      expect(await store.loadPolicy?.('p', now)).toBeNull()
+      await store.saveMode?.('p', 'view')
+      expect(await store.loadPolicy?.('p', now)).toEqual({ mode: 'view', revoked: [] })
+      expect(await store.addRevocation?.('p', { jti: 'abc', until: now + 1000 }, 2, now)).toBe('added')
+      expect(await store.addRevocation?.('p', { jti: 'def', until: now + 10 }, 2, now)).toBe('added')
+      // Full: a new id is refused, an id already revoked is extended.
+      expect(await store.addRevocation?.('p', { jti: 'ghi', until: now + 1000 }, 2, now)).toBe('full')
+      expect(await store.addRevocation?.('p', { jti: 'abc', until: now + 2000 }, 2, now)).toBe('added')
+      const loaded = await store.loadPolicy?.('p', now)
+      expect(loaded?.mode).toBe('view')
+      expect(loaded?.revoked.sort((x, y) => x.jti.localeCompare(y.jti))).toEqual([
+        { jti: 'abc', until: now + 2000 },
+        { jti: 'def', until: now + 10 },
+      ])
+      // A dead revocation is not loaded, and makes room for a new one.
+      expect((await store.loadPolicy?.('p', now + 10))?.revoked).toEqual([{ jti: 'abc', until: now + 2000 }])
+      expect(await store.addRevocation?.('p', { jti: 'ghi', until: now + 1000 }, 2, now + 10)).toBe('added')
+      await store.saveMode?.('p', 'edit')
+      expect((await store.loadPolicy?.('p', now + 10))?.mode).toBe('edit')
+      expect((await store.loadPolicy?.('p', now + 10))?.revoked).toHaveLength(2)
+      // Revocations alone make a policy; pruning drops the dead ones everywhere.
+      await store.addRevocation?.('q', { jti: 'x', until: now + 5 }, 2, now)
+      expect(await store.loadPolicy?.('q', now)).toEqual({
+        mode: 'edit',
+        revoked: [{ jti: 'x', until: now + 5 }],
+      })
+      expect(await store.pruneRevocations?.(now + 1500)).toBe(2)
+      expect(await store.loadPolicy?.('q', now)).toBeNull()
+    },
+  )
 
   it.skipIf(skip)('keeps set-aside entries apart, oldest first', async () => {
     const store = await open()

@@ -3,9 +3,12 @@
  * reaches them at once. Revoking a token id closes every connection using it (4410); a mode change
  * sets every connection's effective access (each is told, see `Connection.setAccess`); a token that
  * expires during a session closes its connection at the expiry (4401, one timer per connection).
+ * A change another instance made (announced on the bus) or may have made (the bus was away) is
+ * re-read from the store and applied the same way (`policyChanged`, `policiesStale`).
  */
 import type { Logger } from 'pino'
 import { type AccessLevel, CloseCode } from '../../shared/protocol/index.ts'
+import type { PolicyListener } from '../fanout/room-bus.ts'
 import type { GrantToken } from '../upgrade.ts'
 import { effectiveAccess, type RoomMode, type RoomPolicies } from './room-policy.ts'
 
@@ -22,7 +25,7 @@ export interface GovernedConnection {
 /** Longest delay a Node timer takes; later expiries re-arm. */
 const MAX_TIMER_MS = 2 ** 31 - 1
 
-export class LiveAccess {
+export class LiveAccess implements PolicyListener {
   private readonly rooms = new Map<string, Map<GovernedConnection, GrantToken>>()
   private readonly expiryTimers = new Map<GovernedConnection, NodeJS.Timeout>()
 
@@ -81,10 +84,35 @@ export class LiveAccess {
     return changed
   }
 
+  /** Another instance changed `room`'s policy: re-reads it and applies it to this room's connections. */
+  policyChanged(room: string): void {
+    this.policies.forget(room)
+    this.recheckRoom(room)
+  }
+
+  /** Changes may have been missed: forgets every cached policy and re-applies those in use. */
+  policiesStale(): void {
+    this.policies.forgetAll()
+    for (const room of this.rooms.keys()) this.recheckRoom(room)
+  }
+
+  private recheckRoom(room: string): void {
+    for (const [connection, token] of this.rooms.get(room) ?? []) {
+      void this.recheck(connection, token).catch((err) =>
+        this.log.error({ err, conn: connection.id, room }, 'rechecking access failed'),
+      )
+    }
+  }
+
   private async recheck(connection: GovernedConnection, token: GrantToken): Promise<void> {
     const room = connection.roomName
     if (await this.policies.isRevoked(room, token.jti)) {
-      if (!connection.closed) connection.close(CloseCode.revoked, 'revoked: token revoked')
+      if (connection.closed) return
+      this.log.warn(
+        { conn: connection.id, room, code: CloseCode.revoked },
+        'closing connection: revoked: token revoked',
+      )
+      connection.close(CloseCode.revoked, 'revoked: token revoked')
       return
     }
     const mode = await this.policies.mode(room)

@@ -1,7 +1,8 @@
 /**
- * The frames instances exchange on a room's Redis channel (written down in PROTOCOL.md, "Fan-out
- * between instances"). A frame carries every entry an instance published for the room during one
- * event-loop turn (one PUBLISH, however many updates a group commit relayed), lib0-encoded:
+ * The frames instances exchange on Redis (written down in PROTOCOL.md, "Fan-out between
+ * instances"): on a room's channel, every entry an instance published for the room during one
+ * event-loop turn (one PUBLISH, however many updates a group commit relayed, split into several
+ * frames past the bus's frame bound); on the policy channel, policy announcements. lib0-encoded:
  *
  *   varUint   version (1)
  *   varString sender instance id (an instance ignores its own frames)
@@ -10,8 +11,10 @@
  *   entries, in the order they were published:
  *     varUint       kind: 0 update (a committed Yjs update), 1 awareness (an awareness update,
  *                   removals included), 2 resync (the sender may have failed to publish
- *                   something: re-read the room from the shared store)
- *     varUint8Array payload (empty for resync)
+ *                   something, or published an update too large for a frame: re-read the room
+ *                   from the shared store), 3 policy (policy channel only: the room's policy
+ *                   changed in the store; re-read it)
+ *     varUint8Array payload (empty for resync; the room name, UTF-8, for policy)
  *
  * Redis is infrastructure we run, but a frame is still read defensively: a malformed one is
  * reported and dropped, never thrown into the subscriber's callback.
@@ -21,7 +24,7 @@ import * as encoding from 'lib0/encoding'
 
 export const BUS_VERSION = 1
 
-export const BusKind = { update: 0, awareness: 1, resync: 2 } as const
+export const BusKind = { update: 0, awareness: 1, resync: 2, policy: 3 } as const
 export type BusKind = (typeof BusKind)[keyof typeof BusKind]
 
 export interface BusEntry {
@@ -56,6 +59,10 @@ export function encodeBusFrame(
   return encoding.toUint8Array(encoder)
 }
 
+/** Bytes a frame adds around its entries' payloads, at most (header, and per entry kind and length). */
+export const FRAME_HEADER_BYTES = 64
+export const ENTRY_HEADER_BYTES = 8
+
 /** Reads a frame; throws BusMessageError for anything that is not a whole, known frame. */
 export function decodeBusFrame(frame: Uint8Array): BusFrame {
   try {
@@ -72,7 +79,12 @@ export function decodeBusFrame(frame: Uint8Array): BusFrame {
     const entries: BusEntry[] = []
     for (let i = 0; i < count; i++) {
       const kind = decoding.readVarUint(decoder)
-      if (kind !== BusKind.update && kind !== BusKind.awareness && kind !== BusKind.resync) {
+      if (
+        kind !== BusKind.update &&
+        kind !== BusKind.awareness &&
+        kind !== BusKind.resync &&
+        kind !== BusKind.policy
+      ) {
         throw new BusMessageError(`unknown bus entry kind ${kind}`)
       }
       entries.push({ kind, payload: decoding.readVarUint8Array(decoder) })

@@ -6,7 +6,8 @@
  * The promise a bus keeps: every frame published while it is up reaches every instance subscribed
  * to the room; when it cannot keep that (Redis unreachable, a publish failed, a subscriber dropped),
  * it says so with `resync`, and the registry re-reads those rooms from the shared store. Duplicates
- * are harmless to Yjs; gaps are not, so a bus errs on the side of asking for a resync.
+ * are harmless to Yjs; gaps are not, so a bus errs on the side of asking for a resync. Policy
+ * announcements keep the same promise: when some may have been missed, `policiesStale`.
  */
 import type { BusEntry, BusKind } from './bus-message.ts'
 
@@ -16,7 +17,13 @@ export interface RoomPublisher {
   publish(room: string, kind: BusKind, payload: Uint8Array): void
 }
 
-export interface RoomBus extends RoomPublisher {
+/** What the access API needs of the bus: announcing that a room's policy changed in the store. */
+export interface PolicyPublisher {
+  /** Tells every other instance to re-read `room`'s policy (revocations, mode) from the store. */
+  publishPolicy(room: string): void
+}
+
+export interface RoomBus extends RoomPublisher, PolicyPublisher {
   /** This instance's id on the bus (frames from it are ignored on receipt). */
   readonly instanceId: string
   /** Null while publishing and receiving work; otherwise why not (for `GET /ready`). */
@@ -27,6 +34,8 @@ export interface RoomBus extends RoomPublisher {
    */
   subscribe(room: string): Promise<void>
   unsubscribe(room: string): void
+  /** Where policy announcements go (every instance hears every room's, loaded here or not). */
+  usePolicyListener(listener: PolicyListener): void
   /** Publishes what is pending, then disconnects. */
   close(): Promise<void>
 }
@@ -37,6 +46,14 @@ export interface RoomBusListener {
   message(room: string, entry: BusEntry): void
   /** Frames for `rooms` may have been missed: bring them up to date from the store. */
   resync(rooms: string[]): void
+}
+
+/** What a bus reports about room policies (to live access control, auth/live-access.ts). */
+export interface PolicyListener {
+  /** Another instance changed `room`'s policy in the store. */
+  policyChanged(room: string): void
+  /** Announcements may have been missed (the subscriber was away): every cached policy is suspect. */
+  policiesStale(): void
 }
 
 /** What a bus counts (see metrics.ts). */

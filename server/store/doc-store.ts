@@ -33,8 +33,20 @@ export interface StoredRoom {
  */
 export interface StoredPolicy {
   mode: 'edit' | 'view'
-  revoked: Array<{ jti: string; until: number }>
+  revoked: Revocation[]
 }
+
+/** A revoked token id, kept until `until` (ms since the epoch). */
+export interface Revocation {
+  jti: string
+  until: number
+}
+
+/**
+ * What `addRevocation` did: `added` (stored, or an earlier revocation of the id extended), or
+ * `full` (the room already holds `max` live revocations; nothing was written).
+ */
+export type RevocationResult = 'added' | 'full'
 
 export interface DocStore {
   /**
@@ -60,10 +72,21 @@ export interface DocStore {
   setAside(room: string, entries: readonly SetAsideEntry[]): Promise<void>
   /** What `setAside` kept for `room`, oldest first. */
   setAsideEntries(room: string): Promise<SetAsideEntry[]>
-  /** The policy saved for `room`, or null if none was (optional: without it policies live in memory). */
-  loadPolicy?(room: string): Promise<StoredPolicy | null>
-  /** Durably replaces `room`'s policy. */
-  savePolicy?(room: string, policy: StoredPolicy): Promise<void>
+  /**
+   * The policy saved for `room` (revocations still live at `now` only), or null if nothing was.
+   * The policy methods come as a set (optional: without them policies live in memory).
+   */
+  loadPolicy?(room: string, now: number): Promise<StoredPolicy | null>
+  /** Durably sets `room`'s mode. */
+  saveMode?(room: string, mode: StoredPolicy['mode']): Promise<void>
+  /**
+   * Durably revokes `revocation.jti` in `room` (one row: the cost does not grow with the room's
+   * list), first dropping the room's revocations dead at `now`. Refuses with `full` when the room
+   * holds `max` live revocations and this id is not among them; atomic across instances.
+   */
+  addRevocation?(room: string, revocation: Revocation, max: number, now: number): Promise<RevocationResult>
+  /** Deletes every revocation dead at `now`, in every room; resolves with how many. */
+  pruneRevocations?(now: number): Promise<number>
   /**
    * Resolves when the database answers a trivial query, rejects when it does not (for `GET /ready`).
    * Optional: without it, the server judges the store by its last append.

@@ -5,7 +5,15 @@ import { MemoryStore } from './memory-store.ts'
 import { PostgresStore } from './postgres-store.ts'
 import { SqliteStore } from './sqlite-store.ts'
 
-export type { DocStore, LogEntry, SetAsideEntry, StoredPolicy, StoredRoom } from './doc-store.ts'
+export type {
+  DocStore,
+  LogEntry,
+  Revocation,
+  RevocationResult,
+  SetAsideEntry,
+  StoredPolicy,
+  StoredRoom,
+} from './doc-store.ts'
 export { MemoryStore } from './memory-store.ts'
 export { PostgresStore, type PostgresStoreOptions } from './postgres-store.ts'
 export { SqliteStore, type SqliteStoreOptions } from './sqlite-store.ts'

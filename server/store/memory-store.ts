@@ -2,7 +2,15 @@
  * DocStore that keeps everything in this process: nothing survives a restart. For benchmarks
  * (Tandem in-memory) and tests; it has the same semantics as the durable stores otherwise.
  */
-import type { DocStore, LogEntry, SetAsideEntry, StoredPolicy, StoredRoom } from './doc-store.ts'
+import type {
+  DocStore,
+  LogEntry,
+  Revocation,
+  RevocationResult,
+  SetAsideEntry,
+  StoredPolicy,
+  StoredRoom,
+} from './doc-store.ts'
 import { mergeStoredRoom } from './merge-log.ts'
 
 export class MemoryStore implements DocStore {
@@ -52,15 +60,53 @@ export class MemoryStore implements DocStore {
       .map(({ data, reason }) => ({ data, reason }))
   }
 
-  private readonly policies = new Map<string, string>()
+  private readonly modes = new Map<string, StoredPolicy['mode']>()
+  /** Per room: jti -> until. */
+  private readonly revocations = new Map<string, Map<string, number>>()
 
-  async loadPolicy(room: string): Promise<StoredPolicy | null> {
-    const json = this.policies.get(room)
-    return json === undefined ? null : (JSON.parse(json) as StoredPolicy)
+  async loadPolicy(room: string, now: number): Promise<StoredPolicy | null> {
+    const mode = this.modes.get(room)
+    const revocations = this.revocations.get(room)
+    if (mode === undefined && revocations === undefined) return null
+    const revoked = [...(revocations ?? [])]
+      .filter(([, until]) => until > now)
+      .map(([jti, until]) => ({ jti, until }))
+    return { mode: mode ?? 'edit', revoked }
   }
 
-  async savePolicy(room: string, policy: StoredPolicy): Promise<void> {
-    this.policies.set(room, JSON.stringify(policy))
+  async saveMode(room: string, mode: StoredPolicy['mode']): Promise<void> {
+    this.modes.set(room, mode)
+  }
+
+  async addRevocation(
+    room: string,
+    { jti, until }: Revocation,
+    max: number,
+    now: number,
+  ): Promise<RevocationResult> {
+    let revocations = this.revocations.get(room)
+    if (!revocations) {
+      revocations = new Map()
+      this.revocations.set(room, revocations)
+    }
+    for (const [id, end] of revocations) if (end <= now) revocations.delete(id)
+    const known = revocations.get(jti)
+    if (known === undefined && revocations.size >= max) return 'full'
+    revocations.set(jti, Math.max(until, known ?? 0))
+    return 'added'
+  }
+
+  async pruneRevocations(now: number): Promise<number> {
+    let pruned = 0
+    for (const [room, revocations] of this.revocations) {
+      for (const [id, end] of revocations) {
+        if (end > now) continue
+        revocations.delete(id)
+        pruned++
+      }
+      if (revocations.size === 0) this.revocations.delete(room)
+    }
+    return pruned
   }
 
   async ping(): Promise<void> {}

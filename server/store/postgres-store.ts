@@ -4,7 +4,8 @@
  * Schema (created at startup, idempotently, under one advisory lock so instances starting together
  * do not race): `snapshots(room PRIMARY KEY, data, updated_at)`, `updates(room, id, data)` keyed
  * (room, id) where `id` is a database identity (never a per-process counter, so appends from
- * several instances cannot collide), `policies(room PRIMARY KEY, data jsonb)` and
+ * several instances cannot collide), `policies(room PRIMARY KEY, data jsonb)` (the mode),
+ * `revocations(room, jti, until)` keyed (room, jti) (a revocation writes one row) and
  * `quarantine(room, id, data, reason, at)`. `append` writes a whole batch in one INSERT (the
  * relay's group commit); `load` reads snapshot and log in one statement, so one snapshot of the
  * database, never a snapshot from after a compaction beside a log from before it.
@@ -21,7 +22,15 @@
  * stored is dropped. Both merges run in a worker thread (`LogMerger`), never on the event loop.
  */
 import pg from 'pg'
-import type { DocStore, LogEntry, SetAsideEntry, StoredPolicy, StoredRoom } from './doc-store.ts'
+import type {
+  DocStore,
+  LogEntry,
+  Revocation,
+  RevocationResult,
+  SetAsideEntry,
+  StoredPolicy,
+  StoredRoom,
+} from './doc-store.ts'
 import { LogMerger } from './log-merger.ts'
 import { StoreOpenError } from './store-open-error.ts'
 
@@ -48,7 +57,13 @@ export class PostgresStore implements DocStore {
   /** The thread compactions merge in. */
   readonly merger = new LogMerger()
   /** `schema.table` names, quoted. */
-  private readonly t: { snapshots: string; updates: string; policies: string; quarantine: string }
+  private readonly t: {
+    snapshots: string
+    updates: string
+    policies: string
+    quarantine: string
+    revocations: string
+  }
   private closed: Promise<void> | null = null
 
   /**
@@ -66,6 +81,7 @@ export class PostgresStore implements DocStore {
       updates: `${schema}.updates`,
       policies: `${schema}.policies`,
       quarantine: `${schema}.quarantine`,
+      revocations: `${schema}.revocations`,
     }
     this.pool = new pg.Pool({
       connectionString,
@@ -113,6 +129,21 @@ export class PostgresStore implements DocStore {
           at timestamptz NOT NULL DEFAULT now(),
           PRIMARY KEY (room, id)
         );
+        CREATE TABLE IF NOT EXISTS ${this.t.revocations} (
+          room text NOT NULL,
+          jti text NOT NULL,
+          until bigint NOT NULL,
+          PRIMARY KEY (room, jti)
+        );
+      `)
+      // Revocation lists an older version kept inside the policy's JSON become rows.
+      await client.query(`
+        INSERT INTO ${this.t.revocations} (room, jti, until)
+          SELECT p.room, r->>'jti', (r->>'until')::bigint
+          FROM ${this.t.policies} p, jsonb_array_elements(p.data->'revoked') r
+          WHERE jsonb_typeof(p.data->'revoked') = 'array'
+        ON CONFLICT DO NOTHING;
+        UPDATE ${this.t.policies} SET data = data - 'revoked' WHERE data ? 'revoked';
       `)
     })
   }
@@ -181,22 +212,58 @@ export class PostgresStore implements DocStore {
     return rows.map(({ data, reason }) => ({ data, reason }))
   }
 
-  async loadPolicy(room: string): Promise<StoredPolicy | null> {
+  /** Reads `room`'s mode and live revocations in one statement, or null when it has neither. */
+  async loadPolicy(room: string, now: number): Promise<StoredPolicy | null> {
     await this.ready
-    const { rows } = await this.pool.query<{ data: StoredPolicy }>(
-      `SELECT data FROM ${this.t.policies} WHERE room = $1`,
-      [room],
+    const { rows } = await this.pool.query<{ mode: string | null; revoked: Revocation[] | null }>(
+      `SELECT (SELECT data->>'mode' FROM ${this.t.policies} WHERE room = $1) AS mode,
+              (SELECT json_agg(json_build_object('jti', jti, 'until', until))
+                 FROM ${this.t.revocations} WHERE room = $1 AND until > $2) AS revoked`,
+      [room, now],
     )
-    return rows[0]?.data ?? null
+    const { mode, revoked } = rows[0]
+    if (mode === null && revoked === null) return null
+    return { mode: mode === 'view' ? 'view' : 'edit', revoked: revoked ?? [] }
   }
 
-  async savePolicy(room: string, policy: StoredPolicy): Promise<void> {
+  async saveMode(room: string, mode: StoredPolicy['mode']): Promise<void> {
     await this.ready
     await this.pool.query(
-      `INSERT INTO ${this.t.policies} (room, data, updated_at) VALUES ($1, $2, now())
-       ON CONFLICT (room) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at`,
-      [room, JSON.stringify(policy)],
+      `INSERT INTO ${this.t.policies} AS p (room, data, updated_at) VALUES ($1, jsonb_build_object('mode', $2::text), now())
+       ON CONFLICT (room) DO UPDATE SET data = p.data || excluded.data, updated_at = excluded.updated_at`,
+      [room, mode],
     )
+  }
+
+  /** One transaction under a per-room advisory lock, so the cap holds with several instances. */
+  async addRevocation(
+    room: string,
+    { jti, until }: Revocation,
+    max: number,
+    now: number,
+  ): Promise<RevocationResult> {
+    await this.ready
+    return this.transaction(async (client) => {
+      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`tandem-revoke:${room}`])
+      await client.query(`DELETE FROM ${this.t.revocations} WHERE room = $1 AND until <= $2`, [room, now])
+      const { rows } = await client.query<{ live: string; known: boolean }>(
+        `SELECT count(*) AS live, bool_or(jti = $2) AS known FROM ${this.t.revocations} WHERE room = $1`,
+        [room, jti],
+      )
+      if (!rows[0].known && Number(rows[0].live) >= max) return 'full'
+      await client.query(
+        `INSERT INTO ${this.t.revocations} AS r (room, jti, until) VALUES ($1, $2, $3)
+         ON CONFLICT (room, jti) DO UPDATE SET until = greatest(r.until, excluded.until)`,
+        [room, jti, until],
+      )
+      return 'added'
+    })
+  }
+
+  async pruneRevocations(now: number): Promise<number> {
+    await this.ready
+    const { rowCount } = await this.pool.query(`DELETE FROM ${this.t.revocations} WHERE until <= $1`, [now])
+    return rowCount ?? 0
   }
 
   /** Resolves when PostgreSQL answers `SELECT 1`. */

@@ -1,8 +1,10 @@
 /**
  * DocStore on an embedded SQLite database (better-sqlite3), in WAL mode.
  *
- * Schema: `snapshots(room PRIMARY KEY, data)`, `policies(room PRIMARY KEY, data)` (JSON: mode and
- * revoked token ids) and `updates(room, seq, data)`, a WITHOUT ROWID table
+ * Schema: `snapshots(room PRIMARY KEY, data)`, `policies(room PRIMARY KEY, data)` (JSON: the
+ * mode), `revocations(room, jti, until)` (one row per revoked token id, so a revocation writes one
+ * row whatever the room holds; lists an older version kept in `policies.data` are moved there at
+ * open) and `updates(room, seq, data)`, a WITHOUT ROWID table
  * clustered on (room, seq): one B-tree, so appending an update dirties one page rather than a table
  * page and an index page. `seq` is a process-wide counter (the file has one owner, see below), so a
  * room's log reads back in append order. `append` writes a whole batch in one transaction (the
@@ -27,7 +29,15 @@ import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
 import type { SqliteSynchronous } from '../config.ts'
-import type { DocStore, LogEntry, SetAsideEntry, StoredPolicy, StoredRoom } from './doc-store.ts'
+import type {
+  DocStore,
+  LogEntry,
+  Revocation,
+  RevocationResult,
+  SetAsideEntry,
+  StoredPolicy,
+  StoredRoom,
+} from './doc-store.ts'
 import { mergeStoredRoom } from './merge-log.ts'
 import { SqliteBackground } from './sqlite-background.ts'
 import { storeOpenError } from './store-open-error.ts'
@@ -99,7 +109,22 @@ export class SqliteStore implements DocStore {
           data TEXT NOT NULL,
           updated_at INTEGER NOT NULL
         );
+        CREATE TABLE IF NOT EXISTS revocations (
+          room TEXT NOT NULL,
+          jti TEXT NOT NULL,
+          until INTEGER NOT NULL,
+          PRIMARY KEY (room, jti)
+        ) WITHOUT ROWID;
       `)
+      this.db.transaction(() => {
+        // Revocation lists an older version kept inside the policy's JSON become rows.
+        this.db.exec(`
+          INSERT OR IGNORE INTO revocations (room, jti, until)
+            SELECT p.room, json_extract(r.value, '$.jti'), json_extract(r.value, '$.until')
+            FROM policies p, json_each(p.data, '$.revoked') r;
+          UPDATE policies SET data = json_remove(data, '$.revoked') WHERE json_type(data, '$.revoked') IS NOT NULL;
+        `)
+      })()
       const last = this.db.prepare('SELECT max(seq) AS seq FROM updates').get() as { seq: number | null }
       this.seq = last.seq ?? 0
       this.insertUpdate = this.db.prepare('INSERT INTO updates (room, seq, data) VALUES (?, ?, ?)')
@@ -198,21 +223,58 @@ export class SqliteStore implements DocStore {
       .all(room) as SetAsideEntry[]
   }
 
-  /** Reads `room`'s row of the `policies` table (JSON), or null. */
-  async loadPolicy(room: string): Promise<StoredPolicy | null> {
-    const row = this.db.prepare('SELECT data FROM policies WHERE room = ?').get(room) as
-      | { data: string }
-      | undefined
-    return row ? (JSON.parse(row.data) as StoredPolicy) : null
+  /** Reads `room`'s mode (the `policies` row) and live revocations, or null when it has neither. */
+  async loadPolicy(room: string, now: number): Promise<StoredPolicy | null> {
+    const row = this.db
+      .prepare("SELECT json_extract(data, '$.mode') AS mode FROM policies WHERE room = ?")
+      .get(room) as { mode: string | null } | undefined
+    const revoked = this.db
+      .prepare('SELECT jti, until FROM revocations WHERE room = ? AND until > ?')
+      .all(room, now) as Revocation[]
+    if (!row && revoked.length === 0) return null
+    return { mode: row?.mode === 'view' ? 'view' : 'edit', revoked }
   }
 
-  async savePolicy(room: string, policy: StoredPolicy): Promise<void> {
+  async saveMode(room: string, mode: StoredPolicy['mode']): Promise<void> {
     this.db
       .prepare(
-        'INSERT INTO policies (room, data, updated_at) VALUES (?, ?, ?) ' +
-          'ON CONFLICT (room) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at',
+        "INSERT INTO policies (room, data, updated_at) VALUES (?, json_object('mode', ?), ?) " +
+          "ON CONFLICT (room) DO UPDATE SET data = json_set(policies.data, '$.mode', json_extract(excluded.data, '$.mode')), " +
+          'updated_at = excluded.updated_at',
       )
-      .run(room, JSON.stringify(policy), Date.now())
+      .run(room, mode, Date.now())
+  }
+
+  async addRevocation(
+    room: string,
+    { jti, until }: Revocation,
+    max: number,
+    now: number,
+  ): Promise<RevocationResult> {
+    const revoke = this.db.transaction((): RevocationResult => {
+      this.db.prepare('DELETE FROM revocations WHERE room = ? AND until <= ?').run(room, now)
+      const known = this.db.prepare('SELECT 1 FROM revocations WHERE room = ? AND jti = ?').get(room, jti)
+      if (!known) {
+        const { live } = this.db
+          .prepare('SELECT count(*) AS live FROM revocations WHERE room = ?')
+          .get(room) as {
+          live: number
+        }
+        if (live >= max) return 'full'
+      }
+      this.db
+        .prepare(
+          'INSERT INTO revocations (room, jti, until) VALUES (?, ?, ?) ' +
+            'ON CONFLICT (room, jti) DO UPDATE SET until = max(until, excluded.until)',
+        )
+        .run(room, jti, until)
+      return 'added'
+    })
+    return revoke()
+  }
+
+  async pruneRevocations(now: number): Promise<number> {
+    return this.db.prepare('DELETE FROM revocations WHERE until <= ?').run(now).changes
   }
 
   async ping(): Promise<void> {
