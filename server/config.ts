@@ -39,7 +39,10 @@ export interface ServerConfig {
    * least `maxDocumentBytes` (plus framing), so offline work up to the quota can always sync.
    */
   maxPayload: number
-  /** Quota on a room's stored size (snapshot plus log); updates past it are refused with 4413. */
+  /**
+   * Quota on what a room costs: its stored size (snapshot plus log) plus ~200 bytes of memory per
+   * struct its document holds (see STRUCT_MEMORY in room.ts); updates past it are refused with 4413.
+   */
   maxDocumentBytes: number
   /** New client ids one update may introduce. */
   maxUpdateClients: number
@@ -50,8 +53,11 @@ export interface ServerConfig {
   maxRoomSubdocs: number
   /** Named top-level types a room's document may hold. */
   maxRootTypes: number
-  /** Struct shifts caused by item splits that one update may cost (Yjs splits are O(structs)). */
-  maxSplitWork: number
+  /**
+   * Work one update may cost to apply, in nanoseconds as priced by update-admission.ts (structs
+   * decoded and created, bytes, delete walks, item splits, conflict walks): past it, 4413.
+   */
+  maxUpdateWork: number
   /** Deepest nesting of JSON / lib0 values in document content and awareness states. */
   maxJsonDepth: number
   /** Largest awareness state (JSON bytes) and awareness message. */
@@ -172,7 +178,7 @@ export const defaultConfig: Readonly<ServerConfig> = Object.freeze({
   maxUpdateSubdocs: 100,
   maxRoomSubdocs: 1_000,
   maxRootTypes: 256,
-  maxSplitWork: 60_000_000,
+  maxUpdateWork: 50_000_000,
   maxJsonDepth: 64,
   maxAwarenessStateBytes: 8 * 1024,
   maxAwarenessMessageBytes: 256 * 1024,
@@ -248,7 +254,7 @@ export function resolveConfig(partial: Partial<ServerConfig> = {}): ServerConfig
     'maxUpdateSubdocs',
     'maxRoomSubdocs',
     'maxRootTypes',
-    'maxSplitWork',
+    'maxUpdateWork',
     'maxJsonDepth',
     'maxAwarenessStateBytes',
     'maxAwarenessMessageBytes',

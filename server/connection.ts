@@ -10,7 +10,6 @@ import type { Duplex } from 'node:stream'
 import type { Logger } from 'pino'
 import type WebSocket from 'ws'
 import { type AccessLevel, CloseCode, encodeAccess, MessageType } from '../shared/protocol/index.ts'
-import { wouldChangeDocument } from './auth/update-known.ts'
 import { PeerError } from './errors.ts'
 import { decodeIncoming, type IncomingMessage } from './incoming.ts'
 import type { RelayMetrics } from './metrics.ts'
@@ -53,8 +52,6 @@ export interface ConnectionOptions {
   documentMessageBurst: number
   documentBytesPerSecond: number
   documentByteBurst: number
-  /** For reading a view-only connection's updates (see wouldChangeDocument). */
-  maxJsonDepth: number
   /** Told about a message whose handling took long (for the stall monitor). */
   noteWork?: (kind: string, ms: number, detail?: string) => void
   /** Counts messages in and out and the close code (see metrics.ts). */
@@ -113,12 +110,26 @@ export class Connection implements RoomMember {
     this.room = room
     room.join(this)
     if (this.wantsSaved) this.send(encodeAccess(this.access))
-    const buffered = this.buffered ?? []
+    this.drain()
+  }
+
+  /** Handles the frames buffered while paused, in order, until done or paused again. */
+  private drain(): void {
+    const frames = this.buffered ?? []
     this.buffered = null
-    for (const frame of buffered) {
+    for (let i = 0; i < frames.length; i++) {
       if (this.closed) return
-      this.handle(frame)
+      this.handle(frames[i])
+      // That frame started sliced work: the rest waits behind what arrives meanwhile.
+      if (this.isPaused()) {
+        this.buffered = [...frames.slice(i + 1), ...(this.buffered ?? [])]
+        return
+      }
     }
+  }
+
+  private isPaused(): boolean {
+    return this.buffered !== null
   }
 
   /**
@@ -196,7 +207,12 @@ export class Connection implements RoomMember {
     this.buffered.push(data)
     this.bufferedInBytes += data.byteLength
     if (this.bufferedInBytes > this.options.maxBufferedBytes) {
-      this.fail(new PeerError(CloseCode.limitExceeded, 'too much sent while the room was loading'))
+      this.fail(
+        new PeerError(
+          CloseCode.limitExceeded,
+          'too much sent while the room was loading or applying an earlier update',
+        ),
+      )
     }
   }
 
@@ -221,10 +237,10 @@ export class Connection implements RoomMember {
           room.answerSyncStep1(this, message.stateVector)
           break
         case 'syncStep2':
-          room.applyUpdate(this, message.update, null)
+          this.pauseUntil(room.applyUpdate(this, message.update, null))
           break
         case 'syncUpdate':
-          room.applyUpdate(this, message.update, frame)
+          this.pauseUntil(room.applyUpdate(this, message.update, frame))
           break
         case 'awareness':
           room.applyAwareness(this, message.update, frame)
@@ -243,6 +259,27 @@ export class Connection implements RoomMember {
     const ms = performance.now() - started
     if (ms >= 5)
       this.options.noteWork?.(message?.kind ?? 'message', ms, `${frame.byteLength} bytes, ${this.roomName}`)
+  }
+
+  /**
+   * While the room applies one of this connection's updates in slices (`work`), buffers the frames
+   * that follow, as while the room loads, so they are handled in order once it is done (a later
+   * update may build on the earlier one).
+   */
+  private pauseUntil(work: Promise<void> | undefined): void {
+    if (!work) return
+    this.buffered = []
+    this.bufferedInBytes = 0
+    work.then(
+      () => this.drain(),
+      (err) => {
+        if (err instanceof PeerError) this.fail(err)
+        else {
+          this.log.error({ conn: this.id, room: this.roomName, err }, 'unexpected error applying an update')
+          this.close(CloseCode.internalError, 'internal error')
+        }
+      },
+    )
   }
 
   private limitAwareness(frame: Uint8Array): void {
@@ -285,7 +322,7 @@ export class Connection implements RoomMember {
     // holding only what the room has (what a stock client with nothing new sends) is ignored.
     if (message.kind !== 'syncUpdate' && message.kind !== 'syncStep2') return true
     if (isEmptyUpdate(message.update)) return false
-    if (wouldChangeDocument(this.room!.doc, message.update, this.options.maxJsonDepth)) {
+    if (this.room!.wouldChange(message.update)) {
       throw new PeerError(CloseCode.forbidden, 'this link can only view the document')
     }
     return false

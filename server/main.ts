@@ -46,7 +46,7 @@ const OPTIONS = [
   [
     'max-document-bytes',
     'TANDEM_MAX_DOCUMENT_BYTES',
-    "quota on a room's stored size; frames up to it are accepted",
+    'quota on what a room costs: stored bytes + ~200 B of memory per item; frames up to it are accepted',
     String(defaultConfig.maxDocumentBytes),
   ],
   [

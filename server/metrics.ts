@@ -72,6 +72,10 @@ export interface RelayMetrics {
   connectionClosed(code: number): void
   /** One document update applied to a room's document, taking `seconds`. */
   updateApplied(seconds: number): void
+  /** An update too costly for one turn was cut into `slices` slices (see update-slices.ts). */
+  updateSliced(slices: number): void
+  /** An update (or awareness update) was refused with a work or quota `reason`. */
+  updateRefused(reason: 'work' | 'quota'): void
   /** One store append of `updates` updates committed, taking `seconds`. */
   storeCommitted(seconds: number, updates: number): void
   /** One store append failed (it will be retried). */
@@ -97,6 +101,9 @@ export class ServerMetrics implements RelayMetrics, FanoutMetrics {
   private readonly bytes = new Float64Array(DIRECTIONS.length * MESSAGE_TYPES.length)
   private readonly closed: Counter<'code'>
   private readonly applySeconds: Histogram
+  private readonly slicedUpdates: Counter
+  private readonly slices: Counter
+  private readonly refusedUpdates: Counter
   private readonly commitSeconds: Histogram
   private readonly commitBatch: Histogram
   private readonly storeFailures: Counter
@@ -136,6 +143,22 @@ export class ServerMetrics implements RelayMetrics, FanoutMetrics {
       name: 'tandem_connections_closed_total',
       help: 'Closed WebSocket connections by close code name',
       labelNames: ['code'],
+      registers,
+    })
+    this.slicedUpdates = new Counter({
+      name: 'tandem_updates_sliced_total',
+      help: 'Updates too costly for one event-loop turn, applied in slices',
+      registers,
+    })
+    this.slices = new Counter({
+      name: 'tandem_update_slices_total',
+      help: 'Slices those updates were applied in',
+      registers,
+    })
+    this.refusedUpdates = new Counter({
+      name: 'tandem_updates_refused_total',
+      help: 'Document updates refused for the work they would cost or for the room quota',
+      labelNames: ['reason'],
       registers,
     })
     this.applySeconds = new Histogram({
@@ -274,6 +297,15 @@ export class ServerMetrics implements RelayMetrics, FanoutMetrics {
 
   updateApplied(seconds: number): void {
     this.applySeconds.observe(seconds)
+  }
+
+  updateSliced(slices: number): void {
+    this.slicedUpdates.inc()
+    this.slices.inc(slices)
+  }
+
+  updateRefused(reason: 'work' | 'quota'): void {
+    this.refusedUpdates.inc({ reason })
   }
 
   storeCommitted(seconds: number, updates: number): void {

@@ -62,13 +62,20 @@ export class RoomRegistry implements RoomBusListener {
   message(name: string, message: BusEntry): void {
     const room = this.rooms.get(name)
     if (room && !room.destroyed) {
-      room.applyRemote(message.kind, message.payload)
+      this.resyncUnless(name, room.applyRemote(message.kind, message.payload))
       return
     }
     const pending = this.pendingRemote.get(name)
     if (!pending) return
     if (pending.messages.length < MAX_PENDING_REMOTE) pending.messages.push(message)
     else pending.resync = true
+  }
+
+  /** Resyncs `name` when `applied` is (or resolves to) false (see Room.applyRemote). */
+  private resyncUnless(name: string, applied: boolean | Promise<boolean>): void {
+    if (applied === true) return
+    if (applied === false) this.resync([name])
+    else void applied.then((ok) => ok || this.resync([name]))
   }
 
   /** RoomBusListener: bring `names` up to date from the store (those loaded or loading). */
@@ -221,7 +228,9 @@ export class RoomRegistry implements RoomBusListener {
     this.rooms.set(name, room)
     if (pending) {
       this.pendingRemote.delete(name)
-      for (const message of pending.messages) room.applyRemote(message.kind, message.payload)
+      for (const message of pending.messages) {
+        this.resyncUnless(name, room.applyRemote(message.kind, message.payload))
+      }
       if (pending.resync) this.resync([name])
     }
     this.log.debug({ room: name, updates, ms: Math.round(performance.now() - started) }, 'room loaded')

@@ -28,8 +28,10 @@ import {
   encodeSyncUpdate,
   StorageState,
 } from '../shared/protocol/index.ts'
+import { wouldChangeDocument } from './auth/update-known.ts'
 import { type AwarenessEntry, encodeAwarenessEntries, readAwarenessEntries } from './awareness-shape.ts'
 import type { CommitQueue } from './commit-queue.ts'
+import { DeletedIndex } from './deleted-index.ts'
 import { PeerError } from './errors.ts'
 import { type BusKind, BusKind as Kind } from './fanout/bus-message.ts'
 import type { RoomPublisher } from './fanout/room-bus.ts'
@@ -37,8 +39,9 @@ import type { RelayMetrics } from './metrics.ts'
 import { restoreDoc, type SetAside } from './room-restore.ts'
 import type { StoredRoom } from './store/index.ts'
 import { SyncReplyCache } from './sync-reply-cache.ts'
-import { admitUpdate, type UpdateLimits, UpdateRefusal } from './update-admission.ts'
-import { readUpdateShape, type UpdateShape, UpdateShapeError } from './update-shape.ts'
+import { type Admission, admitUpdate, PRICES, type UpdateLimits, UpdateRefusal } from './update-admission.ts'
+import { readUpdateShape, UpdateShapeError } from './update-shape.ts'
+import { sliceDeletes, sliceStructs } from './update-slices.ts'
 
 /** What a room needs of a connection. */
 export interface RoomMember {
@@ -54,7 +57,10 @@ export interface RoomOptions extends UpdateLimits {
   compactAfterUpdates: number
   compactAfterBytes: number
   compactFromDocumentMaxBytes: number
+  /** Quota on what a room costs: its stored bytes plus `STRUCT_MEMORY` per struct in memory. */
   maxDocumentBytes: number
+  /** Work (ns, see PRICES) one update may cost to apply. */
+  maxUpdateWork: number
   maxJsonDepth: number
   maxAwarenessStateBytes: number
   maxAwarenessClientsPerConnection: number
@@ -63,6 +69,22 @@ export interface RoomOptions extends UpdateLimits {
 }
 
 type CommittedListener = (room: Room, update: Uint8Array) => void
+
+/**
+ * Heap bytes one struct of a loaded document takes besides its content (an Item, its id, its
+ * content object, its slot in the struct store), measured on this codebase's machine: ~200 B for a
+ * one-character item (`npm run bench:prices`).
+ */
+export const STRUCT_MEMORY = 200
+
+/**
+ * An update may cost at most this many times `maxUpdateWork`; past one budget it is applied in
+ * slices, one per event-loop turn (see update-slices.ts).
+ */
+export const MAX_STEPS = 20
+
+/** Resolves on the next turn of the event loop, after pending I/O. */
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve))
 
 /** Origin of changes that came from another instance or from the store (never relayed back to the bus). */
 const REMOTE = Symbol('remote')
@@ -80,6 +102,10 @@ export class Room {
   private documentBytes: number
   /** Bytes of every update accepted since the room loaded. */
   private acceptedBytes = 0
+  /** Structs the document holds (an upper bound: Yjs merges some), for the memory quota. */
+  private structCount = 0
+  /** Which clocks are deleted, so re-sent deletions cost nothing (see deleted-index.ts). */
+  private readonly deleted: DeletedIndex
   /** Per member: saved-ack sequence and the state-vector entries it is waiting to hear about. */
   private readonly acks = new WeakMap<RoomMember, { seq: number; entries: Map<number, number> }>()
   private readonly awarenessOwners = new Map<number, RoomMember>()
@@ -106,6 +132,8 @@ export class Room {
     this.logCount = stored.updates.length
     this.logBytes = stored.logBytes
     this.documentBytes = (stored.snapshot?.byteLength ?? 0) + stored.logBytes
+    this.structCount = countStructs(this.doc)
+    this.deleted = new DeletedIndex(this.doc)
     this.awareness = new awarenessProtocol.Awareness(this.doc)
     this.awareness.setLocalState(null)
     this.awareness.on('update', this.onAwarenessChange)
@@ -143,10 +171,77 @@ export class Room {
    * Throws PeerError: 4422 for a malformed update, 4509 for one that depends on what the room lacks
    * (the client reconnects and resyncs), 4413 for one past a limit.
    */
-  applyUpdate(member: RoomMember, update: Uint8Array, frame: Uint8Array | null): void {
+  applyUpdate(member: RoomMember, received: Uint8Array, frame: Uint8Array | null): Promise<void> | undefined {
     // An up-to-date client answers our sync step 1 with an empty update: nothing to store or relay.
-    if (isEmptyUpdate(update)) return
-    const shape = this.admit(update)
+    if (isEmptyUpdate(received)) return
+    let admission: Admission
+    try {
+      admission = this.admit(received, MAX_STEPS)
+    } catch (err) {
+      throw peerErrorFor(err, 'document update')
+    }
+    const update = admission.update
+    // Nothing in it is new (a re-sent deletion, structs the room holds): nothing to do.
+    if (update === null) return
+    if (admission.work > this.options.maxUpdateWork) {
+      return this.applyInSteps(member, admission).catch((err) => {
+        throw peerErrorFor(err, 'document update')
+      })
+    }
+    this.commitApplied(member, admission, frame && update === received ? frame : null)
+    if (member.wantsSaved) this.queueSavedAck(member, this.statesOf(admission.clients))
+  }
+
+  /**
+   * Applies an admitted update too costly for one turn as slices of at most half the budget, one
+   * per event-loop turn (see update-slices.ts); each slice is admitted, applied and relayed like an
+   * update of its own (committed first when it comes from `member`; null: from another instance,
+   * already durable). Resolves when all are applied; rejects with the error that stopped it. Stops
+   * early (what was applied stays) if the member leaves or the room unloads.
+   */
+  private async applyInSteps(member: RoomMember | null, admission: Admission): Promise<void> {
+    const target = this.options.maxUpdateWork / 2
+    const gone = () => this.destroyed || (member !== null && !this.members.has(member))
+    const { shape } = admission
+    const structs = shape.structCount > 0 ? sliceStructs(this.doc, admission.update!, shape, target) : []
+    let slices = structs.length
+    for (const slice of structs) {
+      await nextTurn()
+      if (gone()) return
+      this.applySlice(member, slice)
+    }
+    await nextTurn()
+    if (gone()) return
+    const deletes = sliceDeletes(this.doc, admission.deletes, target)
+    slices += deletes.length
+    for (const slice of deletes) {
+      await nextTurn()
+      if (gone()) return
+      this.applySlice(member, slice)
+    }
+    this.options.metrics?.updateSliced(slices)
+    if (member?.wantsSaved) this.queueSavedAck(member, this.statesOf(admission.clients))
+  }
+
+  /** Admits and applies one slice of a larger update (see applyInSteps). */
+  private applySlice(member: RoomMember | null, slice: Uint8Array): void {
+    const admission = this.admit(slice, 1)
+    if (admission.update === null) return
+    if (member) {
+      this.commitApplied(member, admission, null)
+      return
+    }
+    Y.applyUpdate(this.doc, admission.update, REMOTE)
+    this.structCount += admission.newStructs
+    this.relayRemote(admission.update)
+  }
+
+  /**
+   * Applies an admitted update from `member`, queues it for commit, and relays it once durable.
+   * `frame` is the member's frame when it is already a sync-update message of exactly the update.
+   */
+  private commitApplied(member: RoomMember, admission: Admission, frame: Uint8Array | null): void {
+    const update = admission.update!
     const metrics = this.options.metrics
     const started = metrics ? performance.now() : 0
     try {
@@ -159,6 +254,7 @@ export class Room {
       void this.requestCompaction(true)
       throw new PeerError(CloseCode.invalidUpdate, 'document update could not be applied', { cause: err })
     }
+    this.structCount += admission.newStructs
     this.documentBytes += update.byteLength
     this.acceptedBytes += update.byteLength
     this.commits.append(this.name, update)
@@ -177,11 +273,18 @@ export class Room {
         void this.requestCompaction(this.documentBytes <= this.options.compactFromDocumentMaxBytes)
       }
     })
-    if (member.wantsSaved) {
-      const touched = new Map<number, number>()
-      for (const block of shape.blocks) touched.set(block.client, Y.getState(this.doc.store, block.client))
-      this.queueSavedAck(member, touched)
-    }
+  }
+
+  /** The document's state-vector entries for `clients`. */
+  private statesOf(clients: number[]): Map<number, number> {
+    const states = new Map<number, number>()
+    for (const client of clients) states.set(client, Y.getState(this.doc.store, client))
+    return states
+  }
+
+  /** True unless `update` holds only what the document already has (see update-known.ts). */
+  wouldChange(update: Uint8Array): boolean {
+    return wouldChangeDocument(this.doc, this.deleted, update, this.options.maxJsonDepth)
   }
 
   /**
@@ -232,17 +335,18 @@ export class Room {
 
   /**
    * Applies what another instance published for this room (a committed update, or an awareness
-   * update) and relays it to this room's connections. The other instance checked it; a frame that
-   * still fails to apply is logged and dropped (the next resync brings the store's state).
+   * update) and relays it to this room's connections. An update passes the same admission as a
+   * client's (and is applied in slices when it costs more than one turn's budget). Returns (or
+   * resolves to) false when the room should be re-read from the store instead.
    */
-  applyRemote(kind: BusKind, payload: Uint8Array): void {
+  applyRemote(kind: BusKind, payload: Uint8Array): boolean | Promise<boolean> {
     if (kind === Kind.awareness) {
       try {
         // Ids a connection here owns are its own to change; the others are now another
         // instance's (see mayTouch).
         const all = readAwarenessEntries(payload, this.options)
         const entries = all.filter((entry) => !this.awarenessOwners.has(entry.clientID))
-        if (entries.length === 0) return
+        if (entries.length === 0) return true
         const now = Date.now()
         for (const entry of entries) {
           if (entry.json === 'null') this.remoteAwareness.delete(entry.clientID)
@@ -254,17 +358,34 @@ export class Room {
       } catch (err) {
         this.log.warn({ err, room: this.name }, 'dropped an awareness update from another instance')
       }
-      return
+      return true
     }
-    if (kind !== Kind.update || isEmptyUpdate(payload)) return
-    try {
-      Y.applyUpdate(this.doc, payload, REMOTE)
-    } catch (err) {
+    if (kind !== Kind.update || isEmptyUpdate(payload)) return true
+    // Checked as strictly as a client's update: Redis is one more network input. What fails is
+    // not applied; the room is re-read from the store instead, which holds every committed update
+    // (and nothing a forged frame carried).
+    const refused = (err: unknown) => {
       this.fullSync.clear()
-      this.log.warn({ err, room: this.name }, 'dropped a document update from another instance')
-      return
+      this.log.warn(
+        { err, room: this.name },
+        'refused an update from another instance; resyncing from the store',
+      )
+      return false
     }
-    this.relayRemote(payload)
+    let admission: Admission
+    try {
+      admission = this.admit(payload, MAX_STEPS)
+      if (admission.update === null) return true
+      if (admission.work > this.options.maxUpdateWork) {
+        return this.applyInSteps(null, admission).then(() => true, refused)
+      }
+      Y.applyUpdate(this.doc, admission.update, REMOTE)
+    } catch (err) {
+      return refused(err)
+    }
+    this.structCount += admission.newStructs
+    this.relayRemote(admission.update)
+    return true
   }
 
   /**
@@ -291,6 +412,7 @@ export class Room {
     } finally {
       this.doc.off('update', capture)
     }
+    this.structCount = countStructs(this.doc)
     for (const update of missing) this.relayRemote(update)
   }
 
@@ -333,32 +455,57 @@ export class Room {
   /** Releases the document and awareness (the room must be empty and flushed). */
   destroy(): void {
     this.destroyed = true
+    this.deleted.destroy()
     this.fullSync.clear()
     this.awareness.off('update', this.onAwarenessChange)
     this.awareness.destroy()
     this.doc.destroy()
   }
 
-  /** Reads the update's shape and checks it against this document; throws PeerError if refused. */
-  private admit(update: Uint8Array): UpdateShape {
-    if (this.documentBytes + update.byteLength > this.options.maxDocumentBytes) {
+  /**
+   * Reads the update's shape and checks it against this document and the room's budgets: the work
+   * applying it would cost (`maxUpdateWork`) and the memory quota. Throws UpdateShapeError,
+   * UpdateRefusal or PeerError.
+   */
+  private admit(update: Uint8Array, steps: number): Admission {
+    const quota = this.options.maxDocumentBytes
+    const cost = this.memoryCost()
+    if (cost + update.byteLength > quota) {
       if (this.logBytes > 0) void this.requestCompaction()
-      throw new PeerError(
-        CloseCode.limitExceeded,
-        `the document would exceed its quota of ${this.options.maxDocumentBytes} bytes`,
+      this.options.metrics?.updateRefused('quota')
+      throw new UpdateRefusal('limit', `the document would exceed its quota of ${quota} bytes`)
+    }
+    const maxWork = this.options.maxUpdateWork * steps
+    const shape = readUpdateShape(update, {
+      maxJsonDepth: this.options.maxJsonDepth,
+      maxBlocks: this.doc.store.clients.size + this.options.maxUpdateClients,
+      maxUpdateSubdocs: this.options.maxUpdateSubdocs,
+      // Each struct costs at least this much work and this much memory: no need to read further.
+      maxStructs: Math.floor(
+        Math.min(maxWork / PRICES.structRead, (quota - cost - update.byteLength) / STRUCT_MEMORY + 1_000),
+      ),
+    })
+    const admission = admitUpdate(this.doc, update, shape, this.options, this.deleted, maxWork)
+    if (admission.work > maxWork) {
+      this.options.metrics?.updateRefused('work')
+      throw new UpdateRefusal(
+        'limit',
+        `update would cost over ${Math.round(admission.work / 1e6)} ms of work (limit ${Math.round(maxWork / 1e6)} ms${steps > 1 ? ` in ${steps} steps` : ''})`,
       )
     }
-    try {
-      const shape = readUpdateShape(update, {
-        maxJsonDepth: this.options.maxJsonDepth,
-        maxBlocks: this.doc.store.clients.size + this.options.maxUpdateClients,
-        maxUpdateSubdocs: this.options.maxUpdateSubdocs,
-      })
-      admitUpdate(this.doc, shape, this.options)
-      return shape
-    } catch (err) {
-      throw peerErrorFor(err, 'document update')
+    if (cost + update.byteLength + admission.newStructs * STRUCT_MEMORY > quota) {
+      this.options.metrics?.updateRefused('quota')
+      throw new UpdateRefusal(
+        'limit',
+        `the document would exceed its quota of ${quota} bytes (${admission.newStructs} new items at ${STRUCT_MEMORY} B each)`,
+      )
     }
+    return admission
+  }
+
+  /** What the room counts against its quota: stored bytes plus the memory of its structs. */
+  private memoryCost(): number {
+    return this.documentBytes + this.structCount * STRUCT_MEMORY
   }
 
   private mayTouch(member: RoomMember, entry: AwarenessEntry): boolean {
@@ -415,6 +562,7 @@ export class Room {
         if (snapshotBytes === null) this.logCount = Math.max(this.logCount, countAtRequest)
         else {
           this.documentBytes = snapshotBytes + (this.acceptedBytes - acceptedAtStart)
+          this.structCount = countStructs(this.doc)
           this.log.debug({ room: this.name, snapshotBytes }, 'room compacted')
         }
         this.compactionDone = null
@@ -478,6 +626,13 @@ export class Room {
     const message = this.encodeAwareness(changed)
     for (const member of this.members) member.send(message)
   }
+}
+
+/** Structs in `doc`'s struct store. */
+function countStructs(doc: Y.Doc): number {
+  let count = 0
+  for (const structs of doc.store.clients.values()) count += structs.length
+  return count
 }
 
 /** An update with no structs and an empty delete set (`[0, 0]` in Yjs' V1 encoding). */

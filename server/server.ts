@@ -206,7 +206,6 @@ export function createServer(partial: Partial<ServerConfig> = {}, hooks: ServerH
           documentMessageBurst: config.documentMessageBurst,
           documentBytesPerSecond: config.documentBytesPerSecond,
           documentByteBurst: config.documentByteBurst,
-          maxJsonDepth: config.maxJsonDepth,
           noteWork,
           metrics,
           onClose: (conn, loadedRoom) => {

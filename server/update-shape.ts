@@ -37,6 +37,14 @@ export interface StructBlock {
   end: number
   /** Clock at which each struct starts, ascending. */
   starts: number[]
+  /**
+   * Byte offset in the update of each struct (its info byte), and one more entry: where the
+   * block's last struct ends. V1 structs carry absolute ids, so a run of them copied with a new
+   * block header is an update of its own (see update-slices.ts).
+   */
+  offsets: Uint32Array
+  /** Per struct, the index (in triples) of its first entry in `references`; one more entry at the end. */
+  firstReference: Uint32Array
 }
 
 export interface UpdateShape {
@@ -55,6 +63,26 @@ export interface UpdateShape {
   subdocs: number
   /** Root type names items are placed in directly. */
   rootTypes: Set<string>
+  /** Structs in all blocks. */
+  structCount: number
+  /**
+   * Items placed without an origin or right origin (the first insert into a type, or a map entry
+   * set without a predecessor): Yjs' conflict resolution walks their parent's list (or the key's
+   * whole history) to place them.
+   */
+  anchorless: AnchorlessItem[]
+  /** Byte offset where the delete set starts (everything before it is the struct section). */
+  deleteSetOffset: number
+}
+
+/** An item with neither origin: where Yjs will look for its place. */
+export interface AnchorlessItem {
+  /** Root type name, or null when the parent is the item `parentClient:parentClock`. */
+  root: string | null
+  parentClient: number
+  parentClock: number
+  /** Map key, or null for a list (array, text) item. */
+  parentSub: string | null
 }
 
 /** Why an update was refused while reading: `limit` for a bound, `malformed` for bad structure. */
@@ -74,6 +102,11 @@ export interface UpdateShapeLimits {
   maxBlocks?: number
   /** Subdocuments allowed; reading stops at the first one past it. */
   maxUpdateSubdocs?: number
+  /**
+   * Structs allowed in the whole update; checked from each block's count before reading it, so a
+   * frame of millions of tiny items is refused after reading a few bytes, not after decoding them.
+   */
+  maxStructs?: number
 }
 
 const malformed = (message: string) => new UpdateShapeError('malformed', message)
@@ -88,11 +121,15 @@ export function readUpdateShape(update: Uint8Array, limits: UpdateShapeLimits): 
     deleteRanges: 0,
     subdocs: 0,
     rootTypes: new Set(),
+    structCount: 0,
+    deleteSetOffset: 0,
+    anchorless: [],
   }
   const references = new ReferenceList()
   try {
     readStructs(decoder, shape, references, limits)
     shape.references = references.done()
+    shape.deleteSetOffset = decoder.pos
     readDeletes(decoder, shape)
   } catch (err) {
     if (err instanceof UpdateShapeError) throw err
@@ -120,6 +157,11 @@ class ReferenceList {
     this.data[this.length++] = client
     this.data[this.length++] = clock
     this.data[this.length++] = kind
+  }
+
+  /** References added so far (triples). */
+  get count(): number {
+    return this.length / 3
   }
 
   done(): Float64Array {
@@ -159,16 +201,29 @@ function readStructs(
     )
   }
   const seen = new Set<number>()
+  const maxStructs = limits.maxStructs ?? Number.POSITIVE_INFINITY
+  let totalStructs = 0
   for (let b = 0; b < blocks; b++) {
     const structs = readCount(decoder, 'struct', 2)
+    totalStructs += structs
+    if (totalStructs > maxStructs) {
+      throw new UpdateShapeError(
+        'limit',
+        `update carries more than ${maxStructs} structs (${totalStructs} so far)`,
+      )
+    }
     const client = decoding.readVarUint(decoder)
     if (seen.has(client)) throw malformed(`client ${client} appears in two struct blocks`)
     seen.add(client)
     const start = readClock(decoder, 'clock')
     const starts: number[] = new Array(structs)
+    const offsets = new Uint32Array(structs + 1)
+    const firstReference = new Uint32Array(structs + 1)
     let clock = start
     for (let i = 0; i < structs; i++) {
       starts[i] = clock
+      offsets[i] = decoder.pos
+      firstReference[i] = references.count
       const info = readByte(decoder)
       const contentRef = info & 31
       let length: number
@@ -181,7 +236,10 @@ function readStructs(
       clock += length
       if (clock > MAX_CLOCK) throw malformed(`struct lengths push client ${client} past the largest clock`)
     }
-    shape.blocks.push({ client, clock: start, end: clock, starts })
+    offsets[structs] = decoder.pos
+    firstReference[structs] = references.count
+    shape.blocks.push({ client, clock: start, end: clock, starts, offsets, firstReference })
+    shape.structCount += structs
   }
 }
 
@@ -203,9 +261,17 @@ function readItem(
   if (info & 128) readId(decoder, references, 0)
   if (info & 64) readId(decoder, references, 1)
   if ((info & (128 | 64)) === 0) {
-    if (decoding.readVarUint(decoder) === 1) shape.rootTypes.add(decoding.readVarString(decoder))
-    else readId(decoder, references, 2)
-    if (info & 32) decoding.readVarString(decoder)
+    const item: AnchorlessItem = { root: null, parentClient: 0, parentClock: 0, parentSub: null }
+    if (decoding.readVarUint(decoder) === 1) {
+      item.root = decoding.readVarString(decoder)
+      shape.rootTypes.add(item.root)
+    } else {
+      item.parentClient = decoding.readVarUint(decoder)
+      item.parentClock = readClock(decoder, 'referenced clock')
+      references.add(item.parentClient, item.parentClock, 2)
+    }
+    if (info & 32) item.parentSub = decoding.readVarString(decoder)
+    shape.anchorless.push(item)
   }
   switch (contentRef) {
     case 1: // deleted
