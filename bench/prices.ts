@@ -9,12 +9,12 @@
 import { mkdirSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
-import * as encoding from 'lib0/encoding'
 import * as Y from 'yjs'
 import { defaultConfig } from '../server/config.ts'
 import { DeletedIndex } from '../server/deleted-index.ts'
 import { admitUpdate } from '../server/update-admission.ts'
 import { readUpdateShape } from '../server/update-shape.ts'
+import { backwardsTextUpdate, handItemsUpdate } from '../tests/helpers/hostile.ts'
 import { loadSequentialTrace, repoRoot } from '../tests/helpers/traces.ts'
 
 const { values } = parseArgs({
@@ -35,61 +35,19 @@ interface Workload {
   update: Uint8Array
 }
 
-/** Text typed backwards, one character at a time: `count` items that cannot merge. */
-function backwards(client: number, count: number, prefix: Y.Doc | null = null): Uint8Array {
-  const doc = new Y.Doc()
-  doc.clientID = client
-  if (prefix) Y.applyUpdate(doc, Y.encodeStateAsUpdate(prefix))
-  const before = Y.encodeStateVector(doc)
-  const text = doc.getText('codemirror')
-  doc.transact(() => {
-    for (let i = 0; i < count; i++) text.insert(0, 'x')
-  })
-  return Y.encodeStateAsUpdate(doc, before)
-}
-
 function docOf(updates: Uint8Array[]): Y.Doc {
   const doc = new Y.Doc()
   for (const update of updates) Y.applyUpdate(doc, update)
   return doc
 }
 
-/** A hand-written item: `client:clock`, one character, with the given origins. */
-function itemUpdate(
-  client: number,
-  clock: number,
-  items: Array<{ origin: [number, number] | null; right: [number, number] | null; parentSub?: string }>,
-): Uint8Array {
-  const encoder = encoding.createEncoder()
-  encoding.writeVarUint(encoder, 1)
-  encoding.writeVarUint(encoder, items.length)
-  encoding.writeVarUint(encoder, client)
-  encoding.writeVarUint(encoder, clock)
-  for (const item of items) {
-    const info = 4 | (item.origin ? 128 : 0) | (item.right ? 64 : 0) | (item.parentSub !== undefined ? 32 : 0)
-    encoding.writeUint8(encoder, info)
-    if (item.origin) {
-      encoding.writeVarUint(encoder, item.origin[0])
-      encoding.writeVarUint(encoder, item.origin[1])
-    }
-    if (item.right) {
-      encoding.writeVarUint(encoder, item.right[0])
-      encoding.writeVarUint(encoder, item.right[1])
-    }
-    if (!item.origin && !item.right) {
-      encoding.writeVarUint(encoder, 1)
-      encoding.writeVarString(encoder, item.parentSub !== undefined ? 'map' : 'codemirror')
-      if (item.parentSub !== undefined) encoding.writeVarString(encoder, item.parentSub)
-    }
-    encoding.writeVarString(encoder, 'y')
-  }
-  encoding.writeVarUint(encoder, 0)
-  return encoding.toUint8Array(encoder)
-}
-
 function workloads(): Workload[] {
   const list: Workload[] = []
-  list.push({ name: 'hostile: 20k items typed backwards', base: [], update: backwards(1, 20_000) })
+  list.push({
+    name: 'hostile: 20k items typed backwards',
+    base: [],
+    update: backwardsTextUpdate(1, 20_000, 'codemirror'),
+  })
 
   const paper = loadSequentialTrace('automerge-paper')
   const author = new Y.Doc()
@@ -113,7 +71,7 @@ function workloads(): Workload[] {
   list.push({ name: 'legitimate: an 8 MB paste', base: [], update: Y.encodeStateAsUpdate(paste) })
 
   // A 200k-struct document, every struct deleted; then the same deletion sent again.
-  const big = backwards(2, 200_000)
+  const big = backwardsTextUpdate(2, 200_000, 'codemirror')
   const deleter = docOf([big])
   const beforeDelete = Y.encodeStateVector(deleter)
   deleter.getText('codemirror').delete(0, 200_000)
@@ -134,7 +92,7 @@ function workloads(): Workload[] {
   list.push({
     name: 'hostile: 20 items with origins 200k structs apart',
     base: [Y.encodeStateAsUpdate(typed)],
-    update: itemUpdate(
+    update: handItemsUpdate(
       4,
       0,
       Array.from({ length: 20 }, () => ({
@@ -146,10 +104,10 @@ function workloads(): Workload[] {
   list.push({
     name: 'hostile: 3,000 map sets of one key without origin',
     base: [],
-    update: itemUpdate(
+    update: handItemsUpdate(
       5,
       0,
-      Array.from({ length: 3_000 }, () => ({ origin: null, right: null, parentSub: 'k' })),
+      Array.from({ length: 3_000 }, () => ({ origin: null, right: null, parent: 'map', parentSub: 'k' })),
     ),
   })
   return list
@@ -165,7 +123,6 @@ interface Row {
   appliedMinMs: number
   ratio: number
   pricingMs: number
-  heapBytesPerStruct: number | null
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
@@ -176,14 +133,13 @@ for (const workload of workloads()) {
   const estimated: number[] = []
   const applied: number[] = []
   const pricing: number[] = []
-  const heap: number[] = []
   let structs = 0
   for (let run = 0; run < runs + 1; run++) {
     const doc = docOf(workload.base)
     const deleted = new DeletedIndex(doc)
     const structsBefore = countStructs(doc)
+    // Garbage from building the document is collected before, not during, the measured work.
     gc?.()
-    const heapBefore = process.memoryUsage().heapUsed
     const priceStart = performance.now()
     const shape = readUpdateShape(workload.update, { maxJsonDepth: 64 })
     const admission = admitUpdate(doc, workload.update, shape, LIMITS, deleted)
@@ -191,14 +147,12 @@ for (const workload of workloads()) {
     const applyStart = performance.now()
     if (admission.update) Y.applyUpdate(doc, admission.update)
     const applyMs = performance.now() - applyStart
-    gc?.()
     structs = countStructs(doc) - structsBefore
     // The first run warms the JIT up; it is not counted.
     if (run > 0) {
       estimated.push(admission.work / 1e6)
       applied.push(applyMs)
       pricing.push(priceMs)
-      if (gc && structs > 1_000) heap.push((process.memoryUsage().heapUsed - heapBefore) / structs)
     }
     deleted.destroy()
     doc.destroy()
@@ -212,12 +166,29 @@ for (const workload of workloads()) {
     appliedMinMs: Math.min(...applied),
     ratio: median(estimated) / median(applied),
     pricingMs: median(pricing),
-    heapBytesPerStruct: heap.length > 0 ? Math.round(median(heap)) : null,
   }
   rows.push(row)
   console.error(
     `${row.workload}: estimated ${row.estimatedMs.toFixed(1)} ms, applied ${row.appliedMs.toFixed(1)} ms`,
   )
+}
+
+/**
+ * Heap bytes per struct of a loaded document (what STRUCT_MEMORY in server/room.ts stands for):
+ * 100,000 one-character items typed backwards, applied to a fresh document between full GCs.
+ */
+function heapPerStruct(): number | null {
+  if (!gc) return null
+  const update = backwardsTextUpdate(9, 100_000, 'codemirror')
+  gc()
+  const before = process.memoryUsage().heapUsed
+  const doc = new Y.Doc()
+  Y.applyUpdate(doc, update)
+  gc()
+  const bytes = process.memoryUsage().heapUsed - before
+  const structs = countStructs(doc)
+  doc.destroy()
+  return Math.round(bytes / structs)
 }
 
 function countStructs(doc: Y.Doc): number {
@@ -229,14 +200,17 @@ function countStructs(doc: Y.Doc): number {
 mkdirSync(values.out, { recursive: true })
 writeFileSync(
   path.join(values.out, 'prices.json'),
-  `${JSON.stringify({ date: new Date().toISOString(), runs, node: process.version, rows }, null, 2)}\n`,
+  `${JSON.stringify({ date: new Date().toISOString(), runs, node: process.version, heapBytesPerStruct: heapPerStruct(), rows }, null, 2)}\n`,
 )
 console.log(
-  '| workload | bytes | new structs | estimated ms | applied ms (median) | applied ms (fastest) | estimate / median | pricing ms | heap B / struct |',
+  `heap bytes per struct (100,000 one-character items): ${heapPerStruct() ?? 'run with --expose-gc'}`,
 )
-console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |')
+console.log(
+  '| workload | bytes | new structs | estimated ms | applied ms (median) | applied ms (fastest) | estimate / median | pricing ms |',
+)
+console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |')
 for (const r of rows) {
   console.log(
-    `| ${r.workload} | ${r.bytes.toLocaleString('en')} | ${r.structs.toLocaleString('en')} | ${r.estimatedMs.toFixed(1)} | ${r.appliedMs.toFixed(1)} | ${r.appliedMinMs.toFixed(1)} | ${r.ratio.toFixed(2)} | ${r.pricingMs.toFixed(2)} | ${r.heapBytesPerStruct ?? '-'} |`,
+    `| ${r.workload} | ${r.bytes.toLocaleString('en')} | ${r.structs.toLocaleString('en')} | ${r.estimatedMs.toFixed(1)} | ${r.appliedMs.toFixed(1)} | ${r.appliedMinMs.toFixed(1)} | ${r.ratio.toFixed(2)} | ${r.pricingMs.toFixed(2)} |`,
   )
 }

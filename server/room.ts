@@ -40,7 +40,7 @@ import { restoreDoc, type SetAside } from './room-restore.ts'
 import type { StoredRoom } from './store/index.ts'
 import { SyncReplyCache } from './sync-reply-cache.ts'
 import { type Admission, admitUpdate, PRICES, type UpdateLimits, UpdateRefusal } from './update-admission.ts'
-import { readUpdateShape, UpdateShapeError } from './update-shape.ts'
+import { readUpdateShape, type UpdateShape, UpdateShapeError } from './update-shape.ts'
 import { sliceDeletes, sliceStructs } from './update-slices.ts'
 
 /** What a room needs of a connection. */
@@ -75,7 +75,7 @@ type CommittedListener = (room: Room, update: Uint8Array) => void
  * content object, its slot in the struct store), measured on this codebase's machine: ~200 B for a
  * one-character item (`npm run bench:prices`).
  */
-export const STRUCT_MEMORY = 200
+export const STRUCT_MEMORY = 210
 
 /**
  * An update may cost at most this many times `maxUpdateWork`; past one budget it is applied in
@@ -476,15 +476,31 @@ export class Room {
       throw new UpdateRefusal('limit', `the document would exceed its quota of ${quota} bytes`)
     }
     const maxWork = this.options.maxUpdateWork * steps
-    const shape = readUpdateShape(update, {
-      maxJsonDepth: this.options.maxJsonDepth,
-      maxBlocks: this.doc.store.clients.size + this.options.maxUpdateClients,
-      maxUpdateSubdocs: this.options.maxUpdateSubdocs,
-      // Each struct costs at least this much work and this much memory: no need to read further.
-      maxStructs: Math.floor(
-        Math.min(maxWork / PRICES.structRead, (quota - cost - update.byteLength) / STRUCT_MEMORY + 1_000),
-      ),
-    })
+    // Each struct costs at least this much work and this much memory: no need to read further.
+    const maxStructs = Math.floor(
+      Math.min(maxWork / PRICES.structRead, (quota - cost - update.byteLength) / STRUCT_MEMORY + 1_000),
+    )
+    let shape: UpdateShape
+    try {
+      shape = readUpdateShape(update, {
+        maxJsonDepth: this.options.maxJsonDepth,
+        maxBlocks: this.doc.store.clients.size + this.options.maxUpdateClients,
+        maxUpdateSubdocs: this.options.maxUpdateSubdocs,
+        maxStructs,
+      })
+    } catch (err) {
+      if (err instanceof UpdateShapeError && err.bound === 'structs') {
+        const quotaBound = maxStructs < maxWork / PRICES.structRead
+        this.options.metrics?.updateRefused(quotaBound ? 'quota' : 'work')
+        throw new UpdateRefusal(
+          'limit',
+          quotaBound
+            ? `the document would exceed its quota of ${quota} bytes (${err.message}, ${STRUCT_MEMORY} B each)`
+            : `update would cost over ${Math.round(maxWork / 1e6)} ms of work (${err.message})`,
+        )
+      }
+      throw err
+    }
     const admission = admitUpdate(this.doc, update, shape, this.options, this.deleted, maxWork)
     if (admission.work > maxWork) {
       this.options.metrics?.updateRefused('work')

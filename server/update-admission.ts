@@ -43,7 +43,7 @@ export const PRICES = {
   /** Every struct Yjs decodes (it builds an object for each, new or already held). */
   structRead: 400,
   /** Every new struct integrated: its origin lookups, list insertion, struct-store push. */
-  structNew: 1_800,
+  structNew: 2_200,
   /** Every byte of the update (string and JSON content decoding). */
   byte: 3,
   /** Every struct a delete range visits in the document (Yjs walks each, deleted or not). */

@@ -90,6 +90,8 @@ export class UpdateShapeError extends Error {
   constructor(
     readonly kind: 'malformed' | 'limit',
     message: string,
+    /** For a limit: which one (`structs`: `maxStructs`). */
+    readonly bound?: 'structs',
   ) {
     super(message)
     this.name = 'UpdateShapeError'
@@ -210,6 +212,7 @@ function readStructs(
       throw new UpdateShapeError(
         'limit',
         `update carries more than ${maxStructs} structs (${totalStructs} so far)`,
+        'structs',
       )
     }
     const client = decoding.readVarUint(decoder)

@@ -385,3 +385,110 @@ export function manyClientsUpdate(firstClient: number, count: number): Uint8Arra
   encoding.writeVarUint(encoder, 0)
   return encoding.toUint8Array(encoder)
 }
+
+// ---- Round 2: updates whose work is out of proportion to their bytes ----
+
+/**
+ * `count` one-character items by `client` typed backwards into root text `name` (each one before
+ * the last), after `base` (updates the item builds on, e.g. earlier calls): items that cannot merge,
+ * ~6 bytes each. Returns only what is new.
+ */
+export function backwardsTextUpdate(
+  client: number,
+  count: number,
+  name = 'text',
+  base: Uint8Array[] = [],
+): Uint8Array {
+  const doc = new Y.Doc()
+  doc.clientID = client
+  for (const update of base) Y.applyUpdate(doc, update)
+  const before = Y.encodeStateVector(doc)
+  const text = doc.getText(name)
+  doc.transact(() => {
+    for (let i = 0; i < count; i++) text.insert(0, 'x')
+  })
+  const update = Y.encodeStateAsUpdate(doc, before)
+  doc.destroy()
+  return update
+}
+
+/**
+ * A real text of `count` live characters in root text `name` by `client`, in `2 * count` structs
+ * whose origins are their left neighbours: `count` pairs typed at once, then every other character
+ * deleted (each deletion splits the run). Returned as updates of at most `perUpdate` characters' work.
+ */
+export function splitTextUpdates(
+  client: number,
+  count: number,
+  perUpdate: number,
+  name = 'text',
+): Uint8Array[] {
+  const doc = new Y.Doc()
+  doc.clientID = client
+  const text = doc.getText(name)
+  const updates: Uint8Array[] = []
+  doc.on('update', (update: Uint8Array) => updates.push(update))
+  for (let done = 0; done < count; done += perUpdate) {
+    text.insert(text.length, 'ab'.repeat(Math.min(perUpdate, count - done)))
+  }
+  // Delete every other character, a slice at a time (left to right, positions shift by one each).
+  for (let done = 0; done < count; done += perUpdate) {
+    const n = Math.min(perUpdate, count - done)
+    doc.transact(() => {
+      for (let i = done; i < done + n; i++) text.delete(i, 1)
+    })
+  }
+  doc.destroy()
+  return updates
+}
+
+/** One hand-written item: `[client, clock]` origins (null: none) and, without origins, a parent. */
+export interface HandItem {
+  origin: [number, number] | null
+  right: [number, number] | null
+  /** Map key (the item goes into root map `parent`), else a list item of root `parent`. */
+  parentSub?: string
+  parent?: string
+}
+
+/** An update of one-character items by `client` from `clock` on, exactly as given (no checks). */
+export function handItemsUpdate(client: number, clock: number, items: HandItem[]): Uint8Array {
+  const encoder = encoding.createEncoder()
+  encoding.writeVarUint(encoder, 1)
+  encoding.writeVarUint(encoder, items.length)
+  encoding.writeVarUint(encoder, client)
+  encoding.writeVarUint(encoder, clock)
+  for (const item of items) {
+    const info =
+      CONTENT_STRING |
+      (item.origin ? HAS_ORIGIN : 0) |
+      (item.right ? 64 : 0) |
+      (!item.origin && !item.right && item.parentSub !== undefined ? 32 : 0)
+    encoding.writeUint8(encoder, info)
+    for (const id of [item.origin, item.right]) {
+      if (!id) continue
+      encoding.writeVarUint(encoder, id[0])
+      encoding.writeVarUint(encoder, id[1])
+    }
+    if (!item.origin && !item.right) {
+      encoding.writeVarUint(encoder, 1)
+      encoding.writeVarString(encoder, item.parent ?? 'text')
+      if (item.parentSub !== undefined) encoding.writeVarString(encoder, item.parentSub)
+    }
+    encoding.writeVarString(encoder, 'y')
+  }
+  encoding.writeVarUint(encoder, 0)
+  return encoding.toUint8Array(encoder)
+}
+
+/** An update with no structs that deletes clocks [clock, clock + len) of `client`. */
+export function deleteRangeUpdate(client: number, clock: number, len: number): Uint8Array {
+  const encoder = encoding.createEncoder()
+  encoding.writeVarUint(encoder, 0)
+  encoding.writeVarUint(encoder, 1)
+  encoding.writeVarUint(encoder, client)
+  encoding.writeVarUint(encoder, 1)
+  encoding.writeVarUint(encoder, clock)
+  encoding.writeVarUint(encoder, len)
+  return encoding.toUint8Array(encoder)
+}
