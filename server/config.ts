@@ -40,7 +40,7 @@ export interface ServerConfig {
    */
   maxPayload: number
   /**
-   * Quota on what a room costs: its stored size (snapshot plus log) plus ~200 bytes of memory per
+   * Quota on what a room costs: its stored size (snapshot plus log) plus 210 bytes of memory per
    * struct its document holds (see STRUCT_MEMORY in room.ts); updates past it are refused with 4413.
    */
   maxDocumentBytes: number

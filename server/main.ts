@@ -46,8 +46,14 @@ const OPTIONS = [
   [
     'max-document-bytes',
     'TANDEM_MAX_DOCUMENT_BYTES',
-    'quota on what a room costs: stored bytes + ~200 B of memory per item; frames up to it are accepted',
+    'quota on what a room costs: stored bytes + 210 B of memory per item; frames up to it are accepted',
     String(defaultConfig.maxDocumentBytes),
+  ],
+  [
+    'max-update-work-ms',
+    'TANDEM_MAX_UPDATE_WORK_MS',
+    'work one update may cost per event-loop turn, as priced (more is applied in slices, up to 20x; then 4413)',
+    String(defaultConfig.maxUpdateWork / 1e6),
   ],
   [
     'max-payload',
@@ -238,6 +244,8 @@ function readConfig(): Partial<ServerConfig> {
   config.staticDir = staticDir === '' ? null : staticDir
   set('maxDocumentBytes', number('max-document-bytes', 'TANDEM_MAX_DOCUMENT_BYTES'))
   set('maxPayload', number('max-payload', 'TANDEM_MAX_PAYLOAD'))
+  const updateWorkMs = number('max-update-work-ms', 'TANDEM_MAX_UPDATE_WORK_MS')
+  if (updateWorkMs !== undefined) config.maxUpdateWork = updateWorkMs * 1e6
   set('heartbeatMs', number('heartbeat-ms', 'TANDEM_HEARTBEAT_MS'))
   set('roomUnloadDelayMs', number('unload-delay-ms', 'TANDEM_UNLOAD_DELAY_MS'))
   set('compactAfterUpdates', number('compact-after', 'TANDEM_COMPACT_AFTER'))

@@ -112,7 +112,7 @@ export class RoomRegistry implements RoomBusListener {
     const stored = await this.store.load(name)
     const room = this.rooms.get(name)
     if (!room || room.destroyed) return
-    room.mergeStored(stored)
+    await room.mergeStored(stored)
     this.options.fanoutMetrics?.resynced(1)
   }
 
@@ -216,7 +216,7 @@ export class RoomRegistry implements RoomBusListener {
     try {
       const stored = await this.store.load(name)
       updates = stored.updates.length
-      room = new Room(name, stored, this.commits, this.options, this.log, this.bus)
+      room = await Room.open(name, stored, this.commits, this.options, this.log, this.bus)
       if (room.setAside.length > 0) await this.recover(room)
     } catch (err) {
       if (pending) {

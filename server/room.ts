@@ -36,7 +36,7 @@ import { PeerError } from './errors.ts'
 import { type BusKind, BusKind as Kind } from './fanout/bus-message.ts'
 import type { RoomPublisher } from './fanout/room-bus.ts'
 import type { RelayMetrics } from './metrics.ts'
-import { restoreDoc, type SetAside } from './room-restore.ts'
+import { nextTurn, restoreDoc, type SetAside } from './room-restore.ts'
 import type { StoredRoom } from './store/index.ts'
 import { SyncReplyCache } from './sync-reply-cache.ts'
 import { type Admission, admitUpdate, PRICES, type UpdateLimits, UpdateRefusal } from './update-admission.ts'
@@ -72,8 +72,8 @@ type CommittedListener = (room: Room, update: Uint8Array) => void
 
 /**
  * Heap bytes one struct of a loaded document takes besides its content (an Item, its id, its
- * content object, its slot in the struct store), measured on this codebase's machine: ~200 B for a
- * one-character item (`npm run bench:prices`).
+ * content object, its slot in the struct store), measured on this codebase's machine: 209 B for a
+ * one-character item (`npm run bench:prices` prints it).
  */
 export const STRUCT_MEMORY = 210
 
@@ -83,18 +83,17 @@ export const STRUCT_MEMORY = 210
  */
 export const MAX_STEPS = 20
 
-/** Resolves on the next turn of the event loop, after pending I/O. */
-const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve))
-
 /** Origin of changes that came from another instance or from the store (never relayed back to the bus). */
 const REMOTE = Symbol('remote')
+/** Origin of what a resync applies from the store (relayed by `mergeStored` itself). */
+const RESYNC = Symbol('resync')
 
 export class Room {
   readonly doc = new Y.Doc()
   readonly awareness: awarenessProtocol.Awareness
   readonly members = new Set<RoomMember>()
   /** What could not be restored from the store when the room loaded (empty when all was fine). */
-  readonly setAside: SetAside[]
+  setAside: SetAside[] = []
   /** Updates in the store's log since the last snapshot, and their bytes. */
   private logCount: number
   private logBytes: number
@@ -120,7 +119,34 @@ export class Room {
   private compactionDone: Promise<void> | null = null
   destroyed = false
 
-  constructor(
+  /**
+   * Loads a room from what the store holds (see room-restore.ts: a big stored state is applied in
+   * slices, one per event-loop turn, so loading never stalls the other rooms for long).
+   */
+  static async open(
+    name: string,
+    stored: StoredRoom,
+    commits: CommitQueue,
+    options: RoomOptions,
+    log: Logger,
+    bus: RoomPublisher | null = null,
+  ): Promise<Room> {
+    const room = new Room(name, stored, commits, options, log, bus)
+    room.setAside = await restoreDoc(room.doc, stored, {
+      maxJsonDepth: options.maxJsonDepth,
+      budget: options.maxUpdateWork,
+    })
+    room.structCount = countStructs(room.doc)
+    if (room.memoryCost() > options.maxDocumentBytes) {
+      log.warn(
+        { room: name, cost: room.memoryCost(), quota: options.maxDocumentBytes },
+        'room loaded past its quota (stored before the quota counted memory): it accepts no update that adds to it',
+      )
+    }
+    return room
+  }
+
+  private constructor(
     readonly name: string,
     stored: StoredRoom,
     private readonly commits: CommitQueue,
@@ -128,11 +154,9 @@ export class Room {
     private readonly log: Logger,
     private readonly bus: RoomPublisher | null = null,
   ) {
-    this.setAside = restoreDoc(this.doc, stored, options.maxJsonDepth)
     this.logCount = stored.updates.length
     this.logBytes = stored.logBytes
     this.documentBytes = (stored.snapshot?.byteLength ?? 0) + stored.logBytes
-    this.structCount = countStructs(this.doc)
     this.deleted = new DeletedIndex(this.doc)
     this.awareness = new awarenessProtocol.Awareness(this.doc)
     this.awareness.setLocalState(null)
@@ -392,26 +416,26 @@ export class Room {
    * Brings the document up to date with what the store holds (another instance's updates the bus
    * may have dropped) and relays whatever was new to this room's connections.
    */
-  mergeStored(stored: StoredRoom): void {
+  async mergeStored(stored: StoredRoom): Promise<void> {
     const missing: Uint8Array[] = []
     const capture = (update: Uint8Array, origin: unknown) => {
-      if (origin === REMOTE) missing.push(update)
+      if (origin === RESYNC) missing.push(update)
     }
     this.doc.on('update', capture)
     try {
-      this.doc.transact(() => {
-        for (const update of stored.snapshot ? [stored.snapshot, ...stored.updates] : stored.updates) {
-          try {
-            Y.applyUpdate(this.doc, update, REMOTE)
-          } catch (err) {
-            this.fullSync.clear()
-            this.log.warn({ err, room: this.name }, 'resync: a stored update could not be applied')
-          }
-        }
-      }, REMOTE)
+      const failed = await restoreDoc(this.doc, stored, {
+        maxJsonDepth: this.options.maxJsonDepth,
+        budget: this.options.maxUpdateWork,
+        origin: RESYNC,
+      })
+      for (const { reason, source } of failed) {
+        this.fullSync.clear()
+        this.log.warn({ room: this.name, source, reason }, 'resync: a stored update could not be applied')
+      }
     } finally {
       this.doc.off('update', capture)
     }
+    if (this.destroyed) return
     this.structCount = countStructs(this.doc)
     for (const update of missing) this.relayRemote(update)
   }

@@ -13,6 +13,7 @@ import { expect } from 'vitest'
 import * as Y from 'yjs'
 import { defaultConfig } from '../server/config.ts'
 import { DeletedIndex } from '../server/deleted-index.ts'
+import { restoreDoc } from '../server/room-restore.ts'
 import { admitUpdate } from '../server/update-admission.ts'
 import { readUpdateShape } from '../server/update-shape.ts'
 import { sliceDeletes, sliceStructs } from '../server/update-slices.ts'
@@ -196,4 +197,37 @@ seededTest(
     same(target, expected)
   },
   { seeds: [7, 8, 9, 10, 11] },
+)
+
+seededTest(
+  'a stored state too costly for one turn is restored in slices, with other work between them',
+  async (gen) => {
+    const [room, offline] = scenario(gen)
+    Y.applyUpdate(room, Y.encodeStateAsUpdate(offline, Y.encodeStateVector(room)))
+    const snapshot = Y.encodeStateAsUpdate(room)
+    const restored = new Y.Doc()
+    let transactions = 0
+    restored.on('afterTransaction', () => transactions++)
+    let otherWork = 0
+    const tick = () => {
+      otherWork++
+      if (otherWork < 10_000) timer = setImmediate(tick)
+    }
+    let timer = setImmediate(tick)
+    const setAside = await restoreDoc(
+      restored,
+      { snapshot, updates: [], logBytes: 0 },
+      {
+        maxJsonDepth: 64,
+        budget: 1_000_000,
+      },
+    )
+    const turnsDuring = otherWork
+    clearImmediate(timer)
+    expect(setAside).toEqual([])
+    expect(transactions).toBeGreaterThan(1)
+    expect(turnsDuring).toBeGreaterThan(1)
+    same(restored, room)
+  },
+  { seeds: [12, 13] },
 )
