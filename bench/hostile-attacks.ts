@@ -1,12 +1,11 @@
 /**
  * The attacker side of bench/hostile.ts: one attack per class of the issue "hostile input can kill
- * the server", run in its own process against a server on `port`. An attack first prepares (builds
- * payloads, fills rooms; not measured), then runs until a deadline, recording how each of its
- * connections ended ("4413", "open", "HTTP 400", "ECONNREFUSED", ...) and a few notes.
- * Attacks target the room "victim", except presence spoofing, which targets the healthy room.
+ * the server" (round 1 here, round 2 in ./hostile-attacks-r2.ts), run in its own process against
+ * the system under test. An attack first prepares (builds payloads, fills rooms; not measured),
+ * then runs until a deadline, recording how each of its connections ended ("4413", "open",
+ * "HTTP 400", "ECONNREFUSED", ...) and a few notes. Attacks target the room "victim", except
+ * presence spoofing, which targets the healthy room.
  */
-import WebSocket from 'ws'
-import { WebsocketProvider } from 'y-websocket'
 import * as Y from 'yjs'
 import {
   awarenessFrame,
@@ -18,16 +17,26 @@ import {
   plainGetRequest,
   reverseDeleteSetUpdate,
   subdocsUpdate,
-  syncStep1Frame,
   syncUpdateFrame,
   upgradeRequest,
 } from '../tests/helpers/hostile.ts'
-import { RawPeer, rawHttp } from '../tests/helpers/raw-peer.ts'
+import { type RawPeer, rawHttp } from '../tests/helpers/raw-peer.ts'
+import {
+  type Attack,
+  Attacker,
+  type AttackResult,
+  type ClassSpec,
+  MB,
+  remaining,
+  sleep,
+  stockClientSyncs,
+  stockProvider,
+  type Target,
+} from './hostile-attacker.ts'
+import { ROUND2_ATTACKS, ROUND2_CLASSES } from './hostile-attacks-r2.ts'
 
-const MB = 1024 * 1024
-
-/** The classes in report order: what each sends, and whether its server needs SQLite (else memory). */
-export const CLASSES: ReadonlyArray<{ id: string; attack: string; sqlite?: boolean }> = [
+/** The classes in report order (round 1, then round 2 with ids `r2-…`). */
+export const CLASSES: ReadonlyArray<ClassSpec> = [
   { id: '0', attack: 'baseline: no attack' },
   { id: '1', attack: 'upgrade and GET of // and //[ over raw TCP' },
   { id: '2', attack: 'awareness state nested 10,000 deep, then a joiner' },
@@ -43,116 +52,12 @@ export const CLASSES: ReadonlyArray<{ id: string; attack: string; sqlite?: boole
   { id: '6', attack: 'a reader that never reads while 2 MB updates flow' },
   { id: '7', attack: '20 MB room, 10 joiners at a time with empty state vectors' },
   { id: '8', attack: 'stock client with 8 MB of offline edits' },
+  ...ROUND2_CLASSES,
 ]
-
-/** How an attack's connections ended (label → count), and notes for the report. */
-export interface AttackResult {
-  outcomes: Record<string, number>
-  notes: string[]
-}
-
-export interface Attack {
-  /** Builds payloads and sets up rooms; runs before the measured window. */
-  prepare(): Promise<void>
-  /** Attacks until `deadline` (epoch ms). `aliceId` is the healthy typist's client id. */
-  run(deadline: number, aliceId: number): Promise<void>
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms))
-}
-
-/** A stock y-websocket provider (Node, `ws` polyfill) for `room`. */
-export function stockProvider(url: string, room: string, doc: Y.Doc, connect = true): WebsocketProvider {
-  return new WebsocketProvider(url, room, doc, {
-    WebSocketPolyfill: WebSocket as unknown as typeof globalThis.WebSocket,
-    connect,
-    disableBc: true,
-    maxBackoffTime: 500,
-  })
-}
-
-/** True if a fresh stock client syncs `room` within `timeoutMs`. */
-async function stockClientSyncs(url: string, room: string, timeoutMs: number): Promise<boolean> {
-  const doc = new Y.Doc()
-  const provider = stockProvider(url, room, doc)
-  const ok = await Promise.race([
-    new Promise<boolean>((resolve) => provider.once('sync', () => resolve(true))),
-    sleep(timeoutMs).then(() => false),
-  ])
-  provider.destroy()
-  doc.destroy()
-  return ok
-}
-
-/** Shared plumbing of the attacks: raw peers, outcome counting, deadlines. */
-class Attacker {
-  nextClient = 10_000_000
-  constructor(
-    readonly url: string,
-    readonly port: number,
-    readonly result: AttackResult,
-  ) {}
-
-  count(label: string): void {
-    this.result.outcomes[label] = (this.result.outcomes[label] ?? 0) + 1
-  }
-
-  /** Records how `peer` ended: its close code, or "open". */
-  countEnd(peer: RawPeer, prefix = ''): void {
-    this.count(`${prefix}${peer.closeCode === null ? 'open' : peer.closeCode}`)
-  }
-
-  /** A raw peer on `path`, open (null, counted as "connect failed", if the upgrade fails). */
-  async open(path: string): Promise<RawPeer | null> {
-    const peer = new RawPeer(this.url, path)
-    try {
-      await peer.opened
-      return peer
-    } catch {
-      this.count('connect failed')
-      return null
-    }
-  }
-
-  /** Opens `path`, sends `frames`, waits up to `waitMs` for a close, and records how it ended. */
-  async sendAndRecord(path: string, frames: Uint8Array[], waitMs: number): Promise<void> {
-    const peer = await this.open(path)
-    if (!peer) return
-    // Not awaited: a busy server may not take them in before the deadline.
-    for (const frame of frames) void peer.send(frame)
-    await peer.closedWithin(waitMs)
-    this.countEnd(peer)
-    peer.close()
-  }
-
-  /** Sends a sync step 1 with an empty state vector and resolves with the step-2 reply's size (0 if none). */
-  /**
-   * Bytes of the sync reply to an empty state vector: the step 2 plus the sync updates sent right
-   * behind it (Tandem answers fresh joiners with a shared encoding plus the updates applied since).
-   */
-  async fullSyncReplyBytes(peer: RawPeer, timeoutMs: number): Promise<number> {
-    await peer.send(syncStep1Frame())
-    const deadline = Date.now() + timeoutMs
-    while (Date.now() < deadline && peer.closeCode === null) {
-      const at = peer.received.findIndex((frame) => frame[0] === 0 && frame[1] === 1)
-      if (at >= 0) {
-        await sleep(200)
-        let bytes = 0
-        for (const frame of peer.received.slice(at))
-          if (frame[0] === 0 && frame[1] !== 0) bytes += frame.length
-        return bytes
-      }
-      await sleep(20)
-    }
-    return 0
-  }
-}
-
-const remaining = (deadline: number) => Math.max(0, deadline - Date.now())
 
 /** One attack per class (see CLASSES). */
 const ATTACKS: Record<string, (a: Attacker) => Attack> = {
+  ...ROUND2_ATTACKS,
   '0': () => ({ prepare: async () => {}, run: (deadline) => sleep(remaining(deadline)) }),
 
   '1': (a) => ({
@@ -416,9 +321,9 @@ const ATTACKS: Record<string, (a: Attacker) => Attack> = {
   }),
 }
 
-/** The attack for class `id` against the server on `port`, recording into `result`. */
-export function makeAttack(id: string, port: number, result: AttackResult): Attack {
+/** The attack for class `id` against `target`, recording into `result`. */
+export function makeAttack(id: string, target: Target, result: AttackResult): Attack {
   const attack = ATTACKS[id]
   if (!attack) throw new TypeError(`unknown class "${id}"`)
-  return attack(new Attacker(`ws://127.0.0.1:${port}`, port, result))
+  return attack(new Attacker(target, result))
 }

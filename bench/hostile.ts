@@ -1,42 +1,56 @@
 /**
- * `npm run bench:hostile [-- --classes 0,1,2,3,4,5,6,7,8] [--seconds N] [--settle-seconds N] [--out FILE]`
+ * `npm run bench:hostile [-- --classes 0,1,...,r2-1a,...] [--seconds N] [--settle-seconds N] [--out FILE]`
  *
- * Replays each class of hostile input from the issue "hostile input can kill the server" (class 0 is
- * a baseline with no attack; 4 means 4a,4b,4c) against a fresh `server/main.ts` process, while a
- * healthy room is busy: a stock client types 20 edits/s and a second stock client in the same room
- * times each edit's arrival. The attacker (bench/hostile-attacks.ts) runs in its own process (this
- * file with `--attacker`), so building and reading its payloads never delays the healthy clients.
+ * Replays each class of hostile input (round 1: the issue "hostile input can kill the server",
+ * class 0 is a baseline with no attack and 4 means 4a,4b,4c; round 2, ids `r2-…` or `r2` for all:
+ * issue #19) against a fresh system: one `server/main.ts` process, or several on a fresh PostgreSQL
+ * database and Redis prefix when the class says so (skipped, with the reason, when those services
+ * are unreachable), while a healthy room is busy on the last instance: a stock client types
+ * 20 edits/s and a second stock client in the same room times each edit's arrival. The attacker
+ * (bench/hostile-attacks.ts) runs in its own process (this file with `--attacker`), so building and
+ * reading its payloads never delays the healthy clients.
  *
- * Per class it reports: whether the server survived (or died, or stopped answering), how the
- * attacker's connections ended, the server's longest event-loop stall (from `/health` `eventLoop`
- * when the server reports it, over whatever window the server keeps; else from bench/relay/probe.ts,
- * preloaded into the server and reset when the attack starts), its peak RSS
- * (VmHWM from /proc), the healthy room's max and p99 edit delay, edits that never arrived, and whether
- * the healthy room's text and presence are intact at the end. Prints a markdown table and writes
- * bench/results/hostile.json. Every phase has a deadline, so a server that dies or hangs is reported,
- * never waited on forever.
+ * Per class it reports: whether the servers survived (or died, or stopped answering), how the
+ * attacker's connections ended, the longest event-loop stall of any instance from the window's
+ * start to the end of the settling (bench/relay/probe.ts, preloaded into each server and reset when
+ * the attack starts; /health's own 60 s figure, which also spans the preparation, is kept in the
+ * JSON), the stalls the servers logged with what ran around them, their peak RSS (VmHWM from /proc),
+ * the healthy room's max and p99 edit delay, edits that never arrived, and whether the healthy
+ * room's text and presence are intact at the end. Prints a markdown table and writes
+ * bench/results/hostile.json (or --out). Every phase has a deadline, so a server that dies or hangs
+ * is reported, never waited on forever.
  */
 import { type ChildProcess, spawn } from 'node:child_process'
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { parseArgs } from 'node:util'
 import type { WebsocketProvider } from 'y-websocket'
 import * as Y from 'yjs'
-import { type AttackResult, CLASSES, makeAttack, sleep, stockProvider } from './hostile-attacks.ts'
-import type { ProbeSample } from './relay/probe.ts'
+import { type AttackResult, benchToken, sleep, stockProvider, type Target } from './hostile-attacker.ts'
+import { CLASSES, makeAttack } from './hostile-attacks.ts'
+import {
+  HOST,
+  lastError,
+  peakRssMb,
+  readHealth,
+  readProbe,
+  type ServerOptions,
+  type ServerProcess,
+  startServerProcess,
+} from './hostile-server.ts'
+import { openServices, type RunServices, unreachable } from './relay/services.ts'
 
 const root = join(import.meta.dirname, '..')
-const HOST = '127.0.0.1'
 const EDITS_PER_SECOND = 20
 const WARMUP_MS = 1_000
 /** How long past its window an attack may take to report (class 4b waits until its frames are delivered). */
 const ATTACKER_GRACE_MS = 90_000
 
 /** Attacker process (`--attacker CLASS`): prepare, say ready, wait for go, attack, report, exit. */
-async function runAttacker(id: string, port: number, seconds: number): Promise<void> {
+async function runAttacker(id: string, target: Target, seconds: number): Promise<void> {
   const result: AttackResult = { outcomes: {}, notes: [] }
-  const attack = makeAttack(id, port, result)
+  const attack = makeAttack(id, target, result)
   await attack.prepare()
   const go = new Promise<{ aliceId: number }>((resolve) =>
     process.once('message', (message) => resolve(message as { aliceId: number })),
@@ -52,13 +66,19 @@ async function runAttacker(id: string, port: number, seconds: number): Promise<v
 interface Row {
   class: string
   attack: string
-  /** "survived", "server died", or "timed out" (alive but /health did not answer). */
+  /** "survived", "server died", "timed out" (alive but /health did not answer) or "skipped". */
   server: string
   serverDetail: string
   attacker: string
+  /** The worst instance's event-loop delay from the window's start to the end of the settling. */
   stallMaxMs: number | null
   stallP99Ms: number | null
   stallSource: 'health' | 'probe' | null
+  /** The worst instance's /health figure (its last 60 s: the preparation too). */
+  stallHealthMaxMs: number | null
+  /** Stalls of at least stallWarnMs the servers logged in the window (worst first), with what ran around them. */
+  loggedStalls: Array<{ instance: number; ms: number; around: string[] }>
+  /** The largest peak RSS of any instance. */
   peakRssMb: number | null
   editDelayMaxMs: number | null
   editDelayP99Ms: number | null
@@ -67,68 +87,6 @@ interface Row {
   healthyTextComplete: boolean
   healthyPresenceIntact: boolean
   notes: string
-}
-
-interface ServerProcess {
-  child: ChildProcess
-  port: number
-  /** Last lines of output (for a crash's reason). */
-  tail: string[]
-  exited: Promise<string>
-  alive(): boolean
-}
-
-/** Starts `server/main.ts` with the probe preloaded; resolves once its "listening" line names the port. */
-async function startServerProcess(sqliteDir: string | null): Promise<ServerProcess> {
-  const storage = sqliteDir ? ['--db', join(sqliteDir, 'tandem.db')] : ['--storage', 'memory']
-  const args = [
-    '--import',
-    'tsx',
-    '--import',
-    join(root, 'bench/relay/probe.ts'),
-    join(root, 'server/main.ts'),
-    '--port',
-    '0',
-    '--host',
-    HOST,
-    '--static-dir',
-    '',
-    // info: the "listening" line names the port.
-    '--log-level',
-    'info',
-    ...storage,
-  ]
-  const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] })
-  const tail: string[] = []
-  const exited = new Promise<string>((resolve) =>
-    child.once('exit', (code, signal) => resolve(signal ? `killed by ${signal}` : `exit code ${code}`)),
-  )
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL')
-      reject(new Error('server did not start within 20 s'))
-    }, 20_000)
-    const onLine = (line: string) => {
-      if (line.trim() === '') return
-      tail.push(line.slice(0, 300))
-      if (tail.length > 60) tail.shift()
-      if (line.includes('"listening"')) {
-        clearTimeout(timer)
-        resolve(JSON.parse(line).port)
-      }
-    }
-    for (const stream of [child.stdout!, child.stderr!]) {
-      let buffered = ''
-      stream.on('data', (chunk: Buffer) => {
-        buffered += chunk.toString()
-        const lines = buffered.split('\n')
-        buffered = lines.pop()!
-        for (const line of lines) onLine(line)
-      })
-    }
-    void exited.then((how) => reject(new Error(`server exited at start (${how}): ${tail.join(' | ')}`)))
-  })
-  return { child, port, tail, exited, alive: () => child.exitCode === null && child.signalCode === null }
 }
 
 /** The healthy room: a typist and a witness timing each edit's arrival. */
@@ -143,9 +101,9 @@ class HealthyRoom {
   readonly delays: number[] = []
   private timer: NodeJS.Timeout | null = null
 
-  constructor(url: string) {
-    this.typistProvider = stockProvider(url, 'healthy', this.typist)
-    this.witnessProvider = stockProvider(url, 'healthy', this.witness)
+  constructor(url: string, params: Record<string, string>) {
+    this.typistProvider = stockProvider(url, 'healthy', this.typist, true, params)
+    this.witnessProvider = stockProvider(url, 'healthy', this.witness, true, params)
     this.typistProvider.awareness.setLocalStateField('user', { name: 'alice' })
     this.witness.on('update', () => {
       const length = this.witness.getText('text').length
@@ -197,50 +155,18 @@ class HealthyRoom {
   }
 }
 
-/** Peak resident set size (VmHWM) of `pid` in MB, or null once the process is gone. */
-function peakRssMb(pid: number): number | null {
-  try {
-    const status = readFileSync(`/proc/${pid}/status`, 'utf8')
-    const match = /VmHWM:\s+(\d+) kB/.exec(status)
-    return match ? Number(match[1]) / 1024 : null
-  } catch {
-    return null
-  }
-}
-
-/** `/health` as JSON within `timeoutMs`, or null. */
-async function readHealth(port: number, timeoutMs: number): Promise<Record<string, any> | null> {
-  try {
-    const res = await fetch(`http://${HOST}:${port}/health`, { signal: AbortSignal.timeout(timeoutMs) })
-    return (await res.json()) as Record<string, any>
-  } catch {
-    return null
-  }
-}
-
-/** A probe sample (bench/relay/probe.ts) within `timeoutMs`, or null. */
-function readProbe(child: ChildProcess, timeoutMs: number, reset = false): Promise<ProbeSample | null> {
-  return new Promise((resolve) => {
-    if (!child.connected) return resolve(null)
-    const timer = setTimeout(() => {
-      child.off('message', onMessage)
-      resolve(null)
-    }, timeoutMs)
-    const onMessage = (message: ProbeSample) => {
-      if (message?.probe !== 'sample') return
-      clearTimeout(timer)
-      child.off('message', onMessage)
-      resolve(message)
-    }
-    child.on('message', onMessage)
-    child.send({ probe: 'sample', reset }, () => {})
-  })
-}
-
 function percentile(values: number[], p: number): number | null {
   if (values.length === 0) return null
   const sorted = [...values].sort((a, b) => a - b)
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]
+}
+
+/** Starts a server, retrying once (seen once right after a class whose server grew to gigabytes). */
+async function startWithRetry(options: ServerOptions, notes: string[]): Promise<ServerProcess> {
+  return startServerProcess(options).catch((err: Error) => {
+    notes.push(`server start retried after: ${err.message.slice(0, 80)}`)
+    return startServerProcess(options)
+  })
 }
 
 async function runClass(cls: string, seconds: number, settleSeconds: number): Promise<Row> {
@@ -254,6 +180,8 @@ async function runClass(cls: string, seconds: number, settleSeconds: number): Pr
     stallMaxMs: null,
     stallP99Ms: null,
     stallSource: null,
+    stallHealthMaxMs: null,
+    loggedStalls: [],
     peakRssMb: null,
     editDelayMaxMs: null,
     editDelayP99Ms: null,
@@ -264,47 +192,69 @@ async function runClass(cls: string, seconds: number, settleSeconds: number): Pr
     notes: '',
   }
   const notes: string[] = []
+  const instances = spec.instances ?? 1
+  if (spec.services) {
+    const why = await unreachable(spec.services)
+    if (why) {
+      row.server = 'skipped'
+      row.serverDetail = why
+      return row
+    }
+  }
   const dir = spec.sqlite ? mkdtempSync(join(tmpdir(), 'tandem-hostile-')) : null
-  let server: ServerProcess | null = null
+  let services: RunServices | null = null
+  const servers: ServerProcess[] = []
+  const peaks: Array<number | null> = []
   let healthy: HealthyRoom | null = null
   let attacker: ChildProcess | null = null
   let rssTimer: NodeJS.Timeout | null = null
-  try {
-    server = await startServerProcess(dir).catch((err: Error) => {
-      // Seen once right after a class whose server grew to gigabytes: retry once, and say so.
-      notes.push(`server start retried after: ${err.message.slice(0, 80)}`)
-      return startServerProcess(dir)
+  const readPeaks = () =>
+    servers.forEach((server, i) => {
+      peaks[i] = peakRssMb(server.child.pid!) ?? peaks[i] ?? null
     })
-    const pid = server.child.pid!
-    const url = `ws://${HOST}:${server.port}`
-    rssTimer = setInterval(() => {
-      row.peakRssMb = peakRssMb(pid) ?? row.peakRssMb
-    }, 200)
-    healthy = new HealthyRoom(url)
+  try {
+    if (spec.services) services = await openServices(spec.services)
+    const options: ServerOptions = {
+      sqliteDir: dir,
+      services,
+      auth: spec.auth ?? false,
+      extraArgs: spec.serverArgs ?? [],
+    }
+    for (let i = 0; i < instances; i++) servers.push(await startWithRetry(options, notes))
+    rssTimer = setInterval(readPeaks, 200)
+    const url = `ws://${HOST}:${servers.at(-1)!.port}`
+    healthy = new HealthyRoom(url, spec.auth ? { token: await benchToken('healthy', 'edit') } : {})
     if (!(await healthy.synced(10_000))) throw new Error('the healthy room did not sync')
 
     attacker = spawn(
       process.execPath,
-      ['--import', 'tsx', import.meta.filename, '--attacker', cls, '--port', String(server.port)].concat([
+      [
+        '--import',
+        'tsx',
+        import.meta.filename,
+        '--attacker',
+        cls,
+        '--ports',
+        servers.map((server) => server.port).join(','),
         '--seconds',
         String(seconds),
-      ]),
+        ...(dir ? ['--data-dir', dir] : []),
+        ...(spec.auth ? ['--auth'] : []),
+      ],
       { cwd: root, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] },
     )
     const child = attacker
     const messages: Array<{ type: string; result?: AttackResult }> = []
     child.on('message', (message: { type: string }) => messages.push(message))
     const attackerGone = new Promise<void>((resolve) => child.once('exit', () => resolve()))
-    const ready = await until(() => messages.some((m) => m.type === 'ready'), 120_000, attackerGone)
+    const ready = await until(() => messages.some((m) => m.type === 'ready'), 180_000, attackerGone)
     if (!ready) throw new Error('the attacker did not get ready (it prepares payloads and room state first)')
 
     healthy.startTyping()
     await sleep(WARMUP_MS)
-    await readProbe(server.child, 2_000, true)
-    // /health reports the event loop over its last 60 s (servers before #19: since the previous
-    // answer, and this read starts that window).
-    await readHealth(server.port, 2_000)
-    const windowEnd = Date.now() + seconds * 1_000
+    await Promise.all(servers.map((server) => readProbe(server.child, 2_000, true)))
+    const windowStart = Date.now()
+    const windowEnd = windowStart + seconds * 1_000
     child.send({ aliceId: healthy.typist.clientID })
     const done = await until(
       () => messages.some((m) => m.type === 'done'),
@@ -324,8 +274,8 @@ async function runClass(cls: string, seconds: number, settleSeconds: number): Pr
         : 'attacker timed out'
     if (result) notes.push(...result.notes)
 
-    // Settle: the healthy room catches up, unless the server is gone.
-    await until(() => healthy!.complete || !server!.alive(), settleSeconds * 1_000)
+    // Settle: the healthy room catches up, unless a server is gone.
+    await until(() => healthy!.complete || servers.some((server) => !server.alive()), settleSeconds * 1_000)
     row.editsSent = healthy.sent
     row.editsLost = healthy.sent - healthy.delays.length
     row.editDelayMaxMs = healthy.delays.length ? Math.round(Math.max(...healthy.delays)) : null
@@ -334,59 +284,73 @@ async function runClass(cls: string, seconds: number, settleSeconds: number): Pr
     row.healthyTextComplete = healthy.complete
     row.healthyPresenceIntact = healthy.presenceIntact
 
-    if (!server.alive()) {
-      row.server = 'server died'
-      row.serverDetail = `${await server.exited}; ${lastError(server.tail)}`
-    } else {
+    const perInstance: string[] = []
+    for (const [i, server] of servers.entries()) {
+      const name = instances > 1 ? `instance ${'AB'[i] ?? i}: ` : ''
+      if (!server.alive()) {
+        row.server = 'server died'
+        row.serverDetail += `${name}${await server.exited}; ${lastError(server.tail)} `
+        continue
+      }
       const health = await readHealth(server.port, 5_000)
       if (!health) {
         row.server = 'timed out'
-        row.serverDetail = '/health did not answer within 5 s'
-      } else if (health.eventLoop) {
-        row.stallMaxMs = Math.round(health.eventLoop.maxDelayMs)
-        row.stallP99Ms = Math.round(health.eventLoop.p99DelayMs)
-        row.stallSource = 'health'
+        row.serverDetail += `${name}/health did not answer within 5 s `
       }
-      if (row.stallSource === null) {
-        const sample = await readProbe(server.child, 5_000)
-        if (sample) {
-          row.stallMaxMs = Math.round(sample.loopDelayMaxMs)
-          row.stallP99Ms = Math.round(sample.loopDelayP99Ms)
-          row.stallSource = 'probe'
-        }
+      const sample = await readProbe(server.child, 5_000)
+      const stall = sample ? sample.loopDelayMaxMs : (health?.eventLoop?.maxDelayMs ?? null)
+      const stallP99 = sample ? sample.loopDelayP99Ms : (health?.eventLoop?.p99DelayMs ?? null)
+      if (stall !== null && (row.stallMaxMs === null || stall > row.stallMaxMs)) {
+        row.stallMaxMs = Math.round(stall)
+        row.stallSource = sample ? 'probe' : 'health'
       }
-      row.peakRssMb = peakRssMb(pid) ?? row.peakRssMb
+      if (stallP99 !== null) row.stallP99Ms = Math.max(row.stallP99Ms ?? 0, Math.round(stallP99))
+      const healthMax = health?.eventLoop?.maxDelayMs
+      if (typeof healthMax === 'number') {
+        row.stallHealthMaxMs = Math.max(row.stallHealthMaxMs ?? 0, Math.round(healthMax))
+      }
+      for (const logged of server.stalls) {
+        if (logged.at >= windowStart)
+          row.loggedStalls.push({ instance: i, ms: logged.ms, around: logged.around })
+      }
+      readPeaks()
+      if (instances > 1) {
+        perInstance.push(
+          `${name}stall ${stall === null ? '–' : Math.round(stall)} ms, peak RSS ${Math.round(peaks[i] ?? 0)} MB`,
+        )
+      }
+    }
+    notes.push(...perInstance)
+    row.loggedStalls.sort((x, y) => y.ms - x.ms)
+    const worst = row.loggedStalls[0]
+    if (worst) {
+      notes.push(
+        `${row.loggedStalls.length} stall(s) logged; worst ${worst.ms} ms${instances > 1 ? ` on ${'AB'[worst.instance]}` : ''}` +
+          ` around: ${worst.around.join(', ') || 'nothing recorded'}`,
+      )
     }
   } catch (err) {
-    row.server = server && !server.alive() ? 'server died' : 'timed out'
-    row.serverDetail = `${err instanceof Error ? err.message : String(err)}${server && !server.alive() ? `; ${lastError(server.tail)}` : ''}`
+    const dead = servers.find((server) => !server.alive())
+    row.server = dead ? 'server died' : 'timed out'
+    row.serverDetail = `${err instanceof Error ? err.message : String(err)}${dead ? `; ${lastError(dead.tail)}` : ''}`
   } finally {
     if (rssTimer) clearInterval(rssTimer)
+    readPeaks()
     healthy?.destroy()
     if (attacker && attacker.exitCode === null && attacker.signalCode === null) attacker.kill('SIGKILL')
-    if (server?.alive()) {
+    for (const server of servers) {
+      if (!server.alive()) continue
       server.child.kill('SIGKILL')
       await server.exited
     }
+    await services?.drop().catch((err: Error) => notes.push(`services not dropped: ${err.message}`))
     if (dir) rmSync(dir, { recursive: true, force: true })
   }
-  if (row.peakRssMb !== null) row.peakRssMb = Math.round(row.peakRssMb)
+  const known = peaks.filter((peak): peak is number => peak !== null)
+  row.peakRssMb = known.length ? Math.round(Math.max(...known)) : null
+  row.serverDetail = row.serverDetail.trim()
   row.notes = notes.join('; ')
   return row
-}
-
-/** The reason a crashed server gave: its uncaught error line, else its last error log, else its last line. */
-function lastError(tail: string[]): string {
-  const reversed = [...tail].reverse()
-  const uncaught = reversed.find((line) => /^(\w*Error\b|FATAL ERROR)/.test(line))
-  if (uncaught) return uncaught.slice(0, 160)
-  for (const line of reversed) {
-    try {
-      const entry = JSON.parse(line)
-      if (entry.level >= 50) return String(entry.err?.message ?? entry.msg).slice(0, 160)
-    } catch {}
-  }
-  return (tail.at(-1) ?? '').slice(0, 160)
 }
 
 /** Polls `condition` every 20 ms until it holds (true), `timeoutMs` passes or `abort` settles (false). */
@@ -439,17 +403,34 @@ async function main(): Promise<void> {
       'settle-seconds': { type: 'string', default: '30' },
       out: { type: 'string', default: join(root, 'bench/results/hostile.json') },
       attacker: { type: 'string' },
-      port: { type: 'string' },
+      ports: { type: 'string' },
+      'data-dir': { type: 'string' },
+      auth: { type: 'boolean', default: false },
     },
   })
   const seconds = Number(values.seconds)
   if (!(seconds > 0)) throw new TypeError(`--seconds must be a positive number, got ${values.seconds}`)
-  if (values.attacker) return runAttacker(values.attacker, Number(values.port), seconds)
+  if (values.attacker) {
+    const target: Target = {
+      ports: values.ports!.split(',').map(Number),
+      dataDir: values['data-dir'] ?? null,
+      auth: values.auth!,
+    }
+    return runAttacker(values.attacker, target, seconds)
+  }
 
   const classes = values
     .classes!.split(',')
     .map((c) => c.trim())
-    .flatMap((c) => (c === '4' ? ['4a', '4b', '4c'] : c === 'baseline' ? ['0'] : [c]))
+    .flatMap((c) =>
+      c === '4'
+        ? ['4a', '4b', '4c']
+        : c === 'baseline'
+          ? ['0']
+          : c === 'r2'
+            ? CLASSES.filter((spec) => spec.id.startsWith('r2-')).map((spec) => spec.id)
+            : [c],
+    )
   const known = CLASSES.map((c) => c.id)
   for (const c of classes)
     if (!known.includes(c)) throw new TypeError(`unknown class "${c}" (known: ${known})`)
