@@ -525,6 +525,27 @@ export class Room {
       }
       throw err
     }
+    const floor = update.byteLength * PRICES.byte + shape.structCount * (PRICES.structRead + PRICES.structNew)
+    if (steps > 1 && floor > this.options.maxUpdateWork) {
+      // Plainly more than one turn's work before any walk is priced: it is cut into slices first,
+      // and each slice is priced as it is applied (pricing it whole would take a turn of its own).
+      if (floor > maxWork) {
+        this.options.metrics?.updateRefused('work')
+        throw new UpdateRefusal(
+          'limit',
+          `update would cost over ${Math.round(floor / 1e6)} ms of work (limit ${Math.round(maxWork / 1e6)} ms in ${steps} steps)`,
+        )
+      }
+      if (cost + update.byteLength + shape.structCount * STRUCT_MEMORY > quota) {
+        this.options.metrics?.updateRefused('quota')
+        throw new UpdateRefusal(
+          'limit',
+          `the document would exceed its quota of ${quota} bytes (${shape.structCount} items at ${STRUCT_MEMORY} B each)`,
+        )
+      }
+      const clients = shape.blocks.map((block) => block.client)
+      return { update, work: floor, newStructs: 0, clients, deletes: shape.deletes, shape }
+    }
     const admission = admitUpdate(this.doc, update, shape, this.options, this.deleted, maxWork)
     if (admission.work > maxWork) {
       this.options.metrics?.updateRefused('work')
