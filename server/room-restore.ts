@@ -11,6 +11,7 @@
  */
 import * as Y from 'yjs'
 import type { StoredRoom } from './store/index.ts'
+import { nextTurn } from './turns.ts'
 import { PRICES, UpdateRefusal } from './update-admission.ts'
 import { readUpdateShape } from './update-shape.ts'
 import { sliceDeletes, sliceStructs } from './update-slices.ts'
@@ -30,9 +31,6 @@ export interface RestoreOptions {
   /** Origin of the transactions (what `update` listeners see). */
   origin?: unknown
 }
-
-/** Resolves on the next turn of the event loop, after pending I/O. */
-export const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
 
 /** Applies `stored` to `doc`; resolves with what could not be applied. */
 export async function restoreDoc(
