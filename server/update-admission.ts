@@ -36,8 +36,8 @@ export interface UpdateLimits {
 
 /**
  * What each unit of work costs, in nanoseconds, on the machine the defaults were measured on
- * (2 cores, Node 20; `npm run bench:prices`). Conservative: each is at or above the median
- * measured.
+ * (2 cores, Node 20), set from medians of repeated runs; `npm run bench:prices` reports, per
+ * workload, the estimate against what Yjs spent (0.8-2x of the median on that noisy machine).
  */
 export const PRICES = {
   /** Every struct Yjs decodes (it builds an object for each, new or already held). */
