@@ -42,7 +42,7 @@ import { SyncReplyCache } from './sync-reply-cache.ts'
 import { nextTurn } from './turns.ts'
 import { type Admission, admitUpdate, PRICES, type UpdateLimits, UpdateRefusal } from './update-admission.ts'
 import { readUpdateShape, type UpdateShape, UpdateShapeError } from './update-shape.ts'
-import { sliceDeletes, sliceStructs } from './update-slices.ts'
+import { MAX_SLICE_BYTES, sliceDeletes, sliceStructs } from './update-slices.ts'
 
 /** What a room needs of a connection. */
 export interface RoomMember {
@@ -208,7 +208,9 @@ export class Room {
     const update = admission.update
     // Nothing in it is new (a re-sent deletion, structs the room holds): nothing to do.
     if (update === null) return
-    if (admission.work > this.options.maxUpdateWork) {
+    // Past a turn's work, or (with other instances) too big to reach them as one ordinary frame.
+    const tooBig = this.bus !== null && update.byteLength > MAX_SLICE_BYTES
+    if (admission.work > this.options.maxUpdateWork || tooBig) {
       return this.applyInSteps(member, admission).catch((err) => {
         throw peerErrorFor(err, 'document update')
       })

@@ -14,6 +14,7 @@
  * Delete slices: the delete set goes last (every struct it names exists by then), cut into runs
  * that each make Yjs visit at most a target number of structs.
  */
+import * as decoding from 'lib0/decoding'
 import * as encoding from 'lib0/encoding'
 import * as Y from 'yjs'
 import { PRICES, UpdateRefusal } from './update-admission.ts'
@@ -21,6 +22,82 @@ import type { UpdateShape } from './update-shape.ts'
 
 /** Dependency checks the slicer may make per struct on average before it gives up (4413). */
 const CHECKS_PER_STRUCT = 64
+
+/**
+ * Bytes a slice may carry: well under a fan-out frame (1 MiB), so each slice crosses Redis as an
+ * ordinary frame rather than by reference (which makes every other instance re-read the room).
+ */
+export const MAX_SLICE_BYTES = 512 * 1024
+
+/** UTF-16 units per chunk of a long string item (at most 3 UTF-8 bytes each: under MAX_SLICE_BYTES). */
+const CHUNK_UNITS = 128 * 1024
+
+const INFO_ORIGIN = 128
+const INFO_RIGHT_ORIGIN = 64
+const INFO_PARENT_SUB = 32
+const CONTENT_STRING = 4
+
+/**
+ * A string item (`update[start, end)`, by `client` at `clock`) as updates of one item each, of at
+ * most CHUNK_UNITS UTF-16 units, chained the way Yjs splits an item: each later chunk's origin is
+ * the previous chunk's last character and its right origin the item's own, so the document ends up
+ * exactly as with the whole item (Yjs merges them back). Null when the struct is not such an item.
+ */
+function splitString(
+  update: Uint8Array,
+  client: number,
+  clock: number,
+  start: number,
+  end: number,
+): Uint8Array[] | null {
+  const decoder = decoding.createDecoder(update.subarray(start, end))
+  const info = decoding.readUint8(decoder)
+  if ((info & 31) !== CONTENT_STRING) return null
+  let right: [number, number] | null = null
+  if (info & INFO_ORIGIN) {
+    decoding.readVarUint(decoder)
+    decoding.readVarUint(decoder)
+  }
+  if (info & INFO_RIGHT_ORIGIN) right = [decoding.readVarUint(decoder), decoding.readVarUint(decoder)]
+  if ((info & (INFO_ORIGIN | INFO_RIGHT_ORIGIN)) === 0) {
+    if (info & INFO_PARENT_SUB) return null
+    if (decoding.readVarUint(decoder) === 1) decoding.readVarString(decoder)
+    else {
+      decoding.readVarUint(decoder)
+      decoding.readVarUint(decoder)
+    }
+  }
+  const header = update.subarray(start, start + decoder.pos)
+  const text = decoding.readVarString(decoder)
+  const chunks: Uint8Array[] = []
+  let at = 0
+  while (at < text.length) {
+    let stop = Math.min(text.length, at + CHUNK_UNITS)
+    // Never between the halves of a surrogate pair.
+    const last = text.charCodeAt(stop - 1)
+    if (stop < text.length && last >= 0xd800 && last <= 0xdbff) stop--
+    const encoder = encoding.createEncoder()
+    encoding.writeVarUint(encoder, 1)
+    encoding.writeVarUint(encoder, 1)
+    encoding.writeVarUint(encoder, client)
+    encoding.writeVarUint(encoder, clock + at)
+    if (at === 0) encoding.writeUint8Array(encoder, header)
+    else {
+      encoding.writeUint8(encoder, CONTENT_STRING | INFO_ORIGIN | (right ? INFO_RIGHT_ORIGIN : 0))
+      encoding.writeVarUint(encoder, client)
+      encoding.writeVarUint(encoder, clock + at - 1)
+      if (right) {
+        encoding.writeVarUint(encoder, right[0])
+        encoding.writeVarUint(encoder, right[1])
+      }
+    }
+    encoding.writeVarString(encoder, text.slice(at, stop))
+    encoding.writeVarUint(encoder, 0)
+    chunks.push(encoding.toUint8Array(encoder))
+    at = stop
+  }
+  return chunks
+}
 
 /**
  * The struct part of `update` as updates of at most ~`target` ns of work each (see PRICES), in the
@@ -58,19 +135,48 @@ export function sliceStructs(
   while (remaining > 0) {
     const from = cursor.slice()
     let price = 0
+    let bytes = 0
+    let full = false
     let advanced = true
-    while (advanced && price < target) {
+    fill: while (advanced && !full) {
       advanced = false
-      for (let b = 0; b < blocks.length && price < target; b++) {
+      for (let b = 0; b < blocks.length; b++) {
         const block = blocks[b]
-        while (cursor[b] < block.starts.length && price < target) {
+        while (cursor[b] < block.starts.length) {
+          if (price >= target) {
+            full = true
+            break fill
+          }
           if (++checks > maxChecks) {
             throw new UpdateRefusal('limit', 'update is too entangled to apply in steps')
           }
           const i = cursor[b]
           if (!ready(b, i)) break
-          price +=
-            PRICES.structRead + PRICES.structNew + (block.offsets[i + 1] - block.offsets[i]) * PRICES.byte
+          const size = block.offsets[i + 1] - block.offsets[i]
+          if (price > 0 && bytes + size > MAX_SLICE_BYTES) {
+            full = true
+            break fill
+          }
+          if (size > MAX_SLICE_BYTES) {
+            // Alone in its slice; a long string is cut into chained items of its own.
+            const chunks = splitString(
+              update,
+              block.client,
+              block.starts[i],
+              block.offsets[i],
+              block.offsets[i + 1],
+            )
+            if (chunks) {
+              slices.push(...chunks)
+              cursor[b]++
+              from[b] = cursor[b]
+              remaining--
+              full = true
+              break fill
+            }
+          }
+          price += PRICES.structRead + PRICES.structNew + size * PRICES.byte
+          bytes += size
           cursor[b]++
           remaining--
           advanced = true
@@ -80,6 +186,7 @@ export function sliceStructs(
     const runs: number[] = []
     for (let b = 0; b < blocks.length; b++) if (cursor[b] > from[b]) runs.push(b)
     if (runs.length === 0) {
+      if (full) continue
       throw new UpdateRefusal('pending', "the update's items refer to each other in a cycle")
     }
     const encoder = encoding.createEncoder()

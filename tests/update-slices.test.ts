@@ -231,3 +231,32 @@ seededTest(
   },
   { seeds: [12, 13] },
 )
+
+seededTest(
+  'a long pasted string is cut into chained items that give the same document',
+  (gen) => {
+    const [room] = scenario(gen)
+    const writer = new Y.Doc()
+    writer.clientID = 77
+    Y.applyUpdate(writer, Y.encodeStateAsUpdate(room))
+    const text = writer.getText('codemirror')
+    // Astral characters, so a cut could fall between the halves of a surrogate pair.
+    const paste = Array.from({ length: 600_000 }, (_, i) => (i % 7 === 0 ? '😀' : 'ab')).join('')
+    text.insert(prng.int32(gen, 0, text.length), paste)
+    const update = Y.encodeStateAsUpdate(writer, Y.encodeStateVector(room))
+    const expected = copy(room)
+    Y.applyUpdate(expected, update)
+    const target = copy(room)
+    const shape = readUpdateShape(update, { maxJsonDepth: 64 })
+    const slices = sliceStructs(target, update, shape, 25_000_000)
+    expect(slices.length).toBeGreaterThan(2)
+    for (const slice of slices) {
+      expect(slice.byteLength).toBeLessThan(512 * 1024)
+      Y.applyUpdate(target, slice)
+      expect(target.store.pendingStructs).toBeNull()
+    }
+    same(target, expected)
+    expect(target.getText('codemirror').toString()).not.toContain('\ufffd')
+  },
+  { seeds: [14, 15] },
+)
