@@ -14,7 +14,7 @@ import type { StoredRoom } from './store/index.ts'
 import { nextTurn } from './turns.ts'
 import { PRICES, UpdateRefusal } from './update-admission.ts'
 import { readUpdateShape } from './update-shape.ts'
-import { sliceDeletes, sliceStructs } from './update-slices.ts'
+import { type Slice, sliceBytes, sliceDeletes, sliceStructs } from './update-slices.ts'
 
 export interface SetAside {
   /** The stored bytes that were not applied. */
@@ -68,7 +68,7 @@ export async function applyStored(doc: Y.Doc, data: Uint8Array, options: Restore
     return
   }
   const target = options.budget / 2
-  let slices: Uint8Array[]
+  let slices: Slice[]
   try {
     slices = sliceStructs(doc, data, shape, target)
   } catch (err) {
@@ -78,7 +78,7 @@ export async function applyStored(doc: Y.Doc, data: Uint8Array, options: Restore
     return
   }
   for (const slice of slices) {
-    Y.applyUpdate(doc, slice, options.origin)
+    Y.applyUpdate(doc, sliceBytes(slice), options.origin)
     await nextTurn()
   }
   let deletions: Uint8Array[]
@@ -89,7 +89,7 @@ export async function applyStored(doc: Y.Doc, data: Uint8Array, options: Restore
     deletions = [data]
   }
   for (const slice of deletions) {
-    Y.applyUpdate(doc, slice, options.origin)
+    Y.applyUpdate(doc, sliceBytes(slice), options.origin)
     await nextTurn()
   }
 }

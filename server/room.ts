@@ -42,7 +42,7 @@ import { SyncReplyCache } from './sync-reply-cache.ts'
 import { nextTurn } from './turns.ts'
 import { type Admission, admitUpdate, PRICES, type UpdateLimits, UpdateRefusal } from './update-admission.ts'
 import { readUpdateShape, type UpdateShape, UpdateShapeError } from './update-shape.ts'
-import { MAX_SLICE_BYTES, sliceDeletes, sliceStructs } from './update-slices.ts'
+import { MAX_SLICE_BYTES, sliceBytes, sliceDeletes, sliceStructs } from './update-slices.ts'
 
 /** What a room needs of a connection. */
 export interface RoomMember {
@@ -235,7 +235,7 @@ export class Room {
     for (const slice of structs) {
       await nextTurn()
       if (gone()) return
-      this.applySlice(member, slice)
+      this.applySlice(member, sliceBytes(slice))
     }
     await nextTurn()
     if (gone()) return
@@ -244,7 +244,7 @@ export class Room {
     for (const slice of deletes) {
       await nextTurn()
       if (gone()) return
-      this.applySlice(member, slice)
+      this.applySlice(member, sliceBytes(slice))
     }
     this.options.metrics?.updateSliced(slices)
     if (member?.wantsSaved) this.queueSavedAck(member, this.statesOf(admission.clients))

@@ -29,8 +29,8 @@ const CHECKS_PER_STRUCT = 64
  */
 export const MAX_SLICE_BYTES = 512 * 1024
 
-/** UTF-16 units per chunk of a long string item (at most 3 UTF-8 bytes each: under MAX_SLICE_BYTES). */
-const CHUNK_UNITS = 128 * 1024
+/** UTF-8 bytes per chunk of a long string item. */
+const CHUNK_BYTES = 256 * 1024
 
 const INFO_ORIGIN = 128
 const INFO_RIGHT_ORIGIN = 64
@@ -38,10 +38,12 @@ const INFO_PARENT_SUB = 32
 const CONTENT_STRING = 4
 
 /**
- * A string item (`update[start, end)`, by `client` at `clock`) as updates of one item each, of at
- * most CHUNK_UNITS UTF-16 units, chained the way Yjs splits an item: each later chunk's origin is
- * the previous chunk's last character and its right origin the item's own, so the document ends up
- * exactly as with the whole item (Yjs merges them back). Null when the struct is not such an item.
+ * A string item (`update[start, end)`, by `client` at `clock`) as updates of one item each, cut at
+ * UTF-8 character boundaries every ~CHUNK_BYTES and chained the way Yjs splits an item: each later
+ * chunk's origin is the previous chunk's last character and its right origin the item's own, so
+ * the document ends up exactly as with the whole item (Yjs merges them back). Each chunk is built
+ * when it is applied (decoding 20 MB at once would take a turn of its own); call them in order.
+ * Null when the struct is not such an item.
  */
 function splitString(
   update: Uint8Array,
@@ -49,7 +51,7 @@ function splitString(
   clock: number,
   start: number,
   end: number,
-): Uint8Array[] | null {
+): Array<() => Uint8Array> | null {
   const decoder = decoding.createDecoder(update.subarray(start, end))
   const info = decoding.readUint8(decoder)
   if ((info & 31) !== CONTENT_STRING) return null
@@ -68,47 +70,54 @@ function splitString(
     }
   }
   const header = update.subarray(start, start + decoder.pos)
-  const text = decoding.readVarString(decoder)
-  const chunks: Uint8Array[] = []
-  let at = 0
-  while (at < text.length) {
-    let stop = Math.min(text.length, at + CHUNK_UNITS)
-    // Never between the halves of a surrogate pair.
-    const last = text.charCodeAt(stop - 1)
-    if (stop < text.length && last >= 0xd800 && last <= 0xdbff) stop--
+  const length = decoding.readVarUint(decoder)
+  const bytes = update.subarray(start + decoder.pos, start + decoder.pos + length)
+  const cuts = [0]
+  while (cuts[cuts.length - 1] < bytes.length) {
+    let cut = Math.min(bytes.length, cuts[cuts.length - 1] + CHUNK_BYTES)
+    // Back to the start of a character (UTF-8 continuation bytes are 10xxxxxx).
+    while (cut < bytes.length && (bytes[cut] & 0xc0) === 0x80) cut--
+    cuts.push(cut)
+  }
+  let next = clock
+  return cuts.slice(1).map((cut, k) => () => {
+    const part = bytes.subarray(cuts[k], cut)
+    const at = next
+    next += utf8.decode(part).length
     const encoder = encoding.createEncoder()
     encoding.writeVarUint(encoder, 1)
     encoding.writeVarUint(encoder, 1)
     encoding.writeVarUint(encoder, client)
-    encoding.writeVarUint(encoder, clock + at)
-    if (at === 0) encoding.writeUint8Array(encoder, header)
+    encoding.writeVarUint(encoder, at)
+    if (k === 0) encoding.writeUint8Array(encoder, header)
     else {
       encoding.writeUint8(encoder, CONTENT_STRING | INFO_ORIGIN | (right ? INFO_RIGHT_ORIGIN : 0))
       encoding.writeVarUint(encoder, client)
-      encoding.writeVarUint(encoder, clock + at - 1)
+      encoding.writeVarUint(encoder, at - 1)
       if (right) {
         encoding.writeVarUint(encoder, right[0])
         encoding.writeVarUint(encoder, right[1])
       }
     }
-    encoding.writeVarString(encoder, text.slice(at, stop))
+    encoding.writeVarUint8Array(encoder, part)
     encoding.writeVarUint(encoder, 0)
-    chunks.push(encoding.toUint8Array(encoder))
-    at = stop
-  }
-  return chunks
+    return encoding.toUint8Array(encoder)
+  })
 }
+
+const utf8 = new TextDecoder()
+
+/** A slice, or one built when it is applied (see splitString). */
+export type Slice = Uint8Array | (() => Uint8Array)
+
+/** The bytes of `slice`. */
+export const sliceBytes = (slice: Slice): Uint8Array => (typeof slice === 'function' ? slice() : slice)
 
 /**
  * The struct part of `update` as updates of at most ~`target` ns of work each (see PRICES), in the
  * order they must be applied to `doc`. Throws UpdateRefusal when no order exists.
  */
-export function sliceStructs(
-  doc: Y.Doc,
-  update: Uint8Array,
-  shape: UpdateShape,
-  target: number,
-): Uint8Array[] {
+export function sliceStructs(doc: Y.Doc, update: Uint8Array, shape: UpdateShape, target: number): Slice[] {
   const blocks = shape.blocks
   const blockOf = new Map(blocks.map((block, index) => [block.client, index]))
   const cursor = blocks.map(() => 0)
@@ -131,7 +140,7 @@ export function sliceStructs(
     }
     return true
   }
-  const slices: Uint8Array[] = []
+  const slices: Slice[] = []
   while (remaining > 0) {
     const from = cursor.slice()
     let price = 0

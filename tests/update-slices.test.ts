@@ -16,7 +16,7 @@ import { DeletedIndex } from '../server/deleted-index.ts'
 import { restoreDoc } from '../server/room-restore.ts'
 import { admitUpdate } from '../server/update-admission.ts'
 import { readUpdateShape } from '../server/update-shape.ts'
-import { sliceDeletes, sliceStructs } from '../server/update-slices.ts'
+import { sliceBytes, sliceDeletes, sliceStructs } from '../server/update-slices.ts'
 import { seededTest } from './helpers/seed.ts'
 
 /** The server's default bounds on client ids, subdocuments and root types. */
@@ -183,7 +183,7 @@ seededTest(
     const admission = admitUpdate(target, update, shape, LIMITS, index)
     // A tiny target: a few structs per slice, so ordering across clients matters.
     const sliceTarget = prng.int32(gen, 3_000, 30_000)
-    const slices = sliceStructs(target, admission.update!, shape, sliceTarget)
+    const slices = sliceStructs(target, admission.update!, shape, sliceTarget).map(sliceBytes)
     expect(slices.length).toBeGreaterThan(1)
     const apply = (slice: Uint8Array) => {
       const own = admitUpdate(target, slice, readUpdateShape(slice, { maxJsonDepth: 64 }), LIMITS, index)
@@ -248,7 +248,7 @@ seededTest(
     Y.applyUpdate(expected, update)
     const target = copy(room)
     const shape = readUpdateShape(update, { maxJsonDepth: 64 })
-    const slices = sliceStructs(target, update, shape, 25_000_000)
+    const slices = sliceStructs(target, update, shape, 25_000_000).map(sliceBytes)
     expect(slices.length).toBeGreaterThan(2)
     for (const slice of slices) {
       expect(slice.byteLength).toBeLessThan(512 * 1024)
