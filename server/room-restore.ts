@@ -12,7 +12,7 @@
 import * as Y from 'yjs'
 import type { StoredRoom } from './store/index.ts'
 import { nextTurn } from './turns.ts'
-import { PRICES, UpdateRefusal } from './update-admission.ts'
+import { floorWork, PRICES, UpdateRefusal } from './update-admission.ts'
 import { readUpdateShape } from './update-shape.ts'
 import { type Slice, sliceBytes, sliceDeletes, sliceStructs } from './update-slices.ts'
 
@@ -59,10 +59,7 @@ export async function applyStored(doc: Y.Doc, data: Uint8Array, options: Restore
   const shape = readUpdateShape(data, { maxJsonDepth: options.maxJsonDepth })
   let ranges = 0
   for (const list of shape.deletes.values()) ranges += list.length / 2
-  const estimate =
-    data.byteLength * PRICES.byte +
-    shape.structCount * (PRICES.structRead + PRICES.structNew) +
-    ranges * PRICES.deleteStruct
+  const estimate = floorWork(data.byteLength, shape.structCount) + ranges * PRICES.deleteStruct
   if (estimate <= options.budget) {
     Y.applyUpdate(doc, data, options.origin)
     return

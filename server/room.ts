@@ -40,7 +40,14 @@ import { restoreDoc, type SetAside } from './room-restore.ts'
 import type { StoredRoom } from './store/index.ts'
 import { SyncReplyCache } from './sync-reply-cache.ts'
 import { nextTurn } from './turns.ts'
-import { type Admission, admitUpdate, PRICES, type UpdateLimits, UpdateRefusal } from './update-admission.ts'
+import {
+  type Admission,
+  admitUpdate,
+  floorWork,
+  PRICES,
+  type UpdateLimits,
+  UpdateRefusal,
+} from './update-admission.ts'
 import { readUpdateShape, type UpdateShape, UpdateShapeError } from './update-shape.ts'
 import { MAX_SLICE_BYTES, sliceBytes, sliceDeletes, sliceStructs } from './update-slices.ts'
 
@@ -216,7 +223,7 @@ export class Room {
       })
     }
     this.commitApplied(member, admission, frame && update === received ? frame : null)
-    if (member.wantsSaved) this.queueSavedAck(member, this.statesOf(admission.clients))
+    if (member.wantsSaved) this.queueSavedAck(member, this.statesOf(admission.shape))
   }
 
   /**
@@ -247,7 +254,7 @@ export class Room {
       this.applySlice(member, sliceBytes(slice))
     }
     this.options.metrics?.updateSliced(slices)
-    if (member?.wantsSaved) this.queueSavedAck(member, this.statesOf(admission.clients))
+    if (member?.wantsSaved) this.queueSavedAck(member, this.statesOf(admission.shape))
   }
 
   /** Admits and applies one slice of a larger update (see applyInSteps). */
@@ -302,10 +309,10 @@ export class Room {
     })
   }
 
-  /** The document's state-vector entries for `clients`. */
-  private statesOf(clients: number[]): Map<number, number> {
+  /** The document's state-vector entries for the clients whose structs `shape` carries. */
+  private statesOf(shape: UpdateShape): Map<number, number> {
     const states = new Map<number, number>()
-    for (const client of clients) states.set(client, Y.getState(this.doc.store, client))
+    for (const { client } of shape.blocks) states.set(client, Y.getState(this.doc.store, client))
     return states
   }
 
@@ -528,7 +535,7 @@ export class Room {
       }
       throw err
     }
-    const floor = update.byteLength * PRICES.byte + shape.structCount * (PRICES.structRead + PRICES.structNew)
+    const floor = floorWork(update.byteLength, shape.structCount)
     if (steps > 1 && floor > this.options.maxUpdateWork) {
       // Plainly more than one turn's work before any walk is priced: it is cut into slices first,
       // and each slice is priced as it is applied (pricing it whole would take a turn of its own).
@@ -546,8 +553,7 @@ export class Room {
           `the document would exceed its quota of ${quota} bytes (${shape.structCount} items at ${STRUCT_MEMORY} B each)`,
         )
       }
-      const clients = shape.blocks.map((block) => block.client)
-      return { update, work: floor, newStructs: 0, clients, deletes: shape.deletes, shape }
+      return { update, work: floor, newStructs: 0, deletes: shape.deletes, shape }
     }
     const admission = admitUpdate(this.doc, update, shape, this.options, this.deleted, maxWork)
     if (admission.work > maxWork) {

@@ -60,6 +60,14 @@ export const PRICES = {
   indexStep: 60,
 } as const
 
+/**
+ * The least `structs` structs in `bytes` bytes can cost if all are new: reading, integrating and
+ * decoding them, before any delete, split or walk is priced.
+ */
+export function floorWork(bytes: number, structs: number): number {
+  return bytes * PRICES.byte + structs * (PRICES.structRead + PRICES.structNew)
+}
+
 /** Why the room refuses an update: `limit` (a bound) or `pending` (depends on what it lacks). */
 export class UpdateRefusal extends Error {
   constructor(
@@ -82,8 +90,6 @@ export interface Admission {
   work: number
   /** Structs it adds to the document. */
   newStructs: number
-  /** Clients whose structs it carries. */
-  clients: number[]
   /** Its delete ranges that are not deleted yet: client → flattened (clock, len), ascending. */
   deletes: Map<number, number[]>
   /** The shape of the update as received (its struct section is `update`'s too). */
@@ -249,11 +255,10 @@ export function admitUpdate(
   }
 
   if (shape.structCount === 0 && deleteRanges === 0 && work <= budget) {
-    return { update: null, work, newStructs: 0, clients: [], deletes: new Map(), shape }
+    return { update: null, work, newStructs: 0, deletes: new Map(), shape }
   }
   const admitted = filtered && work <= budget ? withDeleteSet(update, shape, filtered) : update
-  const touched = shape.blocks.map((block) => block.client)
-  return { update: admitted, work, newStructs, clients: touched, deletes: liveDeletes, shape }
+  return { update: admitted, work, newStructs, deletes: liveDeletes, shape }
 }
 
 /**

@@ -17,7 +17,7 @@
 import * as decoding from 'lib0/decoding'
 import * as encoding from 'lib0/encoding'
 import * as Y from 'yjs'
-import { PRICES, UpdateRefusal } from './update-admission.ts'
+import { floorWork, PRICES, UpdateRefusal } from './update-admission.ts'
 import type { UpdateShape } from './update-shape.ts'
 
 /** Dependency checks the slicer may make per struct on average before it gives up (4413). */
@@ -184,7 +184,7 @@ export function sliceStructs(doc: Y.Doc, update: Uint8Array, shape: UpdateShape,
               break fill
             }
           }
-          price += PRICES.structRead + PRICES.structNew + size * PRICES.byte
+          price += floorWork(size, 1)
           bytes += size
           cursor[b]++
           remaining--
