@@ -1,5 +1,5 @@
 /**
- * `npm run bench:prices`: checks the admission's work prices (server/update-admission.ts PRICES)
+ * `npm run bench:prices`: checks the admission's work prices (server/admission/update-admission.ts PRICES)
  * against what Yjs really spends. For each workload, hostile and legitimate, it builds the room's
  * document, prices the update as the room would (read the shape, admit it) and then applies it,
  * and reports the median over --runs of: the estimated work, the measured apply time, their ratio
@@ -10,10 +10,10 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
 import * as Y from 'yjs'
-import { defaultConfig } from '../server/config.ts'
-import { DeletedIndex } from '../server/deleted-index.ts'
-import { admitUpdate } from '../server/update-admission.ts'
-import { readUpdateShape } from '../server/update-shape.ts'
+import { DeletedIndex } from '../server/admission/deleted-index.ts'
+import { admitUpdate } from '../server/admission/update-admission.ts'
+import { readUpdateShape } from '../server/admission/update-shape.ts'
+import { defaultConfig } from '../server/config/config.ts'
 import { backwardsTextUpdate, handItemsUpdate } from '../tests/helpers/hostile.ts'
 import { loadSequentialTrace, repoRoot } from '../tests/helpers/traces.ts'
 
@@ -174,7 +174,7 @@ for (const workload of workloads()) {
 }
 
 /**
- * Heap bytes per struct of a loaded document (what STRUCT_MEMORY in server/room.ts stands for):
+ * Heap bytes per struct of a loaded document (what STRUCT_MEMORY in server/rooms/room.ts stands for):
  * 100,000 one-character items typed backwards, applied to a fresh document between full GCs.
  */
 function heapPerStruct(): number | null {

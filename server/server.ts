@@ -14,29 +14,29 @@ import type { AddressInfo, Socket } from 'node:net'
 import type { Logger } from 'pino'
 import { WebSocketServer } from 'ws'
 import { CloseCode, StorageState, TANDEM_EXTENSIONS_PARAM } from '../shared/protocol/index.ts'
-import { createAccessApi } from './access-api.ts'
 import { TokenAuthenticator } from './auth/authenticator.ts'
 import { LiveAccess } from './auth/live-access.ts'
 import { RoomPolicies } from './auth/room-policy.ts'
-import { CommitQueue } from './commit-queue.ts'
-import { resolveConfig, type ServerConfig } from './config.ts'
-import { Connection } from './connection.ts'
-import { EventLoopDelay } from './event-loop-delay.ts'
+import { resolveConfig, type ServerConfig } from './config/config.ts'
 import { RedisBus } from './fanout/redis-bus.ts'
 import type { RoomBus } from './fanout/room-bus.ts'
-import type { HealthSources } from './health.ts'
-import { HttpRoutes } from './http-routes.ts'
+import { createAccessApi } from './http/access-api.ts'
+import { HttpRoutes } from './http/http-routes.ts'
+import { createStaticHandler } from './http/static-files.ts'
 import { HttpConnectionLimits } from './limits/http-connection-limits.ts'
 import { UpgradeLimits } from './limits/upgrade-limits.ts'
-import { createLogger } from './logger.ts'
-import { ServerMetrics } from './metrics.ts'
-import { addMonitorRoutes } from './monitor-routes.ts'
-import { readinessProblems } from './readiness.ts'
-import { RoomRegistry } from './room-registry.ts'
-import { StallMonitor } from './stall-monitor.ts'
-import { createStaticHandler } from './static-files.ts'
+import { EventLoopDelay } from './ops/event-loop-delay.ts'
+import type { HealthSources } from './ops/health.ts'
+import { createLogger } from './ops/logger.ts'
+import { ServerMetrics } from './ops/metrics.ts'
+import { addMonitorRoutes } from './ops/monitor-routes.ts'
+import { readinessProblems } from './ops/readiness.ts'
+import { StallMonitor } from './ops/stall-monitor.ts'
+import { CommitQueue } from './rooms/commit-queue.ts'
+import { RoomRegistry } from './rooms/room-registry.ts'
 import { type DocStore, openStore } from './store/index.ts'
-import { type Authenticate, createUpgradeHandler, grantEdit } from './upgrade.ts'
+import { Connection } from './ws/connection.ts'
+import { type Authenticate, createUpgradeHandler, grantEdit } from './ws/upgrade.ts'
 
 export interface TandemServer {
   readonly config: ServerConfig
@@ -73,7 +73,7 @@ export function createServer(partial: Partial<ServerConfig> = {}, hooks: ServerH
     throw new TypeError('option "authSecret" and hooks.authenticate contradict each other; pass only one')
   }
   const log = config.logger ?? createLogger(config.logLevel)
-  const store = openStore(config)
+  const store = config.store ?? openStore(config)
   const stalls = config.stallWarnMs > 0 ? new StallMonitor(log, config.stallWarnMs) : null
   const noteWork = stalls ? stalls.note.bind(stalls) : undefined
   const loopDelay = new EventLoopDelay().start()

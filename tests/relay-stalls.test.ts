@@ -4,7 +4,7 @@
  */
 import pino from 'pino'
 import { expect, it } from 'vitest'
-import { StallMonitor } from '../server/stall-monitor.ts'
+import { StallMonitor } from '../server/ops/stall-monitor.ts'
 import { waitFor } from './helpers/relay.ts'
 
 it('logs a stall with the work noted around it', async () => {

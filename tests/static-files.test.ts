@@ -1,5 +1,5 @@
 /**
- * The built client as the server sends it (`server/static-files.ts`, sirv): a temp directory with a
+ * The built client as the server sends it (`server/http/static-files.ts`, sirv): a temp directory with a
  * fake build (the shell, a service worker, a hashed asset with the .br/.gz siblings the client build
  * writes) served by the real server on port 0. Encodings follow Accept-Encoding, every answer
  * carries the security headers, hashed assets are immutable while the shell revalidates, and
@@ -11,7 +11,7 @@ import { join } from 'node:path'
 import { brotliDecompressSync, gunzipSync } from 'node:zlib'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { precompressDirectory } from '../client/build/precompress-plugin.ts'
-import { contentSecurityPolicy } from '../server/security-headers.ts'
+import { contentSecurityPolicy } from '../server/http/security-headers.ts'
 import { cleanupAfterEach, makeTempDir, startServer, type TestServer } from './helpers/relay.ts'
 
 const cleanups = cleanupAfterEach()

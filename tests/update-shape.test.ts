@@ -6,7 +6,7 @@
 import * as prng from 'lib0/prng'
 import { expect } from 'vitest'
 import * as Y from 'yjs'
-import { readUpdateShape } from '../server/update-shape.ts'
+import { readUpdateShape } from '../server/admission/update-shape.ts'
 import { seededTest } from './helpers/seed.ts'
 
 const LIMITS = { maxJsonDepth: 64 }

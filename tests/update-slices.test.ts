@@ -11,12 +11,12 @@
 import * as prng from 'lib0/prng'
 import { expect } from 'vitest'
 import * as Y from 'yjs'
-import { defaultConfig } from '../server/config.ts'
-import { DeletedIndex } from '../server/deleted-index.ts'
-import { restoreDoc } from '../server/room-restore.ts'
-import { admitUpdate } from '../server/update-admission.ts'
-import { readUpdateShape } from '../server/update-shape.ts'
-import { sliceBytes, sliceDeletes, sliceStructs } from '../server/update-slices.ts'
+import { DeletedIndex } from '../server/admission/deleted-index.ts'
+import { admitUpdate } from '../server/admission/update-admission.ts'
+import { readUpdateShape } from '../server/admission/update-shape.ts'
+import { sliceBytes, sliceDeletes, sliceStructs } from '../server/admission/update-slices.ts'
+import { defaultConfig } from '../server/config/config.ts'
+import { restoreDoc } from '../server/rooms/room-restore.ts'
 import { seededTest } from './helpers/seed.ts'
 
 /** The server's default bounds on client ids, subdocuments and root types. */

@@ -1,7 +1,7 @@
 /**
  * Vite build plugin that writes a Brotli (`.br`, quality 11) and a gzip (`.gz`, level 9) sibling
  * beside every compressible file of the build larger than 1 KiB, once the build is written, so the
- * server (sirv, `server/static-files.ts`) sends them as they are to browsers that accept them. A
+ * server (sirv, `server/http/static-files.ts`) sends them as they are to browsers that accept them. A
  * sibling that would not be smaller than the file is not written.
  */
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs'

@@ -7,7 +7,7 @@
  */
 import type { IncomingMessage } from 'node:http'
 import type { AccessLevel } from '../../shared/protocol/index.ts'
-import type { AuthDecision, Authenticate } from '../upgrade.ts'
+import type { AuthDecision, Authenticate } from '../ws/upgrade.ts'
 import { effectiveAccess, type RoomPolicies } from './room-policy.ts'
 import { type RoomTokenClaims, verifyRoomToken } from './tokens.ts'
 

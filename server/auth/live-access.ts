@@ -9,7 +9,7 @@
 import type { Logger } from 'pino'
 import { type AccessLevel, CloseCode } from '../../shared/protocol/index.ts'
 import type { PolicyListener } from '../fanout/room-bus.ts'
-import type { GrantToken } from '../upgrade.ts'
+import type { GrantToken } from '../ws/upgrade.ts'
 import { effectiveAccess, type RoomMode, type RoomPolicies } from './room-policy.ts'
 
 /** What live permissions need of a connection. */

@@ -3,7 +3,7 @@
  * something. Memory is bounded: past `maxKeys` buckets, those that have refilled (they remember
  * nothing a fresh bucket would not) are dropped, then the least recently used.
  */
-import { TokenBucket } from '../token-bucket.ts'
+import { TokenBucket } from './token-bucket.ts'
 
 export interface KeyedRateLimitOptions {
   perMinute: number

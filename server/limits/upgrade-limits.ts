@@ -13,7 +13,6 @@
  */
 import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
-import type { AdmitUpgrade } from '../upgrade.ts'
 import { decrement, increment } from './counts.ts'
 
 export interface UpgradeLimitOptions {
@@ -85,8 +84,12 @@ export class UpgradeLimits {
     return this.perAddress.get(address) ?? 0
   }
 
-  /** The `admit` step of the upgrade path. */
-  readonly admit: AdmitUpgrade = (request: IncomingMessage, socket: Duplex, room: string) => {
+  /** The `admit` step of the upgrade path (`AdmitUpgrade` in ws/upgrade.ts): a refusal, or null to go on. */
+  readonly admit = (
+    request: IncomingMessage,
+    socket: Duplex,
+    room: string,
+  ): { status: number; reason: string } | null => {
     const origin = originProblem(request, this.allowedOrigins)
     if (origin) return { status: 403, reason: origin }
     const address = clientAddress(request, this.options.trustProxy)

@@ -6,7 +6,7 @@
  * garbage-collect); a compaction from the document (on unload) does.
  */
 import * as Y from 'yjs'
-import { readUpdateShape } from '../update-shape.ts'
+import { readUpdateShape } from '../admission/update-shape.ts'
 import type { StoredRoom } from './doc-store.ts'
 
 /** Deepest nesting a merged snapshot may hold; matches the server's default `maxJsonDepth`. */

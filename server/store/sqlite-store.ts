@@ -28,7 +28,6 @@
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
-import type { SqliteSynchronous } from '../config.ts'
 import type {
   DocStore,
   LogEntry,
@@ -41,6 +40,9 @@ import type {
 import { mergeStoredRoom } from './merge-log.ts'
 import { SqliteBackground } from './sqlite-background.ts'
 import { storeOpenError } from './store-open-error.ts'
+
+/** SQLite `synchronous` pragma in WAL mode: NORMAL survives process crashes, FULL also power loss. */
+export type SqliteSynchronous = 'NORMAL' | 'FULL'
 
 export interface SqliteStoreOptions {
   synchronous?: SqliteSynchronous

@@ -21,15 +21,15 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Logger } from 'pino'
-import { type AccessLevel, isAccessLevel, roomNameProblem } from '../shared/protocol/index.ts'
-import type { TokenAuthenticator } from './auth/authenticator.ts'
-import type { LiveAccess } from './auth/live-access.ts'
-import { isRoomMode } from './auth/room-policy.ts'
-import { randomId, signRoomToken } from './auth/tokens.ts'
-import type { ServerConfig } from './config.ts'
+import { type AccessLevel, isAccessLevel, roomNameProblem } from '../../shared/protocol/index.ts'
+import type { TokenAuthenticator } from '../auth/authenticator.ts'
+import type { LiveAccess } from '../auth/live-access.ts'
+import { isRoomMode } from '../auth/room-policy.ts'
+import { randomId, signRoomToken } from '../auth/tokens.ts'
+import type { ServerConfig } from '../config/config.ts'
+import { KeyedRateLimit } from '../limits/keyed-rate-limit.ts'
+import { clientAddress, originProblem } from '../limits/upgrade-limits.ts'
 import { sendJson } from './http-routes.ts'
-import { KeyedRateLimit } from './limits/keyed-rate-limit.ts'
-import { clientAddress, originProblem } from './limits/upgrade-limits.ts'
 
 /** Largest request body accepted, in bytes. */
 export const MAX_BODY_BYTES = 4 * 1024

@@ -7,8 +7,8 @@
  * a walk over the structs it covers.
  */
 import * as Y from 'yjs'
-import type { DeletedIndex } from '../deleted-index.ts'
-import { readUpdateShape } from '../update-shape.ts'
+import type { DeletedIndex } from './deleted-index.ts'
+import { readUpdateShape } from './update-shape.ts'
 
 /** True unless `update` holds only what `doc` already has (malformed counts as a change). */
 export function wouldChangeDocument(

@@ -14,8 +14,8 @@
  * hold the queue.
  */
 import type { Logger } from 'pino'
-import type { RelayMetrics } from './metrics.ts'
-import type { DocStore, LogEntry } from './store/index.ts'
+import type { RelayMetrics } from '../ops/metrics.ts'
+import type { DocStore, LogEntry } from '../store/index.ts'
 
 interface Compaction {
   room: string

@@ -9,12 +9,12 @@
 import type { Duplex } from 'node:stream'
 import type { Logger } from 'pino'
 import type WebSocket from 'ws'
-import { type AccessLevel, CloseCode, encodeAccess, MessageType } from '../shared/protocol/index.ts'
-import { PeerError } from './errors.ts'
+import { type AccessLevel, CloseCode, encodeAccess, MessageType } from '../../shared/protocol/index.ts'
+import { PeerError } from '../admission/peer-error.ts'
+import { TokenBucket } from '../limits/token-bucket.ts'
+import type { RelayMetrics } from '../ops/metrics.ts'
+import { isEmptyUpdate, type Room, type RoomMember } from '../rooms/room.ts'
 import { decodeIncoming, type IncomingMessage } from './incoming.ts'
-import type { RelayMetrics } from './metrics.ts'
-import { isEmptyUpdate, type Room, type RoomMember } from './room.ts'
-import { TokenBucket } from './token-bucket.ts'
 
 /** What a connection may do in its room: view, edit, or edit and administer (see AccessLevel). */
 export type Access = AccessLevel

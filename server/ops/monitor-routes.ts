@@ -13,8 +13,8 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
+import { type HttpRoutes, sendJson } from '../http/http-routes.ts'
 import { type HealthSources, healthReport } from './health.ts'
-import { type HttpRoutes, sendJson } from './http-routes.ts'
 
 export interface MonitorRouteOptions {
   health: HealthSources

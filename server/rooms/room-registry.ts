@@ -11,11 +11,11 @@
  * are re-read from the store and merged (`Room.mergeStored`), a few at a time.
  */
 import type { Logger } from 'pino'
+import type { BusEntry } from '../fanout/bus-message.ts'
+import type { FanoutMetrics, RoomBus, RoomBusListener } from '../fanout/room-bus.ts'
+import type { DocStore } from '../store/index.ts'
 import type { CommitQueue } from './commit-queue.ts'
-import type { BusEntry } from './fanout/bus-message.ts'
-import type { FanoutMetrics, RoomBus, RoomBusListener } from './fanout/room-bus.ts'
 import { Room, type RoomOptions } from './room.ts'
-import type { DocStore } from './store/index.ts'
 
 export interface RoomRegistryOptions extends RoomOptions {
   unloadDelayMs: number

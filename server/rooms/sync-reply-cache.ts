@@ -7,7 +7,7 @@
  * the tail grows past a share of the cached message it is cheaper to encode again, so the cache
  * drops itself.
  */
-import { encodeSyncStep2 } from '../shared/protocol/index.ts'
+import { encodeSyncStep2 } from '../../shared/protocol/index.ts'
 
 export class SyncReplyCache {
   private message: Uint8Array | null = null

@@ -9,9 +9,9 @@ import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { Logger } from 'pino'
 import type { WebSocket, WebSocketServer } from 'ws'
-import { roomNameProblem } from '../shared/protocol/index.ts'
+import { roomNameProblem } from '../../shared/protocol/index.ts'
+import { parseRequestTarget } from '../http/request-target.ts'
 import type { Access } from './connection.ts'
-import { parseRequestTarget } from './request-target.ts'
 
 /** The token a connection was admitted with: its own access level, id and expiry (ms). */
 export interface GrantToken {

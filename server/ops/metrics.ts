@@ -8,10 +8,10 @@
  * scraped (prom-client's `collect`). Gauges (connections, rooms) are read at scrape time too.
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
-import { closeCodeName, MessageType, SyncType } from '../shared/protocol/index.ts'
+import { closeCodeName, MessageType, SyncType } from '../../shared/protocol/index.ts'
+import type { BusKind } from '../fanout/bus-message.ts'
+import type { FanoutMetrics } from '../fanout/room-bus.ts'
 import type { DelayStats } from './event-loop-delay.ts'
-import type { BusKind } from './fanout/bus-message.ts'
-import type { FanoutMetrics } from './fanout/room-bus.ts'
 
 /** The `type` label of the message counters, in slot order. */
 const MESSAGE_TYPES = [

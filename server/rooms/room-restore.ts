@@ -10,11 +10,11 @@
  * client is (update-slices.ts): loading a room never stalls the others for longer than a budget.
  */
 import * as Y from 'yjs'
-import type { StoredRoom } from './store/index.ts'
+import { floorWork, PRICES, UpdateRefusal } from '../admission/update-admission.ts'
+import { readUpdateShape } from '../admission/update-shape.ts'
+import { type Slice, sliceBytes, sliceDeletes, sliceStructs } from '../admission/update-slices.ts'
+import type { StoredRoom } from '../store/index.ts'
 import { nextTurn } from './turns.ts'
-import { floorWork, PRICES, UpdateRefusal } from './update-admission.ts'
-import { readUpdateShape } from './update-shape.ts'
-import { type Slice, sliceBytes, sliceDeletes, sliceStructs } from './update-slices.ts'
 
 export interface SetAside {
   /** The stored bytes that were not applied. */

@@ -12,7 +12,7 @@
  */
 import * as decoding from 'lib0/decoding'
 import * as encoding from 'lib0/encoding'
-import { presenceUserProblem } from '../shared/protocol/index.ts'
+import { presenceUserProblem } from '../../shared/protocol/index.ts'
 import { checkJson, UpdateShapeError } from './update-shape.ts'
 
 export interface AwarenessEntry {

@@ -27,19 +27,14 @@ import {
   encodeSyncStep2,
   encodeSyncUpdate,
   StorageState,
-} from '../shared/protocol/index.ts'
-import { wouldChangeDocument } from './auth/update-known.ts'
-import { type AwarenessEntry, encodeAwarenessEntries, readAwarenessEntries } from './awareness-shape.ts'
-import type { CommitQueue } from './commit-queue.ts'
-import { DeletedIndex } from './deleted-index.ts'
-import { PeerError } from './errors.ts'
-import { type BusKind, BusKind as Kind } from './fanout/bus-message.ts'
-import type { RoomPublisher } from './fanout/room-bus.ts'
-import type { RelayMetrics } from './metrics.ts'
-import { restoreDoc, type SetAside } from './room-restore.ts'
-import type { StoredRoom } from './store/index.ts'
-import { SyncReplyCache } from './sync-reply-cache.ts'
-import { nextTurn } from './turns.ts'
+} from '../../shared/protocol/index.ts'
+import {
+  type AwarenessEntry,
+  encodeAwarenessEntries,
+  readAwarenessEntries,
+} from '../admission/awareness-shape.ts'
+import { DeletedIndex } from '../admission/deleted-index.ts'
+import { PeerError } from '../admission/peer-error.ts'
 import {
   type Admission,
   admitUpdate,
@@ -47,9 +42,18 @@ import {
   PRICES,
   type UpdateLimits,
   UpdateRefusal,
-} from './update-admission.ts'
-import { readUpdateShape, type UpdateShape, UpdateShapeError } from './update-shape.ts'
-import { MAX_SLICE_BYTES, sliceBytes, sliceDeletes, sliceStructs } from './update-slices.ts'
+} from '../admission/update-admission.ts'
+import { wouldChangeDocument } from '../admission/update-known.ts'
+import { readUpdateShape, type UpdateShape, UpdateShapeError } from '../admission/update-shape.ts'
+import { MAX_SLICE_BYTES, sliceBytes, sliceDeletes, sliceStructs } from '../admission/update-slices.ts'
+import { type BusKind, BusKind as Kind } from '../fanout/bus-message.ts'
+import type { RoomPublisher } from '../fanout/room-bus.ts'
+import type { RelayMetrics } from '../ops/metrics.ts'
+import type { StoredRoom } from '../store/index.ts'
+import type { CommitQueue } from './commit-queue.ts'
+import { restoreDoc, type SetAside } from './room-restore.ts'
+import { SyncReplyCache } from './sync-reply-cache.ts'
+import { nextTurn } from './turns.ts'
 
 /** What a room needs of a connection. */
 export interface RoomMember {

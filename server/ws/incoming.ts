@@ -5,8 +5,13 @@
  * bounded next, by the room: update-shape.ts, update-admission.ts, awareness-shape.ts.)
  */
 import * as decoding from 'lib0/decoding'
-import { type ClientMessage, CloseCode, ProtocolError, readClientMessage } from '../shared/protocol/index.ts'
-import { PeerError } from './errors.ts'
+import {
+  type ClientMessage,
+  CloseCode,
+  ProtocolError,
+  readClientMessage,
+} from '../../shared/protocol/index.ts'
+import { PeerError } from '../admission/peer-error.ts'
 
 export type IncomingMessage = ClientMessage
 

@@ -6,8 +6,8 @@
  * clients: "degraded", but a balancer should send new clients elsewhere). `/health` stays
  * liveness: the process runs and answers.
  */
-import type { RoomBus } from './fanout/room-bus.ts'
-import type { DocStore } from './store/index.ts'
+import type { RoomBus } from '../fanout/room-bus.ts'
+import type { DocStore } from '../store/index.ts'
 
 /** How long a store ping may take before the store counts as not answering. */
 export const STORE_PING_TIMEOUT_MS = 2_000

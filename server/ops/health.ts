@@ -4,7 +4,7 @@
  * memory). Building the answer reads counters only: it resets nothing, so every caller sees the
  * same event-loop figures (over a rolling window and since start; see event-loop-delay.ts).
  */
-import type { StorageKind } from './config.ts'
+import type { StorageKind } from '../config/config.ts'
 import type { EventLoopDelay } from './event-loop-delay.ts'
 
 export interface HealthSources {

@@ -4,12 +4,11 @@
  * `main.ts`.
  */
 import type { Logger } from 'pino'
-import type { DocStore } from './store/doc-store.ts'
+import type { DocStore, SqliteSynchronous } from '../store/index.ts'
 
 export type StorageKind = 'sqlite' | 'memory' | 'postgres'
 
-/** SQLite `synchronous` pragma in WAL mode: NORMAL survives process crashes, FULL also power loss. */
-export type SqliteSynchronous = 'NORMAL' | 'FULL'
+export type { SqliteSynchronous }
 
 export interface ServerConfig {
   /** TCP port; 0 picks a free one (see `listen()`'s result). */
