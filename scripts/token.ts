@@ -5,7 +5,7 @@
  */
 import { parseArgs } from 'node:util'
 import { MIN_SECRET_LENGTH, parseTtl, signRoomToken } from '../server/auth/tokens.ts'
-import { defaultConfig } from '../server/config.ts'
+import { defaultConfig } from '../server/config/config.ts'
 import { isAccessLevel, roomNameProblem } from '../shared/protocol/index.ts'
 
 const USAGE =
