@@ -8,7 +8,7 @@
  */
 import * as Y from 'yjs'
 import type { DeletedIndex } from './deleted-index.ts'
-import { readUpdateShape } from './update-shape.ts'
+import { isEmptyUpdate, readUpdateShape } from './update-shape.ts'
 
 /** True unless `update` holds only what `doc` already has (malformed counts as a change). */
 export function wouldChangeDocument(
@@ -17,7 +17,7 @@ export function wouldChangeDocument(
   update: Uint8Array,
   maxJsonDepth: number,
 ): boolean {
-  if (update.length === 2 && update[0] === 0 && update[1] === 0) return false
+  if (isEmptyUpdate(update)) return false
   let shape: ReturnType<typeof readUpdateShape>
   try {
     shape = readUpdateShape(update, { maxJsonDepth, maxBlocks: doc.store.clients.size })

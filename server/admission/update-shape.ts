@@ -113,6 +113,11 @@ export interface UpdateShapeLimits {
 
 const malformed = (message: string) => new UpdateShapeError('malformed', message)
 
+/** An update with no structs and an empty delete set (`[0, 0]` in Yjs' V1 encoding). */
+export function isEmptyUpdate(update: Uint8Array): boolean {
+  return update.length === 2 && update[0] === 0 && update[1] === 0
+}
+
 /** Reads and bounds `update`; throws UpdateShapeError when it is malformed or past a limit. */
 export function readUpdateShape(update: Uint8Array, limits: UpdateShapeLimits): UpdateShape {
   const decoder = decoding.createDecoder(update)

@@ -44,7 +44,12 @@ import {
   UpdateRefusal,
 } from '../admission/update-admission.ts'
 import { wouldChangeDocument } from '../admission/update-known.ts'
-import { readUpdateShape, type UpdateShape, UpdateShapeError } from '../admission/update-shape.ts'
+import {
+  isEmptyUpdate,
+  readUpdateShape,
+  type UpdateShape,
+  UpdateShapeError,
+} from '../admission/update-shape.ts'
 import { MAX_SLICE_BYTES, sliceBytes, sliceDeletes, sliceStructs } from '../admission/update-slices.ts'
 import { type BusKind, BusKind as Kind } from '../fanout/bus-message.ts'
 import type { RoomPublisher } from '../fanout/room-bus.ts'
@@ -707,11 +712,6 @@ function countStructs(doc: Y.Doc): number {
   let count = 0
   for (const structs of doc.store.clients.values()) count += structs.length
   return count
-}
-
-/** An update with no structs and an empty delete set (`[0, 0]` in Yjs' V1 encoding). */
-export function isEmptyUpdate(update: Uint8Array): boolean {
-  return update.length === 2 && update[0] === 0 && update[1] === 0
 }
 
 /** Maps a refusal from the shape reader or the admission check to the PeerError the peer gets. */

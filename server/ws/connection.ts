@@ -11,9 +11,10 @@ import type { Logger } from 'pino'
 import type WebSocket from 'ws'
 import { type AccessLevel, CloseCode, encodeAccess, MessageType } from '../../shared/protocol/index.ts'
 import { PeerError } from '../admission/peer-error.ts'
+import { isEmptyUpdate } from '../admission/update-shape.ts'
 import { TokenBucket } from '../limits/token-bucket.ts'
 import type { RelayMetrics } from '../ops/metrics.ts'
-import { isEmptyUpdate, type Room, type RoomMember } from '../rooms/room.ts'
+import type { Room, RoomMember } from '../rooms/room.ts'
 import { decodeIncoming, type IncomingMessage } from './incoming.ts'
 
 /** What a connection may do in its room: view, edit, or edit and administer (see AccessLevel). */
