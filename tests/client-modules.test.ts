@@ -1,7 +1,11 @@
-/** The browser client's small pure modules: room ids and routes, document titles, identity colours. */
+/**
+ * The browser client's small pure modules: room ids and routes, document titles, identity colours,
+ * the observable state behind the status modules.
+ */
 import { describe, expect, it } from 'vitest'
 import { documentTitle, UNTITLED } from '../client/src/document-title.ts'
 import { caretColor, cleanName, loadIdentity, PALETTE, saveName } from '../client/src/identity.ts'
+import { ObservableState } from '../client/src/observable-state.ts'
 import { newRoomId, relayUrl, roomUrl, routeFor } from '../client/src/room-url.ts'
 import { syncLabel } from '../client/src/status-view.ts'
 import { isValidRoomName } from '../shared/protocol/index.ts'
@@ -81,5 +85,31 @@ describe('status text', () => {
     expect(syncLabel({ pending: 0, saved: true, heardFromServer: true })).toBe('Saved')
     expect(syncLabel({ pending: 1, saved: false, heardFromServer: false })).toBe('1 local change waiting')
     expect(syncLabel({ pending: 3, saved: false, heardFromServer: true })).toBe('3 local changes waiting')
+  })
+})
+
+describe('observable state', () => {
+  it('tells listeners each change, in subscription order, until they unsubscribe', () => {
+    const state = new ObservableState('a')
+    const heard: string[] = []
+    const stopFirst = state.subscribe((value) => heard.push(`1:${value}`))
+    state.subscribe((value) => heard.push(`2:${value}`))
+    expect(heard).toEqual([])
+    expect(state.set('a')).toBe(false)
+    expect(state.set('b')).toBe(true)
+    stopFirst()
+    state.set('c')
+    expect(heard).toEqual(['1:b', '2:b', '2:c'])
+    expect(state.value).toBe('c')
+  })
+
+  it('counts as a change only what `equals` says differs', () => {
+    const state = new ObservableState({ n: 1, seen: 0 }, (a, b) => a.n === b.n)
+    const heard: number[] = []
+    state.subscribe(({ n }) => heard.push(n))
+    state.set({ n: 1, seen: 1 })
+    state.set({ n: 2, seen: 2 })
+    expect(heard).toEqual([2])
+    expect(state.value).toEqual({ n: 2, seen: 2 })
   })
 })

@@ -12,6 +12,7 @@ import type { WebsocketProvider } from 'y-websocket'
 import { MessageType, readAccess } from '../../shared/protocol/index.ts'
 import type { AccessLevel, Preflight } from './access-api.ts'
 import { type AccessText, accessCloseText, refusalText } from './access-messages.ts'
+import { ObservableState } from './observable-state.ts'
 
 /** `access`: the effective access (null while unknown, and with auth off); `ended`: why it ended. */
 export interface AccessState {
@@ -40,15 +41,16 @@ export function watchAccess(
   recheck?: () => Promise<Preflight>,
   now: () => number = Date.now,
 ): AccessStatus {
-  let state: AccessState = { access: initial, ended: null }
-  const listeners = new Set<(state: AccessState) => void>()
+  const state = new ObservableState<AccessState>(
+    { access: initial, ended: null },
+    (a, b) => a.access === b.access && a.ended === b.ended,
+  )
+  // Subscribed first, so the provider is already disconnected when anyone hears that access ended.
+  state.subscribe(({ ended }) => {
+    if (ended) provider.disconnect()
+  })
   const set = (next: Partial<AccessState>) => {
-    if (state.ended) return
-    const merged = { ...state, ...next }
-    if (merged.access === state.access && merged.ended === state.ended) return
-    state = merged
-    if (state.ended) provider.disconnect()
-    for (const listener of listeners) listener(state)
+    if (!state.value.ended) state.set({ ...state.value, ...next })
   }
 
   provider.messageHandlers[MessageType.access] = (_encoder, decoder) => {
@@ -91,12 +93,9 @@ export function watchAccess(
 
   return {
     get state() {
-      return state
+      return state.value
     },
-    subscribe(listener) {
-      listeners.add(listener)
-      return () => listeners.delete(listener)
-    },
+    subscribe: (listener) => state.subscribe(listener),
     stop() {
       provider.off('closed', onClosed)
       provider.off('connection-close', onConnectionClose)

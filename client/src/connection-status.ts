@@ -6,6 +6,7 @@
 import type { WebsocketProvider } from 'y-websocket'
 import { closeCodeName } from '../../shared/protocol/index.ts'
 import { isAccessClose } from './access-messages.ts'
+import { ObservableState } from './observable-state.ts'
 
 /**
  * `connecting`: first attempt; `connected`: socket open; `reconnecting`: lost or failed, the provider
@@ -29,24 +30,20 @@ export function watchConnection(
   win: Window = window,
 ): { stop: () => void; retry: () => void; end: (reason: string) => void; current: () => ConnectionSnapshot } {
   let hasBeenConnected = false
-  let snapshot: ConnectionSnapshot = {
-    state: win.navigator.onLine ? 'connecting' : 'offline',
-    closeReason: null,
-    retryable: true,
-  }
-  const set = (state: ConnectionState, closeReason: string | null = null, retryable = true) => {
-    if (state === snapshot.state && closeReason === snapshot.closeReason && retryable === snapshot.retryable)
-      return
-    snapshot = { state, closeReason, retryable }
-    onChange(snapshot)
-  }
+  const snapshot = new ObservableState<ConnectionSnapshot>(
+    { state: win.navigator.onLine ? 'connecting' : 'offline', closeReason: null, retryable: true },
+    (a, b) => a.state === b.state && a.closeReason === b.closeReason && a.retryable === b.retryable,
+  )
+  snapshot.subscribe(onChange)
+  const set = (state: ConnectionState, closeReason: string | null = null, retryable = true) =>
+    snapshot.set({ state, closeReason, retryable })
 
   const onStatus = ({ status }: { status: 'connected' | 'disconnected' | 'connecting' }) => {
     if (status === 'connected') {
       hasBeenConnected = true
       set('connected')
     } else if (!win.navigator.onLine || !provider.shouldConnect) {
-      if (snapshot.state !== 'closed') set('offline')
+      if (snapshot.value.state !== 'closed') set('offline')
     } else {
       set(hasBeenConnected ? 'reconnecting' : 'connecting')
     }
@@ -59,7 +56,7 @@ export function watchConnection(
     set('closed', reason ? `${closeCodeName(code)}: ${reason}` : closeCodeName(code), !isAccessClose(code))
   }
   // Once access has ended nothing reconnects, not even the network coming back.
-  const ended = () => snapshot.state === 'closed' && !snapshot.retryable
+  const ended = () => snapshot.value.state === 'closed' && !snapshot.value.retryable
   const onOffline = () => {
     if (ended()) return
     provider.disconnect()
@@ -76,10 +73,10 @@ export function watchConnection(
   provider.on('closed', onClosed)
   win.addEventListener('offline', onOffline)
   win.addEventListener('online', onOnline)
-  onChange(snapshot)
+  onChange(snapshot.value)
 
   return {
-    current: () => snapshot,
+    current: () => snapshot.value,
     /** Access ended (found by other means than a close code): `closed`, without a retry. */
     end: (reason: string) => {
       provider.disconnect()

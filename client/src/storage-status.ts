@@ -7,6 +7,7 @@
  */
 import type { WebsocketProvider } from 'y-websocket'
 import { MessageType, readStorage, StorageState } from '../../shared/protocol/index.ts'
+import { ObservableState } from './observable-state.ts'
 
 /** `unknown`: not connected, or nothing said yet on this socket; `ok` / `failing`: as the server said. */
 export type ServerStorageState = 'unknown' | 'ok' | 'failing'
@@ -22,13 +23,7 @@ export interface ServerStorageStatus {
 
 /** Starts listening for `storage` messages on `provider`, replacing any earlier handler for them. */
 export function watchServerStorage(provider: WebsocketProvider): ServerStorageStatus {
-  let state: ServerStorageState = 'unknown'
-  const listeners = new Set<(state: ServerStorageState) => void>()
-  const set = (next: ServerStorageState) => {
-    if (next === state) return
-    state = next
-    for (const listener of listeners) listener(state)
-  }
+  const state = new ObservableState<ServerStorageState>('unknown')
 
   provider.messageHandlers[MessageType.storage] = (_encoder, decoder) => {
     let said: number
@@ -38,19 +33,16 @@ export function watchServerStorage(provider: WebsocketProvider): ServerStorageSt
       console.warn('tandem: ignoring a malformed storage message', error)
       return
     }
-    set(said === StorageState.failing ? 'failing' : 'ok')
+    state.set(said === StorageState.failing ? 'failing' : 'ok')
   }
-  const onConnectionClose = () => set('unknown')
+  const onConnectionClose = () => state.set('unknown')
   provider.on('connection-close', onConnectionClose)
 
   return {
     get state() {
-      return state
+      return state.value
     },
-    subscribe(listener) {
-      listeners.add(listener)
-      return () => listeners.delete(listener)
-    },
+    subscribe: (listener) => state.subscribe(listener),
     stop() {
       provider.off('connection-close', onConnectionClose)
       delete provider.messageHandlers[MessageType.storage]

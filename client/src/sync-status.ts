@@ -7,6 +7,7 @@
  * server's known state vector reaches every one of them. `pending` counts changes not yet covered.
  */
 import * as Y from 'yjs'
+import { ObservableState } from './observable-state.ts'
 
 /** A state vector as a map from Yjs client id to the next clock the server expects from it. */
 export type StateVector = Map<number, number>
@@ -68,7 +69,8 @@ export class SyncTracker {
   readonly #known: StateVector
   #pending: StateVector[] = []
   #heardFromServer = false
-  readonly #listeners = new Set<(state: SyncState) => void>()
+  // Each emit sets a fresh snapshot, which always counts as a change: every `saved` message is heard.
+  readonly #state = new ObservableState<SyncState>({ pending: 0, saved: true, heardFromServer: false })
 
   /** `known` seeds what the server is already known to hold (e.g. remembered from a previous visit). */
   constructor(known: StateVector = new Map()) {
@@ -101,17 +103,12 @@ export class SyncTracker {
   }
 
   get state(): SyncState {
-    return {
-      pending: this.#pending.length,
-      saved: this.#pending.length === 0,
-      heardFromServer: this.#heardFromServer,
-    }
+    return this.#state.value
   }
 
   /** Calls `listener` on every change of state; returns the unsubscribe function. */
   subscribe(listener: (state: SyncState) => void): () => void {
-    this.#listeners.add(listener)
-    return () => this.#listeners.delete(listener)
+    return this.#state.subscribe(listener)
   }
 
   #settle(): boolean {
@@ -121,7 +118,10 @@ export class SyncTracker {
   }
 
   #emit(): void {
-    const state = this.state
-    for (const listener of this.#listeners) listener(state)
+    this.#state.set({
+      pending: this.#pending.length,
+      saved: this.#pending.length === 0,
+      heardFromServer: this.#heardFromServer,
+    })
   }
 }
