@@ -106,7 +106,7 @@ export function createServer(partial: Partial<ServerConfig> = {}, hooks: ServerH
   if (bus) rooms.useBus(bus)
   const connections = new Set<Connection>()
   const policies = config.authSecret
-    ? new RoomPolicies(store, log, {
+    ? new RoomPolicies(store, {
         maxRevocationsPerRoom: config.maxRevocationsPerRoom,
         // Every instance re-reads a changed policy from the store (revocations and modes hold everywhere).
         announce: bus ? (room) => bus.publishPolicy(room) : undefined,

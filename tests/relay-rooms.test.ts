@@ -9,14 +9,9 @@ import { describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import * as syncProtocol from 'y-protocols/sync'
 import * as Y from 'yjs'
-import {
-  type DocStore,
-  type LogEntry,
-  type SetAsideEntry,
-  SqliteStore,
-  type StoredRoom,
-} from '../server/index.ts'
+import { type DocStore, SqliteStore, type StoredRoom } from '../server/index.ts'
 import { CloseCode, MessageType } from '../shared/protocol/index.ts'
+import { ForwardingStore } from './helpers/forwarding-store.ts'
 import {
   cleanupAfterEach,
   connectClient,
@@ -31,37 +26,23 @@ import {
 const cleanups = cleanupAfterEach()
 
 /** A real SQLite store whose loads wait until `release()` (to hold a room in the loading state). */
-class GatedStore implements DocStore {
+class GatedStore extends ForwardingStore {
   loads = 0
   loaded = false
   private gate: Promise<void>
   release!: () => void
-  constructor(private readonly inner: DocStore) {
+  constructor(inner: DocStore) {
+    super(inner)
     this.gate = new Promise((resolve) => {
       this.release = resolve
     })
   }
-  async load(room: string): Promise<StoredRoom> {
+  override async load(room: string): Promise<StoredRoom> {
     this.loads++
     await this.gate
     const stored = await this.inner.load(room)
     this.loaded = true
     return stored
-  }
-  append(entries: readonly LogEntry[]) {
-    return this.inner.append(entries)
-  }
-  compact(room: string, snapshot?: Uint8Array) {
-    return this.inner.compact(room, snapshot)
-  }
-  setAside(room: string, entries: readonly SetAsideEntry[]) {
-    return this.inner.setAside(room, entries)
-  }
-  setAsideEntries(room: string) {
-    return this.inner.setAsideEntries(room)
-  }
-  close() {
-    return this.inner.close()
   }
 }
 

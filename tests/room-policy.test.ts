@@ -5,14 +5,12 @@
  */
 import { statSync } from 'node:fs'
 import { join } from 'node:path'
-import pino from 'pino'
 import { describe, expect, it } from 'vitest'
 import { RoomPolicies } from '../server/auth/room-policy.ts'
 import { MemoryStore, SqliteStore } from '../server/index.ts'
 import { cleanupAfterEach, makeTempDir } from './helpers/relay.ts'
 
 const cleanups = cleanupAfterEach()
-const log = pino({ level: 'silent' })
 
 describe('room policies', () => {
   it('a revocation writes about as much to SQLite for the 1,000th token id as for the 1st', async () => {
@@ -23,7 +21,7 @@ describe('room policies', () => {
     cleanups.push(() => store.close())
     // The WAL then only grows: its size is what every commit wrote.
     store.db.pragma('wal_autocheckpoint = 0')
-    const policies = new RoomPolicies(store, log)
+    const policies = new RoomPolicies(store)
     const walBytes = () => statSync(`${path}-wal`).size
     const until = Date.now() + 3_600_000
     const revokeRange = async (from: number, to: number) => {
@@ -44,7 +42,7 @@ describe('room policies', () => {
   it('keeps a bounded number of policies in memory and forgets idle ones', async () => {
     let now = 1_000_000
     const store = new MemoryStore()
-    const policies = new RoomPolicies(store, log, {
+    const policies = new RoomPolicies(store, {
       now: () => now,
       maxCachedPolicies: 10,
       policyIdleMs: 60_000,

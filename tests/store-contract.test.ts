@@ -1,12 +1,13 @@
 /**
  * The storage contract: one suite run against every DocStore (memory, SQLite plain and with its
- * background thread, PostgreSQL), then what only a shared database must add: several instances
+ * background thread, PostgreSQL, and the tests' forwarding wrapper), then what only a shared database must add: several instances
  * appending to and compacting one room without losing an update.
  */
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
 import { type DocStore, MemoryStore, PostgresStore, SqliteStore, type StoredRoom } from '../server/index.ts'
+import { ForwardingStore } from './helpers/forwarding-store.ts'
 import { dropSchema, freshSchemaName, postgresSkipReason, TEST_DATABASE_URL } from './helpers/postgres.ts'
 import { cleanupAfterEach, makeTempDir } from './helpers/relay.ts'
 
@@ -54,7 +55,13 @@ const stores: Array<{ name: string; open: Factory; skip: string | null }> = [
   { name: 'SqliteStore', open: sqliteFactory(false), skip: null },
   { name: 'SqliteStore (background)', open: sqliteFactory(true), skip: null },
   { name: 'PostgresStore', open: postgresFactory, skip: pgSkip },
+  // The tests' wrappers (fault injection, gated loads) keep the contract of what they wrap.
+  { name: 'ForwardingStore (SQLite)', open: forwarding(sqliteFactory(false)), skip: null },
 ]
+
+function forwarding(open: Factory): Factory {
+  return async () => new ForwardingStore(await open())
+}
 
 /** A writer that edits its own Y.Doc and hands out each edit as the update it made. */
 function writer() {
@@ -177,36 +184,41 @@ describe.each(stores)('$name', ({ open, skip }) => {
     async () => {
       const store = await open()
       const now = 1_700_000_000_000
-      expect(await store.loadPolicy?.('p', now)).toBeNull()
-      await store.saveMode?.('p', 'view')
-      expect(await store.loadPolicy?.('p', now)).toEqual({ mode: 'view', revoked: [] })
-      expect(await store.addRevocation?.('p', { jti: 'abc', until: now + 1000 }, 2, now)).toBe('added')
-      expect(await store.addRevocation?.('p', { jti: 'def', until: now + 10 }, 2, now)).toBe('added')
+      expect(await store.loadPolicy('p', now)).toBeNull()
+      await store.saveMode('p', 'view')
+      expect(await store.loadPolicy('p', now)).toEqual({ mode: 'view', revoked: [] })
+      expect(await store.addRevocation('p', { jti: 'abc', until: now + 1000 }, 2, now)).toBe('added')
+      expect(await store.addRevocation('p', { jti: 'def', until: now + 10 }, 2, now)).toBe('added')
       // Full: a new id is refused, an id already revoked is extended.
-      expect(await store.addRevocation?.('p', { jti: 'ghi', until: now + 1000 }, 2, now)).toBe('full')
-      expect(await store.addRevocation?.('p', { jti: 'abc', until: now + 2000 }, 2, now)).toBe('added')
-      const loaded = await store.loadPolicy?.('p', now)
+      expect(await store.addRevocation('p', { jti: 'ghi', until: now + 1000 }, 2, now)).toBe('full')
+      expect(await store.addRevocation('p', { jti: 'abc', until: now + 2000 }, 2, now)).toBe('added')
+      const loaded = await store.loadPolicy('p', now)
       expect(loaded?.mode).toBe('view')
       expect(loaded?.revoked.sort((x, y) => x.jti.localeCompare(y.jti))).toEqual([
         { jti: 'abc', until: now + 2000 },
         { jti: 'def', until: now + 10 },
       ])
       // A dead revocation is not loaded, and makes room for a new one.
-      expect((await store.loadPolicy?.('p', now + 10))?.revoked).toEqual([{ jti: 'abc', until: now + 2000 }])
-      expect(await store.addRevocation?.('p', { jti: 'ghi', until: now + 1000 }, 2, now + 10)).toBe('added')
-      await store.saveMode?.('p', 'edit')
-      expect((await store.loadPolicy?.('p', now + 10))?.mode).toBe('edit')
-      expect((await store.loadPolicy?.('p', now + 10))?.revoked).toHaveLength(2)
+      expect((await store.loadPolicy('p', now + 10))?.revoked).toEqual([{ jti: 'abc', until: now + 2000 }])
+      expect(await store.addRevocation('p', { jti: 'ghi', until: now + 1000 }, 2, now + 10)).toBe('added')
+      await store.saveMode('p', 'edit')
+      expect((await store.loadPolicy('p', now + 10))?.mode).toBe('edit')
+      expect((await store.loadPolicy('p', now + 10))?.revoked).toHaveLength(2)
       // Revocations alone make a policy; pruning drops the dead ones everywhere.
-      await store.addRevocation?.('q', { jti: 'x', until: now + 5 }, 2, now)
-      expect(await store.loadPolicy?.('q', now)).toEqual({
+      await store.addRevocation('q', { jti: 'x', until: now + 5 }, 2, now)
+      expect(await store.loadPolicy('q', now)).toEqual({
         mode: 'edit',
         revoked: [{ jti: 'x', until: now + 5 }],
       })
-      expect(await store.pruneRevocations?.(now + 1500)).toBe(2)
-      expect(await store.loadPolicy?.('q', now)).toBeNull()
+      expect(await store.pruneRevocations(now + 1500)).toBe(2)
+      expect(await store.loadPolicy('q', now)).toBeNull()
     },
   )
+
+  it.skipIf(skip)('answers a ping once ready', async () => {
+    const store = await open()
+    await expect(store.ping()).resolves.toBeUndefined()
+  })
 
   it.skipIf(skip)('keeps set-aside entries apart, oldest first', async () => {
     const store = await open()

@@ -1,31 +1,24 @@
 /**
- * The browser's side of the server's access API (see PROTOCOL.md, "Access control"): the preflight
- * that asks what a link may do before the editor connects, creating a room, and minting share links.
- * Every answer is read defensively: a body that is not what the contract says counts as no answer.
- * `fetch` is injected so the module runs without a browser.
+ * The browser's side of the server's access API (PROTOCOL.md, "Access API"; the JSON types are
+ * shared/protocol/access-api.ts): the preflight that asks what a link may do before the editor
+ * connects, creating a room, and minting share links. Every answer is read defensively: a body that
+ * is not what the contract says counts as no answer. `fetch` is injected so the module runs without
+ * a browser.
  */
 
-import { type AccessLevel, isAccessLevel } from '../../shared/protocol/index.ts'
+import {
+  type AccessLevel,
+  type AccessResponse,
+  type CreateLinkRequest,
+  type CreateLinkResponse,
+  type CreateRoomResponse,
+  isAccessLevel,
+} from '../../shared/protocol/index.ts'
 
 export type { AccessLevel }
 
-/** A room's mode: `view` turns every edit link into a view link until it is set back to `edit`. */
-export type RoomMode = 'view' | 'edit'
-
-/** A successful preflight: what this browser may do in the room right now. */
-export interface RoomAccess {
-  room: string
-  /** False when the server runs without access control: everyone may edit, links carry no token. */
-  auth: boolean
-  /** What the token grants. */
-  access: AccessLevel
-  /** What it grants in the room's current mode (an edit token in a view-mode room is `view`). */
-  effectiveAccess: AccessLevel
-  mode: RoomMode
-  /** When the token expires (milliseconds since the epoch), or null. */
-  expiresAt: number | null
-  jti: string | null
-}
+/** A successful preflight: what this browser may do in the room right now (the server's answer). */
+export type RoomAccess = AccessResponse
 
 /**
  * The preflight's verdict. `granted`: open the editor with this access. `refused`: the server said
@@ -39,22 +32,14 @@ export type Preflight =
   | { kind: 'noApi' }
   | { kind: 'unreachable'; reason: string }
 
-/** A link the server minted: `url` is ready to share (it carries `#token=`). */
-export interface MintedLink {
-  token: string
-  url: string
+/** A link the server minted: `url` is ready to share (it carries `#token=`). Null: not in the answer. */
+export interface MintedLink extends Omit<CreateLinkResponse, 'jti' | 'expiresAt'> {
   jti: string | null
-  access: AccessLevel
   expiresAt: number | null
 }
 
 /** A room the server created for this browser, with its admin link (no token when auth is off). */
-export interface CreatedRoom {
-  room: string
-  token: string | null
-  url: string
-  expiresAt: number | null
-}
+export type CreatedRoom = Omit<CreateRoomResponse, 'jti'>
 
 export type Fetch = typeof fetch
 
@@ -189,7 +174,7 @@ export async function createLink(
     response = await fetchImpl(`${roomPath(room)}/links`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', ...authHeaders(adminToken) },
-      body: JSON.stringify({ access, ttlSeconds }),
+      body: JSON.stringify({ access, ttlSeconds } satisfies CreateLinkRequest),
     })
   } catch {
     throw new Error('The server cannot be reached. Links can be made when you are back online.')

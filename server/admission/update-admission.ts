@@ -70,12 +70,12 @@ export function floorWork(bytes: number, structs: number): number {
 
 /** Why the room refuses an update: `limit` (a bound) or `pending` (depends on what it lacks). */
 export class UpdateRefusal extends Error {
+  override readonly name = 'UpdateRefusal'
   constructor(
     readonly kind: 'limit' | 'pending',
     message: string,
   ) {
     super(message)
-    this.name = 'UpdateRefusal'
   }
 }
 

@@ -87,6 +87,7 @@ export interface AnchorlessItem {
 
 /** Why an update was refused while reading: `limit` for a bound, `malformed` for bad structure. */
 export class UpdateShapeError extends Error {
+  override readonly name = 'UpdateShapeError'
   constructor(
     readonly kind: 'malformed' | 'limit',
     message: string,
@@ -94,7 +95,6 @@ export class UpdateShapeError extends Error {
     readonly bound?: 'structs',
   ) {
     super(message)
-    this.name = 'UpdateShapeError'
   }
 }
 

@@ -7,10 +7,10 @@
  * re-read from the store and applied the same way (`policyChanged`, `policiesStale`).
  */
 import type { Logger } from 'pino'
-import { type AccessLevel, CloseCode } from '../../shared/protocol/index.ts'
+import { type AccessLevel, CloseCode, type RoomMode } from '../../shared/protocol/index.ts'
 import type { PolicyListener } from '../fanout/room-bus.ts'
 import type { GrantToken } from '../ws/upgrade.ts'
-import { effectiveAccess, type RoomMode, type RoomPolicies } from './room-policy.ts'
+import { effectiveAccess, type RoomPolicies } from './room-policy.ts'
 
 /** What live permissions need of a connection. */
 export interface GovernedConnection {

@@ -10,13 +10,8 @@
  * missed announcements: Redis was away). A revocation is kept until no token with that id can still
  * be valid (`until`, the issue time plus the longest lifetime the server accepts), then pruned.
  */
-import type { Logger } from 'pino'
-import type { AccessLevel } from '../../shared/protocol/index.ts'
-import { type DocStore, MemoryStore, type RevocationResult } from '../store/index.ts'
-
-export type RoomMode = 'edit' | 'view'
-
-export const isRoomMode = (value: unknown): value is RoomMode => value === 'edit' || value === 'view'
+import type { AccessLevel, RoomMode } from '../../shared/protocol/index.ts'
+import type { PolicyStore, RevocationResult } from '../store/index.ts'
 
 /** What `access` may do in a room in `mode`: in view mode an edit token only views; admins keep editing. */
 export function effectiveAccess(access: AccessLevel, mode: RoomMode): AccessLevel {
@@ -54,8 +49,6 @@ export class RoomPolicies {
   private readonly cache = new Map<string, CachedPolicy>()
   /** Per room, the last mode save: mode changes of one room are saved in order. */
   private readonly saving = new Map<string, Promise<void>>()
-  private readonly store: Required<Pick<DocStore, 'loadPolicy' | 'saveMode' | 'addRevocation'>> &
-    Pick<DocStore, 'pruneRevocations'>
   private readonly now: () => number
   private readonly maxRevocationsPerRoom: number
   private readonly maxCachedPolicies: number
@@ -64,19 +57,16 @@ export class RoomPolicies {
   private lastSweep: number
   private lastPrune: number
 
-  constructor(store: DocStore, log: Logger, options: RoomPolicyOptions = {}) {
+  constructor(
+    private readonly store: PolicyStore,
+    options: RoomPolicyOptions = {},
+  ) {
     this.now = options.now ?? Date.now
     this.maxRevocationsPerRoom = options.maxRevocationsPerRoom ?? 1_000
     this.maxCachedPolicies = options.maxCachedPolicies ?? 10_000
     this.policyIdleMs = options.policyIdleMs ?? 10 * 60 * 1000
     this.announce = options.announce ?? (() => {})
     this.lastSweep = this.lastPrune = this.now()
-    if (store.loadPolicy && store.saveMode && store.addRevocation) {
-      this.store = store as RoomPolicies['store']
-    } else {
-      log.warn('the store cannot save room policies: revocations and modes last until restart')
-      this.store = new MemoryStore()
-    }
   }
 
   /** Rooms whose policy is in memory now. */
@@ -177,7 +167,7 @@ export class RoomPolicies {
 
   /** Deletes dead revocations of every room, at most once per PRUNE_INTERVAL_MS. */
   private pruneNowAndThen(now: number): void {
-    if (!this.store.pruneRevocations || now - this.lastPrune < PRUNE_INTERVAL_MS) return
+    if (now - this.lastPrune < PRUNE_INTERVAL_MS) return
     this.lastPrune = now
     this.store.pruneRevocations(now).catch(() => {
       // Pruning is housekeeping: the next revocation tries again.

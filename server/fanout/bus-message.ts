@@ -38,8 +38,9 @@ export interface BusFrame {
   entries: BusEntry[]
 }
 
+/** A bus frame that is not a whole frame of a known version and kinds (decodeBusFrame). */
 export class BusMessageError extends Error {
-  override name = 'BusMessageError'
+  override readonly name = 'BusMessageError'
 }
 
 export function encodeBusFrame(

@@ -1,11 +1,7 @@
 /**
- * The access HTTP API (JSON in, JSON out; errors as `{error, code}` with a one-line reason):
- *
- *   POST /api/rooms                       {ttlSeconds?}        -> 201 {room, token, url, jti, expiresAt}
- *   GET  /api/rooms/<room>/access         Bearer token         -> 200 {room, auth, access, effectiveAccess, mode, expiresAt, jti}
- *   POST /api/rooms/<room>/links          admin; {access, ttlSeconds?} -> 201 {token, url, jti, access, expiresAt}
- *   POST /api/rooms/<room>/revoke         admin; {jti}         -> 200 {revoked, closed}
- *   PUT  /api/rooms/<room>/mode           admin; {mode}        -> 200 {mode}
+ * The access HTTP API, `/api/rooms…` (JSON in, JSON out; errors as `{error, code}` with a one-line
+ * reason). Routes and bodies: PROTOCOL.md "Access API"; the body types are shared with the client
+ * (shared/protocol/access-api.ts). `links`, `revoke` and `mode` need an admin token of the room.
  *
  * Without a secret (auth off) `POST /api/rooms` answers 200 with a plain room URL (token, jti and
  * expiresAt null), `GET …/access` says everyone may edit, and the admin routes answer 404
@@ -21,10 +17,24 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Logger } from 'pino'
-import { type AccessLevel, isAccessLevel, roomNameProblem } from '../../shared/protocol/index.ts'
+import {
+  type AccessLevel,
+  type AccessResponse,
+  type ApiErrorResponse,
+  type CreateLinkRequest,
+  type CreateLinkResponse,
+  type CreateRoomRequest,
+  type CreateRoomResponse,
+  isAccessLevel,
+  isRoomMode,
+  type RevokeRequest,
+  type RevokeResponse,
+  roomNameProblem,
+  type SetModeRequest,
+  type SetModeResponse,
+} from '../../shared/protocol/index.ts'
 import type { TokenAuthenticator } from '../auth/authenticator.ts'
 import type { LiveAccess } from '../auth/live-access.ts'
-import { isRoomMode } from '../auth/room-policy.ts'
 import { randomId, signRoomToken } from '../auth/tokens.ts'
 import type { ServerConfig } from '../config/config.ts'
 import { KeyedRateLimit } from '../limits/keyed-rate-limit.ts'
@@ -36,10 +46,12 @@ export const MAX_BODY_BYTES = 4 * 1024
 
 const PREFIX = '/api/rooms'
 
-type Body = Record<string, unknown>
+/** A request body as received: the fields of `T`, each not yet checked. */
+type Unchecked<T> = { [K in keyof T]?: unknown }
 
-/** A refusal: the HTTP status, a stable kind and a one-line reason. */
+/** A refusal: the HTTP status, a stable kind (`code`) and a one-line reason, sent as ApiErrorResponse. */
 class ApiError extends Error {
+  override readonly name = 'ApiError'
   constructor(
     readonly status: number,
     readonly code: string,
@@ -79,7 +91,7 @@ export function createAccessApi(options: AccessApiOptions) {
     } catch (err) {
       if (!(err instanceof ApiError)) throw err
       if (err.status === 413) res.setHeader('connection', 'close')
-      sendJson(res, err.status, { error: err.message, code: err.code })
+      sendJson(res, err.status, { error: err.message, code: err.code } satisfies ApiErrorResponse)
     }
     return true
   }
@@ -132,16 +144,21 @@ class AccessApi {
   private async createRoom(req: IncomingMessage, res: ServerResponse): Promise<void> {
     this.checkOrigin(req)
     this.limit(res, this.creations, this.address(req), 'rooms created from this address')
-    const body = await readJsonBody(req, false)
+    const body = await readJsonBody<CreateRoomRequest>(req, false)
     const room = randomId()
     const origin = this.origin(req)
     if (!this.options.auth) {
-      sendJson(res, 200, { room, token: null, url: `${origin}/r/${room}`, jti: null, expiresAt: null })
+      const open = { room, token: null, url: `${origin}/r/${room}`, jti: null, expiresAt: null }
+      sendJson(res, 200, open satisfies CreateRoomResponse)
       return
     }
     const minted = await this.mint(room, 'admin', body.ttlSeconds)
     this.options.log.info({ room, jti: minted.jti }, 'room created')
-    sendJson(res, 201, { room, ...minted, url: linkUrl(origin, room, minted.token) })
+    sendJson(res, 201, {
+      room,
+      ...minted,
+      url: linkUrl(origin, room, minted.token),
+    } satisfies CreateRoomResponse)
   }
 
   private async describeAccess(req: IncomingMessage, res: ServerResponse, room: string): Promise<void> {
@@ -155,7 +172,7 @@ class AccessApi {
         mode: 'edit',
         expiresAt: null,
         jti: null,
-      })
+      } satisfies AccessResponse)
       return
     }
     const claims = await this.tokenFor(req, room)
@@ -168,26 +185,26 @@ class AccessApi {
       mode,
       expiresAt: claims.expiresAt,
       jti: claims.jti,
-    })
+    } satisfies AccessResponse)
   }
 
   private async createLink(req: IncomingMessage, res: ServerResponse, room: string): Promise<void> {
     this.checkOrigin(req)
     const admin = await this.adminFor(req, res, room)
-    const body = await readJsonBody(req, true)
+    const body = await readJsonBody<CreateLinkRequest>(req, true)
     if (!isAccessLevel(body.access)) {
       throw new ApiError(400, 'bad_request', 'access must be "view", "edit" or "admin"')
     }
     const minted = await this.mint(room, body.access, body.ttlSeconds)
     this.options.log.info({ room, jti: minted.jti, access: body.access, by: admin }, 'link minted')
-    sendJson(res, 201, { ...minted, url: linkUrl(this.origin(req), room, minted.token), access: body.access })
+    const url = linkUrl(this.origin(req), room, minted.token)
+    sendJson(res, 201, { ...minted, url, access: body.access } satisfies CreateLinkResponse)
   }
 
   private async revoke(req: IncomingMessage, res: ServerResponse, room: string): Promise<void> {
     this.checkOrigin(req)
     const admin = await this.adminFor(req, res, room)
-    const body = await readJsonBody(req, true)
-    const { jti } = body
+    const { jti } = await readJsonBody<RevokeRequest>(req, true)
     if (typeof jti !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(jti)) {
       throw new ApiError(400, 'bad_request', 'jti must be a token id')
     }
@@ -208,18 +225,18 @@ class AccessApi {
     }
     const closed = live.revoke(room, jti)
     this.options.log.info({ room, jti, closed, by: admin }, 'token revoked')
-    sendJson(res, 200, { revoked: jti, closed })
+    sendJson(res, 200, { revoked: jti, closed } satisfies RevokeResponse)
   }
 
   private async setMode(req: IncomingMessage, res: ServerResponse, room: string): Promise<void> {
     this.checkOrigin(req)
     const admin = await this.adminFor(req, res, room)
-    const body = await readJsonBody(req, true)
+    const body = await readJsonBody<SetModeRequest>(req, true)
     if (!isRoomMode(body.mode)) throw new ApiError(400, 'bad_request', 'mode must be "view" or "edit"')
     await this.auth.authenticator.policies.setMode(room, body.mode)
     const changed = this.auth.live.applyMode(room, body.mode)
     this.options.log.info({ room, mode: body.mode, connections: changed, by: admin }, 'room mode set')
-    sendJson(res, 200, { mode: body.mode })
+    sendJson(res, 200, { mode: body.mode } satisfies SetModeResponse)
   }
 
   private get auth(): NonNullable<AccessApiOptions['auth']> {
@@ -303,7 +320,7 @@ function allowMethods(req: IncomingMessage, res: ServerResponse, methods: string
 }
 
 /** Reads a JSON object body of at most MAX_BODY_BYTES; an empty body is `{}` unless `required`. */
-async function readJsonBody(req: IncomingMessage, required: boolean): Promise<Body> {
+async function readJsonBody<T>(req: IncomingMessage, required: boolean): Promise<Unchecked<T>> {
   const declared = Number(req.headers['content-length'] ?? 0)
   if (declared > MAX_BODY_BYTES)
     throw new ApiError(413, 'body_too_large', `body larger than ${MAX_BODY_BYTES} bytes`)
@@ -332,5 +349,5 @@ async function readJsonBody(req: IncomingMessage, required: boolean): Promise<Bo
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw new ApiError(400, 'bad_request', 'the body must be a JSON object')
   }
-  return body as Body
+  return body as Unchecked<T>
 }

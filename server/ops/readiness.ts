@@ -1,6 +1,6 @@
 /**
  * Readiness (`GET /ready`): whether this instance should get new traffic. It is not ready while it
- * shuts down, while its store does not answer a ping (for a store that has one), while its store
+ * shuts down, while its store does not answer a ping, while its store
  * appends are failing (the commit queue keeps the batch in memory and retries), or, with Redis
  * fan-out, while Redis cannot be published to or received from (the instance still serves its own
  * clients: "degraded", but a balancer should send new clients elsewhere). `/health` stays
@@ -13,7 +13,7 @@ import type { DocStore } from '../store/index.ts'
 export const STORE_PING_TIMEOUT_MS = 2_000
 
 export interface ReadinessSources {
-  store: DocStore
+  store: Pick<DocStore, 'ping'>
   /** Consecutive failed store appends (CommitQueue.failures). */
   storeFailures(): number
   closing(): boolean
@@ -29,12 +29,10 @@ export async function readinessProblems(sources: ReadinessSources): Promise<stri
   if (failures > 0) problems.push(`store: the last ${failures} append(s) failed; retrying`)
   const busProblem = sources.bus?.problem
   if (busProblem) problems.push(busProblem)
-  if (sources.store.ping) {
-    try {
-      await withTimeout(sources.store.ping(), STORE_PING_TIMEOUT_MS)
-    } catch (err) {
-      problems.push(`store: ping failed: ${err instanceof Error ? err.message : String(err)}`)
-    }
+  try {
+    await withTimeout(sources.store.ping(), STORE_PING_TIMEOUT_MS)
+  } catch (err) {
+    problems.push(`store: ping failed: ${err instanceof Error ? err.message : String(err)}`)
   }
   return problems
 }

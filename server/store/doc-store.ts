@@ -3,6 +3,7 @@
  * snapshot plus an append-only log of updates; loading applies the snapshot, then the log in order.
  * Every method may be called again after it failed (the relay retries failed writes).
  */
+import type { RoomMode } from '../../shared/protocol/index.ts'
 
 /** One update to append to one room's log. */
 export interface LogEntry {
@@ -32,7 +33,7 @@ export interface StoredRoom {
  * it can be pruned.
  */
 export interface StoredPolicy {
-  mode: 'edit' | 'view'
+  mode: RoomMode
   revoked: Revocation[]
 }
 
@@ -48,12 +49,35 @@ export interface Revocation {
  */
 export type RevocationResult = 'added' | 'full'
 
-export interface DocStore {
+/**
+ * Where rooms' access policies are kept (server/auth/room-policy.ts reads and writes them). Part of
+ * every DocStore, so a policy change is as durable as the documents and seen by every instance.
+ */
+export interface PolicyStore {
+  /** The policy saved for `room` (revocations still live at `now` only), or null if nothing was. */
+  loadPolicy(room: string, now: number): Promise<StoredPolicy | null>
+  /** Durably sets `room`'s mode. */
+  saveMode(room: string, mode: RoomMode): Promise<void>
+  /**
+   * Durably revokes `revocation.jti` in `room` (one row: the cost does not grow with the room's
+   * list), first dropping the room's revocations dead at `now`. Refuses with `full` when the room
+   * holds `max` live revocations and this id is not among them; atomic across instances.
+   */
+  addRevocation(room: string, revocation: Revocation, max: number, now: number): Promise<RevocationResult>
+  /** Deletes every revocation dead at `now`, in every room; resolves with how many. */
+  pruneRevocations(now: number): Promise<number>
+}
+
+/**
+ * Every member is required, so a wrapper (a fault-injecting store in a test, a custom backend) that
+ * forgets one does not compile instead of silently losing what it does.
+ */
+export interface DocStore extends PolicyStore {
   /**
    * Resolves once the store can serve requests; rejects (with a StoreOpenError) if it cannot open.
-   * Absent for stores that open synchronously. The server awaits it before listening.
+   * Already resolved for stores that open synchronously. The server awaits it before listening.
    */
-  readonly ready?: Promise<void>
+  readonly ready: Promise<void>
   /** Reads everything stored for `room` (an unknown room reads as empty). */
   load(room: string): Promise<StoredRoom>
   /** Appends all entries atomically: after it resolves every entry is durable, after it rejects none is. */
@@ -72,26 +96,8 @@ export interface DocStore {
   setAside(room: string, entries: readonly SetAsideEntry[]): Promise<void>
   /** What `setAside` kept for `room`, oldest first. */
   setAsideEntries(room: string): Promise<SetAsideEntry[]>
-  /**
-   * The policy saved for `room` (revocations still live at `now` only), or null if nothing was.
-   * The policy methods come as a set (optional: without them policies live in memory).
-   */
-  loadPolicy?(room: string, now: number): Promise<StoredPolicy | null>
-  /** Durably sets `room`'s mode. */
-  saveMode?(room: string, mode: StoredPolicy['mode']): Promise<void>
-  /**
-   * Durably revokes `revocation.jti` in `room` (one row: the cost does not grow with the room's
-   * list), first dropping the room's revocations dead at `now`. Refuses with `full` when the room
-   * holds `max` live revocations and this id is not among them; atomic across instances.
-   */
-  addRevocation?(room: string, revocation: Revocation, max: number, now: number): Promise<RevocationResult>
-  /** Deletes every revocation dead at `now`, in every room; resolves with how many. */
-  pruneRevocations?(now: number): Promise<number>
-  /**
-   * Resolves when the database answers a trivial query, rejects when it does not (for `GET /ready`).
-   * Optional: without it, the server judges the store by its last append.
-   */
-  ping?(): Promise<void>
+  /** Resolves when the database answers a trivial query, rejects when it does not (for `GET /ready`). */
+  ping(): Promise<void>
   /** Releases the database. */
   close(): Promise<void>
 }

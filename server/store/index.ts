@@ -7,6 +7,7 @@ import { SqliteStore, type SqliteSynchronous } from './sqlite-store.ts'
 export type {
   DocStore,
   LogEntry,
+  PolicyStore,
   Revocation,
   RevocationResult,
   SetAsideEntry,

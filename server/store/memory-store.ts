@@ -14,6 +14,8 @@ import type {
 import { mergeStoredRoom } from './merge-log.ts'
 
 export class MemoryStore implements DocStore {
+  /** Open from construction. */
+  readonly ready = Promise.resolve()
   private readonly rooms = new Map<string, { snapshot: Uint8Array | null; updates: Uint8Array[] }>()
 
   async load(room: string): Promise<StoredRoom> {

@@ -54,6 +54,8 @@ export interface SqliteStoreOptions {
 const JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
 
 export class SqliteStore implements DocStore {
+  /** Open once constructed (the constructor throws when it cannot open). */
+  readonly ready = Promise.resolve()
   readonly db: Database.Database
   /** Last `seq` written. */
   private seq: number

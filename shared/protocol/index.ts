@@ -1,4 +1,18 @@
 /** Public surface of Tandem's wire protocol, shared by the server and the browser client. */
+export {
+  type AccessResponse,
+  type ApiErrorResponse,
+  type CreateLinkRequest,
+  type CreateLinkResponse,
+  type CreateRoomRequest,
+  type CreateRoomResponse,
+  isRoomMode,
+  type RevokeRequest,
+  type RevokeResponse,
+  type RoomMode,
+  type SetModeRequest,
+  type SetModeResponse,
+} from './access-api.ts'
 export { CloseCode, type CloseCodeValue, closeCodeName } from './close-codes.ts'
 export {
   ACCESS_LEVELS,

@@ -145,12 +145,12 @@ export type ClientMessage =
 
 /** Why a frame is not a protocol message: bytes that do not parse, or an unknown message type. */
 export class ProtocolError extends Error {
+  override readonly name = 'ProtocolError'
   constructor(
     readonly kind: 'malformed' | 'unknownType',
     message: string,
   ) {
     super(message)
-    this.name = 'ProtocolError'
   }
 }
 

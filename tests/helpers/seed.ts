@@ -1,7 +1,9 @@
 /**
- * Seeds for randomized tests (CONVENTIONS.md point 8). A run's seed is `SEED` from the environment, else a
- * random one; `seededTest` hands the test body a lib0 PRNG created from it, and when the test fails it
- * names the seed and the command that replays exactly that test:
+ * Seeds for randomized tests: every random choice a test makes comes from one seed, and a failure prints
+ * the seed and the command that replays it (as Yjs' `applyRandomTests` and lib0's `testing` do). A run's
+ * seed is `SEED` from the environment, else a random one; `seededTest` hands the test body a lib0 PRNG
+ * created from it, and when the test fails it names the seed and the command that replays exactly that
+ * test:
  *
  *   seed 123456; replay: SEED=123456 npx vitest run tests/x.test.ts -t "suite test name"
  *
