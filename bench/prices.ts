@@ -174,8 +174,9 @@ for (const workload of workloads()) {
 }
 
 /**
- * Heap bytes per struct of a loaded document (what STRUCT_MEMORY in server/rooms/room.ts stands for):
- * 100,000 one-character items typed backwards, applied to a fresh document between full GCs.
+ * Heap bytes per struct of a loaded document (what STRUCT_MEMORY in server/rooms/room-footprint.ts
+ * stands for): 100,000 one-character items typed backwards, applied to a fresh document between full
+ * GCs.
  */
 function heapPerStruct(): number | null {
   if (!gc) return null

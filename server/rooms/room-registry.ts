@@ -11,17 +11,25 @@
  * are re-read from the store and merged (`Room.mergeStored`), a few at a time.
  */
 import type { Logger } from 'pino'
+import type { ServerConfig } from '../config/config.ts'
 import type { BusEntry } from '../fanout/bus-message.ts'
 import type { FanoutMetrics, RoomBus, RoomBusListener } from '../fanout/room-bus.ts'
+import type { RelayMetrics } from '../ops/metrics.ts'
 import type { DocStore } from '../store/index.ts'
 import type { CommitQueue } from './commit-queue.ts'
-import { Room, type RoomOptions } from './room.ts'
+import { Room, type RoomConfig } from './room.ts'
 
-export interface RoomRegistryOptions extends RoomOptions {
-  unloadDelayMs: number
-  /** Counts resyncs (see metrics.ts). */
-  fanoutMetrics?: Pick<FanoutMetrics, 'resynced'>
-}
+/**
+ * The registry's slice of the server's config (each documented in config.ts): what its rooms apply,
+ * and how long an unheld room stays loaded (`roomUnloadDelayMs`); plus the metrics it feeds.
+ */
+export type RoomRegistryOptions = RoomConfig &
+  Pick<ServerConfig, 'roomUnloadDelayMs'> & {
+    /** Given to each room (see RoomOptions.metrics). */
+    metrics?: RelayMetrics
+    /** Counts resyncs (see metrics.ts). */
+    fanoutMetrics?: Pick<FanoutMetrics, 'resynced'>
+  }
 
 /** Frames from the bus for a room still loading, applied once it has loaded. */
 interface PendingRemote {
@@ -184,7 +192,7 @@ export class RoomRegistry implements RoomBusListener {
     const timer = setTimeout(() => {
       this.unloadTimers.delete(room)
       this.unload(room).catch((err) => this.log.error({ err, room: room.name }, 'unloading the room failed'))
-    }, this.options.unloadDelayMs)
+    }, this.options.roomUnloadDelayMs)
     timer.unref()
     this.unloadTimers.set(room, timer)
   }
@@ -216,7 +224,15 @@ export class RoomRegistry implements RoomBusListener {
     try {
       const stored = await this.store.load(name)
       updates = stored.updates.length
-      room = await Room.open(name, stored, this.commits, this.options, this.log, this.bus)
+      room = await Room.open({
+        name,
+        stored,
+        commits: this.commits,
+        config: this.options,
+        log: this.log,
+        bus: this.bus,
+        metrics: this.options.metrics,
+      })
       if (room.setAside.length > 0) await this.recover(room)
     } catch (err) {
       if (pending) {

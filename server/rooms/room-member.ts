@@ -1,0 +1,15 @@
+/**
+ * What a room needs of a connection: an id, whether it opted in to Tandem's extensions, the
+ * awareness client ids it introduced, and a way to send it a frame. `Connection` (ws/) is the one
+ * implementation; tests use small fakes.
+ */
+
+/** What a room needs of a connection. */
+export interface RoomMember {
+  readonly id: number
+  /** Client opted in to Tandem's extensions (`saved`, `storage`) with `?tandem=1`. */
+  readonly wantsSaved: boolean
+  /** Awareness client ids this connection introduced (removed for everyone when it leaves). */
+  readonly awarenessIds: Set<number>
+  send(message: Uint8Array): void
+}
