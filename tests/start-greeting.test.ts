@@ -2,7 +2,8 @@
  * What a person sees when the server starts: the real `server/main.ts` process prints one plain
  * greeting line naming the real URL and where documents are kept; its logs are JSON when stdout is
  * not a terminal, readable lines with `LOG_FORMAT=pretty` (or `--log-format pretty`), and a bad
- * format is a one-line startup error with exit code 2.
+ * format is a one-line startup error with exit code 2. A SIGTERM the moment it first writes (before
+ * the greeting) stops it gracefully, with exit code 0.
  *
  * The production build runs as built: `npm run build` in a scratch copy of the sources (the working
  * tree's client/dist and dist/ are left alone) compiles the server to plain JavaScript, and
@@ -169,6 +170,38 @@ describe('npm start greets the user', () => {
     expect(run.code).toBe(2)
     expect(run.lines).toEqual([])
     expect(run.stderr).toBe('tandem: --log-format / LOG_FORMAT must be json or pretty, got "xml"\n')
+  })
+})
+
+describe('a signal as the server starts', () => {
+  it('SIGTERM the moment the server first writes stops it gracefully: exit code 0, not killed', async () => {
+    const { LOG_FORMAT: _, ...inherited } = process.env
+    const child = spawn(
+      process.execPath,
+      [...FROM_SOURCE.entry, '--port', '0', '--storage', 'memory', '--static-dir', ''],
+      { cwd: root, env: inherited, stdio: ['ignore', 'pipe', 'pipe'] },
+    )
+    cleanups.push(() => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+    })
+    let stdout = ''
+    let stderr = ''
+    // Its first output (the "listening" line, before the greeting) comes after the shutdown
+    // handlers are in place: the signal is sent in the same callback, with no wait.
+    child.stdout.once('data', () => child.kill('SIGTERM'))
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString()
+    })
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString()
+    })
+    const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve, reject) => {
+      child.once('error', reject)
+      child.once('close', (exitCode, exitSignal) => resolve([exitCode, exitSignal]))
+    })
+    expect({ code, signal, stderr }).toEqual({ code: 0, signal: null, stderr: '' })
+    expect(stdout).toContain('"msg":"shutting down"')
+    expect(stdout).toContain('"msg":"closed"')
   })
 })
 

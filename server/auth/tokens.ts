@@ -108,11 +108,5 @@ export async function verifyRoomToken(secret: string, token: string, now = Date.
   }
 }
 
-/** Parses a duration like `30m`, `12h`, `7d`, `90s` or `3600` (seconds) into seconds; null if it is not one. */
-export function parseTtl(text: string): number | null {
-  const match = /^(\d+)([smhd]?)$/.exec(text.trim())
-  if (!match) return null
-  const unit = { '': 1, s: 1, m: 60, h: 3600, d: 86_400 }[match[2] as '' | 's' | 'm' | 'h' | 'd']
-  const seconds = Number(match[1]) * unit
-  return Number.isSafeInteger(seconds) && seconds > 0 ? seconds : null
-}
+/** Link lifetimes are written as the server's duration options are (`30m`, `12h`, `7d`, `3600`). */
+export { parseTtl } from '../config/values.ts'
