@@ -538,11 +538,11 @@ describe('class 8: offline work larger than the old 5 MiB frame limit', () => {
     expect(writer.text.length).toBe(700 * 1024)
   })
 
-  it('closes a frame larger than the whole quota with 1009 (it could never fit)', async () => {
+  it('closes a frame larger than the whole quota with 4413 (it could never fit; not 1009, which providers retry)', async () => {
     const server = await start({ maxDocumentBytes: MiB })
     const { codes } = await offlineEditor(server.url, 'too-big', 2 * MiB)
     await waitFor(() => codes.length > 0, 'the offline editor to be closed')
-    expect(codes[0]).toBe(CloseCode.messageTooBig)
+    expect(codes[0]).toBe(CloseCode.limitExceeded)
   })
 })
 

@@ -93,7 +93,8 @@ const cases: Array<[string, Array<Uint8Array | string>, number]> = [
   ['a state vector that does not decode', [frame(0, 0, new Uint8Array([5, 1]))], CloseCode.malformedMessage],
   // awareness: 1 entry, clientID 7, clock 1, state '{nope' (not JSON)
   ['an awareness update that is not JSON', [frame(1, frame(1, 7, 1, '{nope'))], CloseCode.invalidUpdate],
-  ['a frame over maxPayload', [new Uint8Array(64 * 1024 + 1)], CloseCode.messageTooBig],
+  // Past the frame limit no update could fit the quota: refused as the quota refuses, not with ws' 1009.
+  ['a frame over maxPayload', [new Uint8Array(64 * 1024 + 1)], CloseCode.limitExceeded],
 ]
 
 const KNOWN_CODES: number[] = Object.values(CloseCode)

@@ -341,7 +341,7 @@ export const OPTIONS = {
       default: 32 * MiB + 1 * KiB,
       shown: 'quota + 1024',
       check: positive,
-      doc: 'largest accepted frame in bytes, at least the document quota + 1024 (larger: 1009)',
+      doc: 'largest accepted frame in bytes, at least the document quota + 1024 (larger: 4413, as the quota)',
       cli: { flag: 'max-payload', env: 'TANDEM_MAX_PAYLOAD', parse: number },
     }),
     documentMessagesPerSecond: option({

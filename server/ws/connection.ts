@@ -4,7 +4,9 @@
  * goes through `decodeIncoming` (validation), the connection's own bounds (awareness message size
  * and rate) and `authorize` before it touches the room. A protocol violation closes this connection
  * only, with the PeerError's close code and a log line. A peer that stops reading is dropped once
- * its unsent output passes `maxBufferedBytes`, so its backlog cannot grow without limit.
+ * its unsent output passes `maxBufferedBytes`, so its backlog cannot grow without limit; one that
+ * sends no sync message within `syncDeadlineMs` is closed with 4508 (the connection owns that timer,
+ * as Hocuspocus' ClientConnection owns its timeout).
  */
 import type { Duplex } from 'node:stream'
 import type { Logger } from 'pino'
@@ -12,10 +14,12 @@ import type WebSocket from 'ws'
 import { type AccessLevel, CloseCode, encodeAccess, MessageType } from '../../shared/protocol/index.ts'
 import { PeerError } from '../admission/peer-error.ts'
 import { isEmptyUpdate } from '../admission/update-shape.ts'
+import type { ServerConfig } from '../config/config.ts'
 import { TokenBucket } from '../limits/token-bucket.ts'
 import type { RelayMetrics } from '../ops/metrics.ts'
 import type { Room, RoomMember } from '../rooms/room.ts'
 import { decodeIncoming, type IncomingMessage } from './incoming.ts'
+import { type FrameLimits, frameTooBigRefusal, isFrameTooBig } from './socket-server.ts'
 
 /** What a connection may do in its room: view, edit, or edit and administer (see AccessLevel). */
 export type Access = AccessLevel
@@ -35,6 +39,25 @@ function uncorkAll(): void {
   for (const connection of corked.splice(0)) connection.uncork()
 }
 
+/**
+ * The options a connection applies, its slice of the server's config (each documented there):
+ * backlog bound, awareness size and rate, document message and byte rates, sync deadline, and the
+ * frame limit it names when `ws` refuses a frame (socket-server.ts).
+ */
+export type ConnectionLimits = FrameLimits &
+  Pick<
+    ServerConfig,
+    | 'maxBufferedBytes'
+    | 'maxAwarenessMessageBytes'
+    | 'awarenessMessagesPerSecond'
+    | 'awarenessBurst'
+    | 'documentMessagesPerSecond'
+    | 'documentMessageBurst'
+    | 'documentBytesPerSecond'
+    | 'documentByteBurst'
+    | 'syncDeadlineMs'
+  >
+
 export interface ConnectionOptions {
   ws: WebSocket
   /** The upgraded TCP socket under `ws` (corked to batch sends; see `corked`). */
@@ -44,15 +67,7 @@ export interface ConnectionOptions {
   wantsSaved: boolean
   access: Access
   log: Logger
-  maxBufferedBytes: number
-  maxAwarenessMessageBytes: number
-  awarenessMessagesPerSecond: number
-  awarenessBurst: number
-  /** Document messages (sync step 2, update) per second, sustained and in a burst, and their bytes. */
-  documentMessagesPerSecond: number
-  documentMessageBurst: number
-  documentBytesPerSecond: number
-  documentByteBurst: number
+  limits: ConnectionLimits
   /** Told about a message whose handling took long (for the stall monitor). */
   noteWork?: (kind: string, ms: number, detail?: string) => void
   /** Counts messages in and out and the close code (see metrics.ts). */
@@ -70,8 +85,8 @@ export class Connection implements RoomMember {
   /** Answered the last heartbeat ping. */
   alive = true
   closed = false
-  /** Sent at least one sync message (the sync deadline closes connections that do not). */
-  sentSync = false
+  /** Closes the connection unless it sends a sync message first; null once one came or it closed. */
+  private syncDeadline: NodeJS.Timeout | null
   private isCorked = false
   readonly ws: WebSocket
   readonly roomName: string
@@ -85,23 +100,27 @@ export class Connection implements RoomMember {
   private readonly syncRequestRate = new TokenBucket(1, 5)
   private readonly documentRate: TokenBucket
   private readonly documentByteRate: TokenBucket
+  private readonly limits: ConnectionLimits
 
   constructor(private readonly options: ConnectionOptions) {
-    const { ws, roomName } = options
+    const { ws, roomName, limits } = options
     this.ws = ws
     this.socket = options.socket
     this.roomName = roomName
     this.wantsSaved = options.wantsSaved
     this.access = options.access
     this.log = options.log
-    this.awarenessRate = new TokenBucket(options.awarenessMessagesPerSecond, options.awarenessBurst)
-    this.documentRate = new TokenBucket(options.documentMessagesPerSecond, options.documentMessageBurst)
-    this.documentByteRate = new TokenBucket(options.documentBytesPerSecond, options.documentByteBurst)
+    this.limits = limits
+    this.awarenessRate = new TokenBucket(limits.awarenessMessagesPerSecond, limits.awarenessBurst)
+    this.documentRate = new TokenBucket(limits.documentMessagesPerSecond, limits.documentMessageBurst)
+    this.documentByteRate = new TokenBucket(limits.documentBytesPerSecond, limits.documentByteBurst)
+    this.syncDeadline = setTimeout(() => this.missedSyncDeadline(), limits.syncDeadlineMs)
+    this.syncDeadline.unref()
     ws.on('message', (data: Buffer, isBinary: boolean) => this.receive(data, isBinary))
     ws.on('pong', () => {
       this.alive = true
     })
-    ws.on('error', (err) => this.log.warn({ conn: this.id, room: roomName, err }, 'socket error'))
+    ws.on('error', (err) => this.socketError(err))
     ws.on('close', (code: number) => this.handleClose(code))
   }
 
@@ -141,7 +160,7 @@ export class Connection implements RoomMember {
   send(message: Uint8Array): void {
     if (this.ws.readyState !== 1) return
     if (!this.isCorked) {
-      if (this.ws.bufferedAmount > this.options.maxBufferedBytes) {
+      if (this.ws.bufferedAmount > this.limits.maxBufferedBytes) {
         this.dropSlowReader()
         return
       }
@@ -194,20 +213,55 @@ export class Connection implements RoomMember {
     this.ws.close(code, reason.slice(0, 120))
   }
 
+  /**
+   * Closes with `code` and resolves once the socket has closed; a peer that does not answer the
+   * close frame within `graceMs` is terminated (for shutdown).
+   */
+  closeWithin(code: number, reason: string, graceMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.closed) return resolve()
+      this.ws.once('close', () => resolve())
+      this.close(code, reason)
+      setTimeout(() => {
+        this.ws.terminate()
+        resolve()
+      }, graceMs).unref()
+    })
+  }
+
+  private missedSyncDeadline(): void {
+    this.syncDeadline = null
+    if (this.closed) return
+    this.fail(new PeerError(CloseCode.syncTimeout, `no sync message within ${this.limits.syncDeadlineMs} ms`))
+  }
+
+  private socketError(err: Error): void {
+    // ws has already closed the socket (as the quota refuses: see socket-server.ts); log and count it.
+    if (isFrameTooBig(err)) {
+      this.logRefusal(frameTooBigRefusal(this.limits))
+      this.options.metrics?.updateRefused('quota')
+      return
+    }
+    this.log.warn({ conn: this.id, room: this.roomName, err }, 'socket error')
+  }
+
   private receive(data: Buffer, isBinary: boolean): void {
     if (this.closed) return
     if (!isBinary) {
       this.fail(new PeerError(CloseCode.textFrame, 'text frames are not part of the protocol'))
       return
     }
-    if (data[0] === MessageType.sync) this.sentSync = true
+    if (this.syncDeadline && data[0] === MessageType.sync) {
+      clearTimeout(this.syncDeadline)
+      this.syncDeadline = null
+    }
     if (!this.buffered) {
       this.handle(data)
       return
     }
     this.buffered.push(data)
     this.bufferedInBytes += data.byteLength
-    if (this.bufferedInBytes > this.options.maxBufferedBytes) {
+    if (this.bufferedInBytes > this.limits.maxBufferedBytes) {
       this.fail(
         new PeerError(
           CloseCode.limitExceeded,
@@ -284,16 +338,16 @@ export class Connection implements RoomMember {
   }
 
   private limitAwareness(frame: Uint8Array): void {
-    if (frame.byteLength > this.options.maxAwarenessMessageBytes) {
+    if (frame.byteLength > this.limits.maxAwarenessMessageBytes) {
       throw new PeerError(
         CloseCode.limitExceeded,
-        `awareness message of ${frame.byteLength} bytes (limit ${this.options.maxAwarenessMessageBytes})`,
+        `awareness message of ${frame.byteLength} bytes (limit ${this.limits.maxAwarenessMessageBytes})`,
       )
     }
     if (!this.awarenessRate.take()) {
       throw new PeerError(
         CloseCode.rateLimited,
-        `more than ${this.options.awarenessMessagesPerSecond} awareness messages per second`,
+        `more than ${this.limits.awarenessMessagesPerSecond} awareness messages per second`,
       )
     }
   }
@@ -302,13 +356,13 @@ export class Connection implements RoomMember {
     if (!this.documentRate.take()) {
       throw new PeerError(
         CloseCode.rateLimited,
-        `more than ${this.options.documentMessagesPerSecond} document messages per second`,
+        `more than ${this.limits.documentMessagesPerSecond} document messages per second`,
       )
     }
     if (!this.documentByteRate.take(frame.byteLength)) {
       throw new PeerError(
         CloseCode.rateLimited,
-        `more than ${this.options.documentBytesPerSecond} document bytes per second`,
+        `more than ${this.limits.documentBytesPerSecond} document bytes per second`,
       )
     }
   }
@@ -330,17 +384,23 @@ export class Connection implements RoomMember {
   }
 
   private fail(err: PeerError): void {
+    this.logRefusal(err)
+    this.close(err.code, err.description)
+  }
+
+  private logRefusal(err: PeerError): void {
     this.log.warn(
       { conn: this.id, room: this.roomName, code: err.code, reason: err.message, cause: causeMessage(err) },
       `closing connection: ${err.description}`,
     )
-    this.close(err.code, err.description)
   }
 
   private handleClose(code: number): void {
     if (this.closed) return
     this.closed = true
     this.buffered = null
+    if (this.syncDeadline) clearTimeout(this.syncDeadline)
+    this.syncDeadline = null
     this.log.debug({ conn: this.id, room: this.roomName, code }, 'connection closed')
     this.options.metrics?.connectionClosed(code)
     try {

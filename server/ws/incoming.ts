@@ -2,7 +2,7 @@
  * The boundary: every frame a client sends is decoded (shared/protocol's `readClientMessage`) and
  * structurally validated here, before any of it reaches a document. Produces one typed message per
  * frame or throws a PeerError naming what is wrong. (What an update or awareness update contains is
- * bounded next, by the room: update-shape.ts, update-admission.ts, awareness-shape.ts.)
+ * bounded next, by the room: admission/update-shape.ts, update-admission.ts, awareness-shape.ts.)
  */
 import * as decoding from 'lib0/decoding'
 import {

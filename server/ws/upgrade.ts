@@ -39,13 +39,17 @@ export type AdmitUpgrade = (
   room: string,
 ) => { status: number; reason: string } | null
 
-/** Decides who may connect to `room` (the seam for tokens); today every request gets `edit`. */
+/**
+ * Decides who may connect to `room` and with what access (`ServerHooks.authenticate`). The default
+ * is the room-token check (auth/authenticator.ts) with `authSecret`, else `grantEdit`.
+ */
 export type Authenticate = (
   request: IncomingMessage,
   room: string,
   url: URL,
 ) => AuthDecision | Promise<AuthDecision>
 
+/** Lets every request edit: the default without `authSecret` (access control off). */
 export const grantEdit: Authenticate = () => ({ access: 'edit' })
 
 const STATUS_TEXT: Record<number, string> = {
