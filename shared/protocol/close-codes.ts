@@ -9,7 +9,11 @@ export const CloseCode = {
   serviceRestart: 1012,
   /** The room could not be loaded or the server failed internally; not the peer's fault. */
   internalError: 1011,
-  /** A frame larger than the server's maxPayload (sent by `ws` itself). */
+  /**
+   * A frame larger than the peer's maxPayload (what `ws` sends by itself). The Tandem server never
+   * sends it: a frame past its limit closes with `limitExceeded` (4413), as the quota (stock providers
+   * do not reconnect after a 44xx code, and retried a 1009 forever).
+   */
   messageTooBig: 1009,
   /** Bytes that do not parse as a protocol message: bad varint, truncated, trailing bytes, bad sub-type. */
   malformedMessage: 4400,
