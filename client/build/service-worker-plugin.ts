@@ -1,11 +1,15 @@
 /**
  * Vite build plugin that emits `/sw.js` from `client/service-worker/sw.js`, injecting the app shell's
- * precache list (index.html, the entry chunk with its static imports and CSS, public icons) and a
- * version hashed from those files' names, so each build's worker is byte-different and reinstalls.
+ * precache list (the pages index.html and live.html, their entry chunks with their static imports
+ * and CSS, public icons) and a version hashed from those files' names and the pages, so each build's
+ * worker is byte-different and reinstalls.
  */
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import type { Plugin } from 'vite'
+
+/** The client's pages (client/index.html, client/live.html). */
+const PAGES = ['index.html', 'live.html']
 
 /** Public files (copied as-is by Vite) that belong to the shell. */
 const PUBLIC_SHELL_FILES = ['/favicon.svg', '/manifest.webmanifest']
@@ -17,7 +21,8 @@ export function tandemServiceWorker(templatePath: string): Plugin {
     apply: 'build',
     enforce: 'post',
     generateBundle(_options, bundle) {
-      const files = new Set<string>(['/index.html', ...PUBLIC_SHELL_FILES])
+      const pages = PAGES.filter((page) => bundle[page])
+      const files = new Set<string>([...pages.map((page) => `/${page}`), ...PUBLIC_SHELL_FILES])
       const visit = (fileName: string) => {
         const item = bundle[fileName]
         if (!item || files.has(`/${fileName}`)) return
@@ -30,9 +35,11 @@ export function tandemServiceWorker(templatePath: string): Plugin {
       for (const item of Object.values(bundle))
         if (item.type === 'chunk' && item.isEntry) visit(item.fileName)
       const precache = [...files].sort()
-      const html = bundle['index.html']
       const hash = createHash('sha256').update(JSON.stringify(precache))
-      if (html?.type === 'asset') hash.update(html.source)
+      for (const page of pages) {
+        const html = bundle[page]
+        if (html.type === 'asset') hash.update(html.source)
+      }
       const version = hash.digest('hex').slice(0, 12)
       const source = readFileSync(templatePath, 'utf8')
         .replace('self.__TANDEM_PRECACHE__', JSON.stringify(precache))

@@ -3,13 +3,16 @@
  * a network (the document itself lives in IndexedDB). The build (client/build/service-worker-plugin.ts)
  * injects the precache list and a version derived from it, so every deploy installs a fresh cache.
  *
- * Navigations to `/` and `/r/<id>` go to the network first and fall back to the cached index.html;
- * hashed `/assets/` files are served from the cache first (they never change), and assets loaded
- * later (Markdown code-block languages) are cached on first use.
+ * Navigations to `/` and `/r/<id>` go to the network first and fall back to the cached index.html
+ * (`/r/<id>/live` to the cached live.html, which shows "Offline" and catches up once the network is
+ * back); hashed `/assets/` files are served from the cache first (they never change), and assets
+ * loaded later (Markdown code-block languages) are cached on first use. The live page's feed and
+ * every other API request go to the network untouched.
  */
 const PRECACHE = self.__TANDEM_PRECACHE__
 const CACHE = `tandem-shell-${self.__TANDEM_VERSION__}`
 const SHELL = '/index.html'
+const LIVE_PAGE = '/live.html'
 
 self.addEventListener('install', (event) => {
   event.waitUntil(
@@ -36,12 +39,14 @@ self.addEventListener('activate', (event) => {
 })
 
 const isAppPage = (pathname) => pathname === '/' || pathname.startsWith('/r/')
+const isLivePage = (pathname) => /^\/r\/[^/]+\/live\/?$/.test(pathname)
 
 async function networkFirstShell(request) {
   try {
     return await fetch(request)
   } catch (error) {
-    const cached = await caches.match(SHELL, { cacheName: CACHE })
+    const page = isLivePage(new URL(request.url).pathname) ? LIVE_PAGE : SHELL
+    const cached = await caches.match(page, { cacheName: CACHE })
     if (cached) return cached
     throw error
   }

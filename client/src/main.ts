@@ -28,7 +28,7 @@ import { mountPresence } from './presence.ts'
 import { guardPresence } from './presence-states.ts'
 import { setReadOnly } from './read-only.ts'
 import { showRefusedPage } from './refused-page.ts'
-import { newRoomId, ROOM_PATH_PREFIX, relayUrl, roomUrl, routeFor } from './room-url.ts'
+import { liveUrl, newRoomId, ROOM_PATH_PREFIX, relayUrl, roomUrl, routeFor } from './room-url.ts'
 import { trackSaves } from './save-tracking.ts'
 import { registerServiceWorker } from './service-worker-registration.ts'
 import { mountShare } from './share.ts'
@@ -37,6 +37,9 @@ import { watchServerStorage } from './storage-status.ts'
 import './styles.css'
 
 const element = <T extends HTMLElement>(id: string) => document.getElementById(id) as T
+
+/** What Share says of the live page's link, before what the link itself grants. */
+const LIVE_SCOPE = 'It opens a read-only page that follows the document live, without WebSockets.'
 
 /**
  * Opens `roomId` with `token` (null without access control) and what the server last said it
@@ -134,20 +137,29 @@ async function openRoom(roomId: string, token: string | null, access: RoomAccess
   })
   mountShare(element('share'), element('share-popover'), () => {
     const url = roomUrl(location.origin, roomId)
-    if (!token || access?.auth === false) return { kind: 'copy', url, scope: 'Anyone with it can edit.' }
+    if (!token || access?.auth === false) {
+      const scope = 'Anyone with it can edit.'
+      const live = async () => ({ url: liveUrl(url), scope: `${LIVE_SCOPE} ${scope}` })
+      return { kind: 'copy', url, scope, live }
+    }
     if (access?.access === 'admin') {
-      return {
-        kind: 'mint',
-        mint: async (level) => {
-          const link = await createLink(roomId, token, level)
-          return { url: link.url, scope: linkScope(link.access, link.expiresAt) }
-        },
+      const mint = async (level: 'edit' | 'view') => {
+        const link = await createLink(roomId, token, level)
+        return { url: link.url, scope: linkScope(link.access, link.expiresAt) }
       }
+      // The live page reads: a view link is all it needs.
+      const live = async () => {
+        const link = await mint('view')
+        return { url: liveUrl(link.url), scope: `${LIVE_SCOPE} ${link.scope}` }
+      }
+      return { kind: 'mint', mint, live }
     }
     // Others hand on the link they hold: it grants no more than it already does.
     const level = access?.access ?? accessStatus.state.access ?? 'view'
     const scope = `${linkScope(level, access?.expiresAt ?? null)} Only the document's owner can make new links.`
-    return { kind: 'copy', url: withToken(url, token), scope }
+    const link = withToken(url, token)
+    const live = async () => ({ url: liveUrl(link), scope: `${LIVE_SCOPE} ${scope}` })
+    return { kind: 'copy', url: link, scope, live }
   })
 
   if (navigator.onLine) provider.connect()

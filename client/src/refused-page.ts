@@ -26,7 +26,9 @@ export function showRefusedPage(text: AccessText, code: string): void {
   byId('editor').replaceChildren(notice)
   byId('doc-title').textContent = text.title
   document.title = `${text.title} · Tandem`
-  byId<HTMLButtonElement>('share').disabled = true
+  // The live page has no Share button.
+  const share = document.getElementById('share') as HTMLButtonElement | null
+  if (share) share.disabled = true
   // Nothing to connect to or save, and nobody to list.
   byId('status').hidden = true
   const app = byId('app')

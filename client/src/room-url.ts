@@ -1,6 +1,7 @@
 /**
- * Room ids and the URLs that carry them: `/` starts a new room, `/r/<id>` opens one. A new id is 16
- * random bytes (128 bits) in base64url, so it is unguessable and a valid relay room name.
+ * Room ids and the URLs that carry them: `/` starts a new room, `/r/<id>` opens one, `/r/<id>/live`
+ * shows it live and read-only. A new id is 16 random bytes (128 bits) in base64url, so it is
+ * unguessable and a valid relay room name.
  */
 import { isValidRoomName } from '../../shared/protocol/index.ts'
 
@@ -24,6 +25,22 @@ export function routeFor(pathname: string): Route {
   if (!pathname.startsWith(ROOM_PATH_PREFIX)) return { kind: 'invalid', id: pathname }
   const id = pathname.slice(ROOM_PATH_PREFIX.length).replace(/\/$/, '')
   return isValidRoomName(id) ? { kind: 'room', id } : { kind: 'invalid', id }
+}
+
+/** Path suffix of a room's live page (read-only, over the change feed: live-page.ts). */
+export const LIVE_PATH_SUFFIX = '/live'
+
+/** The room of a live page's pathname (`/r/<room>/live`), or null when it is not one. */
+export function liveRoomFor(pathname: string): string | null {
+  const match = /^\/r\/([^/]+)\/live\/?$/.exec(pathname)
+  return match && isValidRoomName(match[1]) ? match[1] : null
+}
+
+/** The live page's URL for a room link (`…/r/<room>`, with or without a fragment). */
+export function liveUrl(roomLink: string): string {
+  const url = new URL(roomLink)
+  url.pathname = `${url.pathname.replace(/\/$/, '')}${LIVE_PATH_SUFFIX}`
+  return url.href
 }
 
 /** Absolute URL of a room's page on `origin`. */

@@ -3,15 +3,30 @@
  * or a view or edit link), it copies that link and confirms it in a small popover that also shows the
  * link, so it can be copied by hand where the Clipboard API is unavailable or denied. For a room's
  * admin it offers "Copy edit link" and "Copy view link" instead, each minting a new link on the server:
- * the admin's own link is never what gets shared.
+ * the admin's own link is never what gets shared. Either way it offers the live page's link too
+ * ("Live view (read-only, no WebSocket)", `/r/<room>/live`), made by `live()`: an admin's mints a
+ * view link for it.
  */
 
-/** What Share does right now: copy a link as it is, or let an admin mint one per access level. */
-export type ShareChoice =
-  | { kind: 'copy'; url: string; scope: string }
-  | { kind: 'mint'; mint: (access: 'edit' | 'view') => Promise<{ url: string; scope: string }> }
+/** A link to share and what it lets its holder do. */
+export interface SharedLink {
+  url: string
+  scope: string
+}
 
-const ACCESS_NAMES = { edit: 'Edit', view: 'View' } as const
+/**
+ * What Share does right now: copy a link as it is, or let an admin mint one per access level; and
+ * how to make the live page's link.
+ */
+export type ShareChoice =
+  | { kind: 'copy'; url: string; scope: string; live: () => Promise<SharedLink> }
+  | {
+      kind: 'mint'
+      mint: (access: 'edit' | 'view') => Promise<SharedLink>
+      live: () => Promise<SharedLink>
+    }
+
+const LINK_NAMES = { edit: 'Edit link', view: 'View link', live: 'Live view link' } as const
 
 /** Copies `text`; false where the Clipboard API is missing or refused. */
 async function copyText(text: string): Promise<boolean> {
@@ -37,6 +52,8 @@ export function mountShare(
   const field = popover.querySelector<HTMLInputElement>('[data-share-url]')!
   const close = popover.querySelector<HTMLButtonElement>('[data-share-close]')!
   const mintButtons = popover.querySelector<HTMLElement>('[data-share-links]')!
+  const liveButton = popover.querySelector<HTMLButtonElement>('[data-share-live]')!
+  const linkButtons = () => [...mintButtons.querySelectorAll('button'), liveButton]
 
   const hide = () => {
     popover.hidden = true
@@ -78,30 +95,40 @@ export function mountShare(
     mintButtons.querySelector<HTMLButtonElement>('button')?.focus()
   }
 
-  const onMint = async (event: MouseEvent) => {
-    const target = (event.target as HTMLElement).closest<HTMLButtonElement>('[data-share-mint]')
-    const current = choice()
-    if (!target || current.kind !== 'mint') return
-    const access = target.dataset.shareMint === 'view' ? 'view' : 'edit'
-    for (const b of mintButtons.querySelectorAll('button')) b.disabled = true
-    message.textContent = `Making a ${access} link…`
+  /** Makes the `kind` link with `make`, copies it and shows it. */
+  const deliver = async (kind: keyof typeof LINK_NAMES, make: () => Promise<SharedLink>) => {
+    const name = LINK_NAMES[kind]
+    for (const b of linkButtons()) b.disabled = true
+    message.textContent = `Making a ${name.toLowerCase()}…`
     try {
-      const link = await current.mint(access)
+      const link = await make()
       const copied = await copyText(link.url)
-      popover.dataset.linkAccess = access
+      popover.dataset.linkAccess = kind
       showLink(
         link.url,
         copied
-          ? `${ACCESS_NAMES[access]} link copied. ${link.scope}`
-          : `Copy this ${access} link to share the document. ${link.scope}`,
+          ? `${name} copied. ${link.scope}`
+          : `Copy this ${name.toLowerCase()} to share the document. ${link.scope}`,
         copied,
       )
     } catch (error) {
       popover.dataset.copied = 'false'
       message.textContent = `Could not make a link: ${error instanceof Error ? error.message : String(error)}`
     } finally {
-      for (const b of mintButtons.querySelectorAll('button')) b.disabled = false
+      for (const b of linkButtons()) b.disabled = false
     }
+  }
+
+  const onMint = (event: MouseEvent) => {
+    const target = (event.target as HTMLElement).closest<HTMLButtonElement>('[data-share-mint]')
+    const current = choice()
+    if (!target || current.kind !== 'mint') return
+    const access = target.dataset.shareMint === 'view' ? 'view' : 'edit'
+    return deliver(access, () => current.mint(access))
+  }
+  const onLive = () => {
+    const current = choice()
+    return deliver('live', current.live)
   }
 
   const onKey = (event: KeyboardEvent) => {
@@ -117,12 +144,14 @@ export function mountShare(
 
   button.addEventListener('click', onClick)
   mintButtons.addEventListener('click', onMint)
+  liveButton.addEventListener('click', onLive)
   close.addEventListener('click', hide)
   document.addEventListener('keydown', onKey)
   document.addEventListener('mousedown', onOutside)
   return () => {
     button.removeEventListener('click', onClick)
     mintButtons.removeEventListener('click', onMint)
+    liveButton.removeEventListener('click', onLive)
     close.removeEventListener('click', hide)
     document.removeEventListener('keydown', onKey)
     document.removeEventListener('mousedown', onOutside)

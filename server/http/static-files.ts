@@ -1,6 +1,7 @@
 /**
  * Serves the built browser client with sirv: `/` and `/r/<room>` get the app shell (index.html),
- * other paths map to files under the static directory (anything else is left to the router's 404).
+ * `/r/<room>/live` the live page (live.html), other paths map to files under the static directory
+ * (anything else is left to the router's 404).
  * A file with a precompressed sibling (`.br`, `.gz`, written by the client build) is sent as that
  * sibling to a browser that accepts its encoding, with `Vary: Accept-Encoding`; ETags answer
  * revalidations with 304. Hashed `/assets/*` are cached forever; the shell, the service worker and
@@ -13,6 +14,12 @@ import { securityHeaders } from './security-headers.ts'
 
 const IMMUTABLE = 'public, max-age=31536000, immutable'
 
+/** The page a path is served: the live page, the app shell, or null for a file of its own. */
+function pageFor(pathname: string): string | null {
+  if (/^\/r\/[^/]+\/live\/?$/.test(pathname)) return '/live.html'
+  return pathname === '/' || pathname.startsWith('/r/') ? '/index.html' : null
+}
+
 /** Returns a handler that serves `dir`; it resolves false when it did not answer the request. */
 export function createStaticHandler(dir: string) {
   // Files are looked up per request (sirv's `dev` mode) rather than listed once at startup: the client
@@ -23,9 +30,8 @@ export function createStaticHandler(dir: string) {
   // `pathname` is the request target's parsed path (dot segments resolved, still percent-encoded).
   return (req: IncomingMessage, res: ServerResponse, pathname: string): Promise<boolean> => {
     if (req.method !== 'GET' && req.method !== 'HEAD') return Promise.resolve(false)
-    const shell = pathname === '/' || pathname.startsWith('/r/')
-    // sirv reads req.url: give it the parsed path (no query), or the shell's.
-    req.url = shell ? '/index.html' : pathname
+    // sirv reads req.url: give it the parsed path (no query), or the page's.
+    req.url = pageFor(pathname) ?? pathname
     // Set before sirv answers so that its 304s carry them too (sirv keeps headers already set).
     for (const [name, value] of Object.entries(securityHeaders(req.headers.host))) res.setHeader(name, value)
     res.setHeader('cache-control', pathname.startsWith('/assets/') ? IMMUTABLE : 'no-cache')
