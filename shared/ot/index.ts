@@ -1,7 +1,8 @@
 /**
  * Public surface of Tandem's OT module: the text op type and its rope, and the session layer that runs it
  * between sites (the ot.js client/server pair, Jupiter links, and the concurrent-trace replay built on them).
- * The session layer serves the comparison tests and benchmarks; the editor and relay use Yjs (docs/ot.md).
+ * The session layer serves the comparison tests and benchmarks; the editor and relay use Yjs (docs/ot.md),
+ * and the relay rebases HTTP text edits made at an old version with `rebaseEdit` (rebase.ts).
  */
 export { apply, makeInvertible } from './apply.ts'
 export { type ClientState, OTClient } from './client.ts'
@@ -26,6 +27,17 @@ export {
   spliceOp,
   type TextOp,
 } from './op.ts'
+export {
+  type Delta,
+  type DeltaRun,
+  deltaToOp,
+  lengthChange,
+  opBoundaries,
+  type RebasedEdit,
+  rebaseEdit,
+  splitsSurrogatePair,
+  type TextEdit,
+} from './rebase.ts'
 export { Rope } from './rope.ts'
 export { OTServer, type Outgoing } from './server.ts'
 export type {
