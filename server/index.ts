@@ -18,9 +18,15 @@ export type { Room } from './rooms/room.ts'
 export type { RoomRegistry } from './rooms/room-registry.ts'
 export { createServer, type ServerHooks, type TandemServer } from './server.ts'
 export {
+  type ChangeInfo,
+  type ChangeRetention,
+  type ChangeStore,
+  type ChangesRead,
+  DEFAULT_CHANGE_RETENTION,
   type DocStore,
   type LogEntry,
   MemoryStore,
+  type MemoryStoreOptions,
   type PolicyStore,
   PostgresStore,
   type PostgresStoreOptions,
@@ -29,6 +35,7 @@ export {
   type SetAsideEntry,
   SqliteStore,
   type SqliteStoreOptions,
+  type StoredChange,
   type StoredPolicy,
   type StoredRoom,
   StoreOpenError,

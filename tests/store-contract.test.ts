@@ -1,67 +1,15 @@
 /**
  * The storage contract: one suite run against every DocStore (memory, SQLite plain and with its
- * background thread, PostgreSQL, and the tests' forwarding wrapper), then what only a shared database must add: several instances
- * appending to and compacting one room without losing an update.
+ * background thread, PostgreSQL, and the tests' forwarding wrapper: helpers/store-backends.ts), then
+ * what only a shared database must add: several instances appending to and compacting one room
+ * without losing an update. The change log's contract is in store-changes.test.ts.
  */
-import { join } from 'node:path'
-import { afterAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
-import { type DocStore, MemoryStore, PostgresStore, SqliteStore, type StoredRoom } from '../server/index.ts'
-import { ForwardingStore } from './helpers/forwarding-store.ts'
-import { dropSchema, freshSchemaName, postgresSkipReason, TEST_DATABASE_URL } from './helpers/postgres.ts'
-import { cleanupAfterEach, makeTempDir } from './helpers/relay.ts'
+import { PostgresStore, type StoredRoom } from '../server/index.ts'
+import { storeBackends } from './helpers/store-backends.ts'
 
-const cleanups = cleanupAfterEach()
-const pgSkip = await postgresSkipReason()
-const schemas: string[] = []
-afterAll(async () => {
-  for (const schema of schemas) await dropSchema(schema)
-})
-
-/** Opens a store for one test; closed in teardown. */
-type Factory = () => Promise<DocStore>
-
-async function opened<S extends DocStore>(store: S): Promise<S> {
-  cleanups.push(() => store.close())
-  await store.ready
-  return store
-}
-
-function sqliteFactory(background: boolean): Factory {
-  return () => {
-    const { dir, cleanup } = makeTempDir()
-    cleanups.push(cleanup)
-    return opened(
-      new SqliteStore(join(dir, 'contract.db'), {
-        background: background ? { checkpointIntervalMs: 50 } : null,
-      }),
-    )
-  }
-}
-
-/** A PostgresStore on this run's schema (created on first use). */
-function openPostgres(schema: string): Promise<PostgresStore> {
-  return opened(new PostgresStore(TEST_DATABASE_URL, { schema, maxConnections: 4 }))
-}
-
-function postgresFactory(): Promise<DocStore> {
-  const schema = freshSchemaName()
-  schemas.push(schema)
-  return openPostgres(schema)
-}
-
-const stores: Array<{ name: string; open: Factory; skip: string | null }> = [
-  { name: 'MemoryStore', open: () => opened(new MemoryStore()), skip: null },
-  { name: 'SqliteStore', open: sqliteFactory(false), skip: null },
-  { name: 'SqliteStore (background)', open: sqliteFactory(true), skip: null },
-  { name: 'PostgresStore', open: postgresFactory, skip: pgSkip },
-  // The tests' wrappers (fault injection, gated loads) keep the contract of what they wrap.
-  { name: 'ForwardingStore (SQLite)', open: forwarding(sqliteFactory(false)), skip: null },
-]
-
-function forwarding(open: Factory): Factory {
-  return async () => new ForwardingStore(await open())
-}
+const { backends, cleanups, pgSkip, freshSchema, openPostgres } = await storeBackends()
 
 /** A writer that edits its own Y.Doc and hands out each edit as the update it made. */
 function writer() {
@@ -105,7 +53,7 @@ function wordSet(text: string): string[] {
     .sort()
 }
 
-describe.each(stores)('$name', ({ open, skip }) => {
+describe.each(backends)('$name', ({ open, skip }) => {
   it.skipIf(skip)('loads an unknown room as empty', async () => {
     const store = await open()
     expect(await store.load('nobody')).toEqual({ snapshot: null, updates: [], logBytes: 0 })
@@ -246,8 +194,7 @@ describe.each(stores)('$name', ({ open, skip }) => {
 
 describe.skipIf(pgSkip)('PostgresStore shared by several instances', () => {
   const twoInstances = async () => {
-    const schema = freshSchemaName()
-    schemas.push(schema)
+    const schema = freshSchema()
     return Promise.all([openPostgres(schema), openPostgres(schema)])
   }
 

@@ -211,6 +211,18 @@ export const OPTIONS = {
       doc: 'grace before a room without connections is flushed and unloaded',
       cli: { flag: 'unload-delay-ms', env: 'TANDEM_UNLOAD_DELAY_MS', parse: number },
     }),
+    feedKeepChanges: option({
+      default: 1_000,
+      check: positive,
+      doc: 'each room keeps at least its last this many changes (feed resume, edits on an old base)',
+      cli: { flag: 'feed-keep-changes', env: 'TANDEM_FEED_KEEP_CHANGES', parse: number },
+    }),
+    feedKeepHours: option({
+      default: 24,
+      check: atLeastZero,
+      doc: '... and all of its changes of the last this many hours',
+      cli: { flag: 'feed-keep-hours', env: 'TANDEM_FEED_KEEP_HOURS', parse: number },
+    }),
     store: option<DocStore | null>({
       default: null,
       doc: 'a DocStore to use instead of opening one from storage (custom backends, fault injection)',

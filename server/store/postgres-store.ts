@@ -5,10 +5,16 @@
  * do not race): `snapshots(room PRIMARY KEY, data, updated_at)`, `updates(room, id, data)` keyed
  * (room, id) where `id` is a database identity (never a per-process counter, so appends from
  * several instances cannot collide), `policies(room PRIMARY KEY, data jsonb)` (the mode),
- * `revocations(room, jti, until)` keyed (room, jti) (a revocation writes one row) and
- * `quarantine(room, id, data, reason, at)`. `append` writes a whole batch in one INSERT (the
- * relay's group commit); `load` reads snapshot and log in one statement, so one snapshot of the
- * database, never a snapshot from after a compaction beside a log from before it.
+ * `revocations(room, jti, until)` keyed (room, jti) (a revocation writes one row),
+ * `quarantine(room, id, data, reason, at)`, and the change log (postgres-change-log.ts):
+ * `changes(room, id, at, author, delta)` keyed (room, id) and `room_changes(room PRIMARY KEY,
+ * latest, latest_at)`, each room's counter. `append` writes a whole batch in one statement (the relay's group commit): it bumps the
+ * counter row of each room of the batch (an upsert, in room order so two batches never deadlock),
+ * which holds that row's lock until the statement commits, so an instance appending to the same
+ * room waits and then numbers after it: ids follow commit order and are never handed out twice. The
+ * log rows and the numbered change rows are inserted by the same statement. `load` reads snapshot
+ * and log in one statement, so one snapshot of the database, never a snapshot from after a
+ * compaction beside a log from before it; `changesSince` reads the counter and the changes in one.
  *
  * Compaction, with several instances writing one room. Compactions of one room are serialised by a
  * transaction-level advisory lock; inside it the store reads the snapshot and the log rows visible
@@ -20,18 +26,24 @@
  * `Y.snapshotContainsUpdate` against `snapshot`'s state vector and delete set; any part not
  * contained is merged in with `Y.mergeUpdates` (`withMissingParts`), so nothing another instance
  * stored is dropped. Both merges run in a worker thread (`LogMerger`), never on the event loop.
+ * The compaction's transaction also prunes the room's changes (`changeRetention`); it never touches
+ * the counter, nor changes newer than those it may prune.
  */
 import pg from 'pg'
-import type {
-  DocStore,
-  LogEntry,
-  Revocation,
-  RevocationResult,
-  SetAsideEntry,
-  StoredPolicy,
-  StoredRoom,
+import {
+  type ChangeRetention,
+  type ChangesRead,
+  DEFAULT_CHANGE_RETENTION,
+  type DocStore,
+  type LogEntry,
+  type Revocation,
+  type RevocationResult,
+  type SetAsideEntry,
+  type StoredPolicy,
+  type StoredRoom,
 } from './doc-store.ts'
 import { LogMerger } from './log-merger.ts'
+import { PostgresChangeLog } from './postgres-change-log.ts'
 import { StoreOpenError } from './store-open-error.ts'
 
 export interface PostgresStoreOptions {
@@ -39,6 +51,8 @@ export interface PostgresStoreOptions {
   schema?: string
   /** Largest number of connections in the pool. */
   maxConnections?: number
+  /** How many changes each room keeps when it compacts (default DEFAULT_CHANGE_RETENTION). */
+  changeRetention?: ChangeRetention
 }
 
 /** A batch of log rows as read inside a compaction. */
@@ -64,6 +78,9 @@ export class PostgresStore implements DocStore {
     quarantine: string
     revocations: string
   }
+  /** The change log's tables and statements. */
+  private readonly changeLog: PostgresChangeLog
+  private readonly changeRetention: ChangeRetention
   private closed: Promise<void> | null = null
 
   /**
@@ -83,6 +100,8 @@ export class PostgresStore implements DocStore {
       quarantine: `${schema}.quarantine`,
       revocations: `${schema}.revocations`,
     }
+    this.changeLog = new PostgresChangeLog(this.schema)
+    this.changeRetention = options.changeRetention ?? DEFAULT_CHANGE_RETENTION
     this.pool = new pg.Pool({
       connectionString,
       max: options.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
@@ -136,6 +155,7 @@ export class PostgresStore implements DocStore {
           PRIMARY KEY (room, jti)
         );
       `)
+      await this.changeLog.migrate(client)
       // Revocation lists an older version kept inside the policy's JSON become rows.
       await client.query(`
         INSERT INTO ${this.t.revocations} (room, jti, until)
@@ -156,13 +176,61 @@ export class PostgresStore implements DocStore {
     return { snapshot, updates, logBytes }
   }
 
-  async append(entries: readonly LogEntry[]): Promise<void> {
-    if (entries.length === 0) return
+  /** One statement: see the module comment. */
+  async append(entries: readonly LogEntry[]): Promise<number[]> {
+    if (entries.length === 0) return []
     await this.ready
-    await this.pool.query(
-      `INSERT INTO ${this.t.updates} (room, data) SELECT * FROM unnest($1::text[], $2::bytea[])`,
-      [entries.map((entry) => entry.room), entries.map((entry) => toBuffer(entry.update))],
-    )
+    const now = Date.now()
+    const { rows } = await this.pool.query<{ id: string }>({
+      // Prepared once per connection: parsing and planning it on every append took ~200 µs.
+      name: 'tandem-append',
+      text: `WITH entry AS (
+         SELECT e.*, row_number() OVER (PARTITION BY e.room ORDER BY e.n) AS nth,
+                count(*) OVER (PARTITION BY e.room) AS total
+         FROM unnest($1::text[], $2::bytea[], $3::bigint[], $4::text[], $5::text[])
+           WITH ORDINALITY AS e(room, data, at, author, delta, n)
+       ),
+       counter AS (
+         INSERT INTO ${this.changeLog.counters} AS c (room, latest, latest_at)
+         SELECT room, count(*), (array_agg(at ORDER BY n DESC))[1] FROM entry GROUP BY room ORDER BY room
+         ON CONFLICT (room) DO UPDATE SET latest = c.latest + excluded.latest, latest_at = excluded.latest_at
+         RETURNING room, latest
+       ),
+       numbered AS (
+         SELECT entry.*, counter.latest - entry.total + entry.nth AS id FROM entry JOIN counter USING (room)
+       ),
+       logged AS (
+         INSERT INTO ${this.t.updates} (room, data) SELECT room, data FROM entry ORDER BY n
+       ),
+       changed AS (
+         INSERT INTO ${this.changeLog.changes} (room, id, at, author, delta)
+         SELECT room, id, at, author, delta FROM numbered
+       )
+       SELECT id FROM numbered ORDER BY n`,
+      values: [
+        entries.map((entry) => entry.room),
+        entries.map((entry) => toBuffer(entry.update)),
+        entries.map((entry) => entry.change?.at ?? now),
+        entries.map((entry) => entry.change?.author ?? null),
+        entries.map((entry) => entry.change?.delta ?? null),
+      ],
+    })
+    return rows.map((row) => Number(row.id))
+  }
+
+  async changesSince(room: string, after: number, limit: number): Promise<ChangesRead> {
+    await this.ready
+    return this.changeLog.read(this.pool, room, after, limit)
+  }
+
+  async setChangeDelta(room: string, id: number, delta: string): Promise<void> {
+    await this.ready
+    await this.changeLog.setDelta(this.pool, room, id, delta)
+  }
+
+  async pruneChanges(room: string, retention: ChangeRetention, now: number): Promise<number> {
+    await this.ready
+    return this.changeLog.prune(this.pool, room, retention, now)
   }
 
   /** See the module comment: deletes only the rows it read, and keeps what `snapshot` lacks. */
@@ -171,26 +239,40 @@ export class PostgresStore implements DocStore {
     return this.transaction(async (client) => {
       await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`tandem:${this.schema}:${room}`])
       const stored = await this.readRoom(client, room)
-      if (!snapshot && stored.ids.length === 0) return stored.snapshot?.byteLength ?? 0
-      const merged = snapshot
-        ? await this.merger.withMissingParts(
-            snapshot,
-            stored.snapshot ? [stored.snapshot, ...stored.updates] : stored.updates,
-          )
-        : await this.merger.merge(stored)
-      await client.query(
-        `INSERT INTO ${this.t.snapshots} (room, data, updated_at) VALUES ($1, $2, now())
-         ON CONFLICT (room) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at`,
-        [room, toBuffer(merged)],
-      )
-      if (stored.ids.length > 0) {
-        await client.query(`DELETE FROM ${this.t.updates} WHERE room = $1 AND id = ANY($2::bigint[])`, [
-          room,
-          stored.ids,
-        ])
-      }
-      return merged.byteLength
+      const size =
+        snapshot || stored.ids.length > 0
+          ? await this.replaceLog(client, room, stored, snapshot)
+          : (stored.snapshot?.byteLength ?? 0)
+      await this.changeLog.prune(client, room, this.changeRetention, Date.now())
+      return size
     })
+  }
+
+  /** Writes the merged snapshot and deletes the rows `stored` read; resolves with the snapshot's size. */
+  private async replaceLog(
+    client: pg.PoolClient,
+    room: string,
+    stored: RoomRows,
+    snapshot: Uint8Array | undefined,
+  ): Promise<number> {
+    const merged = snapshot
+      ? await this.merger.withMissingParts(
+          snapshot,
+          stored.snapshot ? [stored.snapshot, ...stored.updates] : stored.updates,
+        )
+      : await this.merger.merge(stored)
+    await client.query(
+      `INSERT INTO ${this.t.snapshots} (room, data, updated_at) VALUES ($1, $2, now())
+       ON CONFLICT (room) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at`,
+      [room, toBuffer(merged)],
+    )
+    if (stored.ids.length > 0) {
+      await client.query(`DELETE FROM ${this.t.updates} WHERE room = $1 AND id = ANY($2::bigint[])`, [
+        room,
+        stored.ids,
+      ])
+    }
+    return merged.byteLength
   }
 
   async setAside(room: string, entries: readonly SetAsideEntry[]): Promise<void> {

@@ -7,8 +7,10 @@
  * open) and `updates(room, seq, data)`, a WITHOUT ROWID table
  * clustered on (room, seq): one B-tree, so appending an update dirties one page rather than a table
  * page and an index page. `seq` is a process-wide counter (the file has one owner, see below), so a
- * room's log reads back in append order. `append` writes a whole batch in one transaction (the
- * relay's group commit).
+ * room's log reads back in append order. Each appended update is also a change, numbered in the
+ * transaction that stores it (`changes`, see sqlite-change-log.ts); compactions prune the changes to
+ * `changeRetention` and leave them alone otherwise. `append` writes a whole batch in one
+ * transaction (the relay's group commit).
  * With `synchronous=NORMAL` a committed transaction is in the WAL file in the OS page cache: it
  * survives a crash of this process, not a power loss. `FULL` fsyncs the WAL on every commit.
  *
@@ -28,17 +30,21 @@
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
-import type {
-  DocStore,
-  LogEntry,
-  Revocation,
-  RevocationResult,
-  SetAsideEntry,
-  StoredPolicy,
-  StoredRoom,
+import {
+  type ChangeRetention,
+  type ChangesRead,
+  DEFAULT_CHANGE_RETENTION,
+  type DocStore,
+  type LogEntry,
+  type Revocation,
+  type RevocationResult,
+  type SetAsideEntry,
+  type StoredPolicy,
+  type StoredRoom,
 } from './doc-store.ts'
 import { mergeStoredRoom } from './merge-log.ts'
 import { SqliteBackground } from './sqlite-background.ts'
+import { SqliteChangeLog } from './sqlite-change-log.ts'
 import { storeOpenError } from './store-open-error.ts'
 
 /** SQLite `synchronous` pragma in WAL mode: NORMAL survives process crashes, FULL also power loss. */
@@ -48,6 +54,8 @@ export interface SqliteStoreOptions {
   synchronous?: SqliteSynchronous
   /** Run checkpoints and log merges in a background thread (see the module comment). */
   background?: { checkpointIntervalMs: number } | null
+  /** How many changes each room keeps when it compacts (default DEFAULT_CHANGE_RETENTION). */
+  changeRetention?: ChangeRetention
 }
 
 /** The WAL file is truncated back to this size after the checkpointer catches up. */
@@ -64,10 +72,12 @@ export class SqliteStore implements DocStore {
   private readonly selectUpdates: Database.Statement<[string], { data: Buffer }>
   private readonly upsertSnapshot: Database.Statement<[string, Uint8Array, number]>
   private readonly deleteUpdates: Database.Statement<[string]>
-  private readonly appendAll: (entries: readonly LogEntry[]) => void
+  private readonly appendAll: (entries: readonly LogEntry[]) => number[]
   private readonly replaceSnapshot: (room: string, snapshot: Uint8Array) => void
   private readonly replaceSnapshotUpTo: (room: string, snapshot: Uint8Array, upToSeq: number) => void
   private readonly selectLastSeq: Database.Statement<[string], { seq: number | null }>
+  private readonly changes: SqliteChangeLog
+  private readonly changeRetention: ChangeRetention
   /** The checkpoint and merge thread (null: plain mode). */
   readonly background: SqliteBackground | null = null
   /** Holds `<db>.lock` exclusively while the store is open (background mode). */
@@ -78,8 +88,12 @@ export class SqliteStore implements DocStore {
    * StoreOpenError naming the file and what to do when it cannot be opened, locked or set up.
    */
   constructor(path: string, options: SqliteStoreOptions | SqliteSynchronous = {}) {
-    const { synchronous = 'NORMAL', background = null } =
-      typeof options === 'string' ? { synchronous: options } : options
+    const {
+      synchronous = 'NORMAL',
+      background = null,
+      changeRetention = DEFAULT_CHANGE_RETENTION,
+    } = typeof options === 'string' ? { synchronous: options } : options
+    this.changeRetention = changeRetention
     if (background && path === ':memory:')
       throw new Error('a :memory: database cannot have a background thread')
     let db: Database.Database | undefined
@@ -120,6 +134,7 @@ export class SqliteStore implements DocStore {
           PRIMARY KEY (room, jti)
         ) WITHOUT ROWID;
       `)
+      this.changes = new SqliteChangeLog(this.db)
       this.db.transaction(() => {
         // Revocation lists an older version kept inside the policy's JSON become rows.
         this.db.exec(`
@@ -140,17 +155,25 @@ export class SqliteStore implements DocStore {
       )
       this.deleteUpdates = this.db.prepare('DELETE FROM updates WHERE room = ?')
       this.appendAll = this.db.transaction((entries: readonly LogEntry[]) => {
-        for (const entry of entries) this.insertUpdate.run(entry.room, ++this.seq, entry.update)
+        const now = Date.now()
+        return entries.map(({ room, update, change }) => {
+          this.insertUpdate.run(room, ++this.seq, update)
+          return this.changes.add(room, change, now)
+        })
       })
       this.replaceSnapshot = this.db.transaction((room: string, snapshot: Uint8Array) => {
-        this.upsertSnapshot.run(room, snapshot, Date.now())
+        const now = Date.now()
+        this.upsertSnapshot.run(room, snapshot, now)
         this.deleteUpdates.run(room)
+        this.changes.prune(room, this.changeRetention, now)
       })
       const deleteUpdatesUpTo = this.db.prepare('DELETE FROM updates WHERE room = ? AND seq <= ?')
       this.replaceSnapshotUpTo = this.db.transaction(
         (room: string, snapshot: Uint8Array, upToSeq: number) => {
-          this.upsertSnapshot.run(room, snapshot, Date.now())
+          const now = Date.now()
+          this.upsertSnapshot.run(room, snapshot, now)
           deleteUpdatesUpTo.run(room, upToSeq)
+          this.changes.prune(room, this.changeRetention, now)
         },
       )
       this.selectLastSeq = this.db.prepare('SELECT max(seq) AS seq FROM updates WHERE room = ?')
@@ -178,14 +201,27 @@ export class SqliteStore implements DocStore {
     return { snapshot: snapshot ? snapshot.data : null, updates, logBytes }
   }
 
-  async append(entries: readonly LogEntry[]): Promise<void> {
-    this.appendAll(entries)
+  async append(entries: readonly LogEntry[]): Promise<number[]> {
+    return this.appendAll(entries)
+  }
+
+  async changesSince(room: string, after: number, limit: number): Promise<ChangesRead> {
+    return this.changes.read(room, after, limit)
+  }
+
+  async setChangeDelta(room: string, id: number, delta: string): Promise<void> {
+    this.changes.setDelta(room, id, delta)
+  }
+
+  async pruneChanges(room: string, retention: ChangeRetention, now: number): Promise<number> {
+    return this.changes.prune(room, retention, now)
   }
 
   /**
    * With `snapshot`: stores it in place of the room's snapshot and whole log. Without: merges the
    * stored snapshot and log; with a background thread the merge runs there, over the log as it is
-   * now, and only the entries it merged are deleted, so appends may go on meanwhile.
+   * now, and only the entries it merged are deleted, so appends may go on meanwhile. The room's
+   * changes are pruned to `changeRetention` in the transaction that replaces the log.
    */
   async compact(room: string, snapshot?: Uint8Array): Promise<number> {
     if (snapshot) {
@@ -199,7 +235,10 @@ export class SqliteStore implements DocStore {
       return merged.byteLength
     }
     const upToSeq = this.selectLastSeq.get(room)?.seq ?? null
-    if (upToSeq === null) return this.selectSnapshot.get(room)?.data.byteLength ?? 0
+    if (upToSeq === null) {
+      this.changes.prune(room, this.changeRetention, Date.now())
+      return this.selectSnapshot.get(room)?.data.byteLength ?? 0
+    }
     const merged = await this.background.merge(room, upToSeq)
     this.replaceSnapshotUpTo(room, merged, upToSeq)
     return merged.byteLength

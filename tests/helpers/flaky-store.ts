@@ -16,13 +16,14 @@ export class FlakyStore extends ForwardingStore {
   /** Every entry appended successfully, in order. */
   appended: LogEntry[] = []
 
-  override async append(entries: readonly LogEntry[]) {
+  override async append(entries: readonly LogEntry[]): Promise<number[]> {
     if (this.failing) {
       this.failedAttempts++
       throw new Error('disk I/O error (injected)')
     }
     if (this.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.delayMs))
-    await this.inner.append(entries)
+    const ids = await this.inner.append(entries)
     this.appended.push(...entries)
+    return ids
   }
 }

@@ -4,6 +4,8 @@
  * required, so a member added to the seam fails to compile here rather than vanishing in a wrapper.
  */
 import type {
+  ChangeRetention,
+  ChangesRead,
   DocStore,
   LogEntry,
   Revocation,
@@ -25,8 +27,20 @@ export class ForwardingStore implements DocStore {
     return this.inner.load(room)
   }
 
-  append(entries: readonly LogEntry[]): Promise<void> {
+  append(entries: readonly LogEntry[]): Promise<number[]> {
     return this.inner.append(entries)
+  }
+
+  changesSince(room: string, after: number, limit: number): Promise<ChangesRead> {
+    return this.inner.changesSince(room, after, limit)
+  }
+
+  setChangeDelta(room: string, id: number, delta: string): Promise<void> {
+    return this.inner.setChangeDelta(room, id, delta)
+  }
+
+  pruneChanges(room: string, retention: ChangeRetention, now: number): Promise<number> {
+    return this.inner.pruneChanges(room, retention, now)
   }
 
   compact(room: string, snapshot?: Uint8Array): Promise<number> {
