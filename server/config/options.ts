@@ -348,6 +348,25 @@ export const OPTIONS = {
       doc: 'a connection whose unsent output passes this is dropped (it is not reading)',
       cli: { flag: 'max-buffered-bytes', env: 'TANDEM_MAX_BUFFERED_BYTES', parse: number },
     }),
+    maxFeedsPerRoom: option({
+      default: 1_000,
+      check: positive,
+      doc: 'change-feed streams (SSE, GET …/events) on one room (503 past it); each also counts as a connection',
+      cli: { flag: 'max-feeds-per-room', env: 'TANDEM_MAX_FEEDS_PER_ROOM', parse: number },
+    }),
+    /** At least 64 KiB: a stream waits for its client past half of it (above Node's 16 KiB high-water mark). */
+    maxFeedBufferBytes: option({
+      default: 1 * MiB,
+      check: (bytes) => positive(bytes) ?? (bytes >= 64 * KiB ? null : 'at least 65536 (64 KiB)'),
+      doc: 'a change-feed stream whose unsent output passes this is closed (its client reconnects and resumes)',
+      cli: { flag: 'max-feed-buffer-bytes', env: 'TANDEM_MAX_FEED_BUFFER_BYTES', parse: number },
+    }),
+    feedKeepAliveMs: option({
+      default: 15_000,
+      check: positive,
+      doc: 'interval of the keep-alive comment on change-feed streams',
+      cli: { flag: 'feed-keep-alive-ms', env: 'TANDEM_FEED_KEEP_ALIVE_MS', parse: number },
+    }),
     /** At least the quota plus framing, so offline work up to the quota can always sync. */
     maxPayload: option({
       default: 32 * MiB + 1 * KiB,

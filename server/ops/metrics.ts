@@ -11,6 +11,8 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom
 import { closeCodeName, MessageType, SyncType } from '../../shared/protocol/index.ts'
 import type { BusKind } from '../fanout/bus-message.ts'
 import type { FanoutMetrics } from '../fanout/room-bus.ts'
+import type { FeedMetrics } from '../feed/feed-hub.ts'
+import type { StreamEnd } from '../feed/sse-stream.ts'
 import type { DelayStats } from './event-loop-delay.ts'
 
 /** The `type` label of the message counters, in slot order. */
@@ -94,7 +96,10 @@ export interface MetricsSources {
   eventLoopDelay(): DelayStats
 }
 
-export class ServerMetrics implements RelayMetrics, FanoutMetrics {
+/** The `kind` label of the change-feed event counters. */
+type FeedEventKind = 'change' | 'reset' | 'presence'
+
+export class ServerMetrics implements RelayMetrics, FanoutMetrics, FeedMetrics {
   readonly register = new Registry()
   /** Messages and bytes per [direction * types + type] slot, since the server started. */
   private readonly messages = new Float64Array(DIRECTIONS.length * MESSAGE_TYPES.length)
@@ -113,6 +118,10 @@ export class ServerMetrics implements RelayMetrics, FanoutMetrics {
   private readonly fanoutLatency: Histogram
   private readonly busFailures: Counter<'operation'>
   private readonly resyncs: Counter
+  private readonly feedSubscribers: Gauge
+  private readonly feedEventCount: Counter<'kind'>
+  private readonly feedEventBytes: Counter<'kind'>
+  private readonly feedsClosed: Counter<'reason'>
 
   constructor(sources: MetricsSources) {
     const registers = [this.register]
@@ -237,6 +246,36 @@ export class ServerMetrics implements RelayMetrics, FanoutMetrics {
         },
       })
     }
+    this.feedSubscribers = new Gauge({
+      name: 'tandem_feed_subscribers',
+      help: 'Open change-feed streams (Server-Sent Events)',
+      registers,
+    })
+    this.feedEventCount = new Counter({
+      name: 'tandem_feed_events_total',
+      help: 'Change-feed events written to streams (one per stream), by kind',
+      labelNames: ['kind'],
+      registers,
+    })
+    this.feedEventBytes = new Counter({
+      name: 'tandem_feed_event_bytes_total',
+      help: 'Bytes of change-feed events written to streams, by kind',
+      labelNames: ['kind'],
+      registers,
+    })
+    this.feedsClosed = new Counter({
+      name: 'tandem_feed_closed_total',
+      help: 'Change-feed streams ended, by reason (slow: its client did not read; it resumes on reconnecting)',
+      labelNames: ['reason'],
+      registers,
+    })
+    for (const kind of ['change', 'reset', 'presence'] satisfies FeedEventKind[]) {
+      this.feedEventCount.inc({ kind }, 0)
+      this.feedEventBytes.inc({ kind }, 0)
+    }
+    for (const reason of ['client', 'slow', 'shutdown', 'access', 'error'] satisfies StreamEnd[]) {
+      this.feedsClosed.inc({ reason }, 0)
+    }
     new Gauge({
       name: 'tandem_event_loop_delay_seconds',
       help: 'Event-loop delay over the last 60 s (a rolling window; scrapes reset nothing): its p99 and max',
@@ -334,6 +373,20 @@ export class ServerMetrics implements RelayMetrics, FanoutMetrics {
 
   resynced(rooms: number): void {
     this.resyncs.inc(rooms)
+  }
+
+  feedOpened(): void {
+    this.feedSubscribers.inc()
+  }
+
+  feedClosed(reason: StreamEnd): void {
+    this.feedSubscribers.dec()
+    this.feedsClosed.inc({ reason })
+  }
+
+  feedEvents(kind: FeedEventKind, streams: number, bytes: number): void {
+    this.feedEventCount.inc({ kind }, streams)
+    this.feedEventBytes.inc({ kind }, bytes)
   }
 
   /** The exposition text for a scrape, and its content type. */
