@@ -1,42 +1,43 @@
 /**
- * The committed-change seam (server/rooms/room-changes.ts), the one a change feed builds on: a
- * listener on a real server's room hears every change once, in the order the room applied it, only
- * after the store holds it, with who made it and a text delta; deltas compose into the room's text,
- * also when another instance's change lands while one of the room's own is still being written.
+ * A room's change log (server/rooms/room-changes.ts), the seam the change feed and the HTTP API
+ * build on, on a real server with stock y-websocket clients: every committed change is numbered
+ * 1, 2, … in commit order, heard once by each listener, in id order, only after the store holds it,
+ * with its author (the typing client's presence name) and a text delta; the deltas in id order
+ * rebuild the text exactly (seeded edits with astral and combining characters); the text at the
+ * latest id is the document's whenever nothing is pending; ids continue after a restart on the
+ * same SQLite file; the server's own writes (`applyLocal`, `editText`) reach connected clients and
+ * resolve with their id once durable.
  */
+import { join } from 'node:path'
+import * as prng from 'lib0/prng'
 import { describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
 import { TEXT_NAME } from '../client/src/editor.ts'
 import { BusKind } from '../server/fanout/bus-message.ts'
-import { MemoryStore } from '../server/index.ts'
-import type { CommittedChange, Room, TextDelta } from '../server/rooms/room.ts'
-import { ROOM_TEXT } from '../server/rooms/room-changes.ts'
+import { MemoryStore, PeerError, SqliteStore } from '../server/index.ts'
+import type { ChangeListener, SequencedChange } from '../server/rooms/change-log.ts'
+import { ROOM_TEXT } from '../server/rooms/change-log.ts'
+import { type Room, RoomUnloadedError } from '../server/rooms/room.ts'
+import { applyDelta, roomText } from '../server/rooms/text-deltas.ts'
 import { FlakyStore } from './helpers/flaky-store.ts'
-import { cleanupAfterEach, synced, type TestServer, tracked, waitFor } from './helpers/relay.ts'
+import {
+  cleanupAfterEach,
+  makeTempDir,
+  synced,
+  type TestClient,
+  type TestServer,
+  tracked,
+  waitFor,
+} from './helpers/relay.ts'
+import { seededTest } from './helpers/seed.ts'
 
 const cleanups = cleanupAfterEach()
 const { start, client } = tracked(cleanups)
 
-/** What a listener saw of one change, and whether the store held it at that moment. */
+/** What a listener saw of one change, and how many changes the store held at that moment. */
 interface Heard {
-  change: CommittedChange
-  durable: boolean
-}
-
-const sameBytes = (a: Uint8Array, b: Uint8Array) => Buffer.compare(a, b) === 0
-
-/** Applies a text delta (retain / insert / delete runs) to `text`. */
-function applyDelta(text: string, delta: TextDelta): string {
-  let out = ''
-  let at = 0
-  for (const op of delta) {
-    if (op.retain !== undefined) {
-      out += text.slice(at, at + op.retain)
-      at += op.retain
-    } else if (op.delete !== undefined) at += op.delete
-    else if (typeof op.insert === 'string') out += op.insert
-  }
-  return out + text.slice(at)
+  change: SequencedChange
+  stored: number
 }
 
 /** A real server whose store records what it has durably appended. */
@@ -46,62 +47,110 @@ async function startRecorded(): Promise<{ server: TestServer; store: FlakyStore 
   return { server, store }
 }
 
-/** Subscribes to `room`'s changes, noting for each whether the store held it when it was heard. */
+/** Subscribes to `room`'s changes, noting for each how many entries the store held when heard. */
 function listen(room: Room, store: FlakyStore): Heard[] {
   const heard: Heard[] = []
-  room.onCommittedChange((change) => {
-    const durable = store.appended.some((entry) => sameBytes(entry.update, change.update))
-    heard.push({ change, durable })
-  })
+  room.changes.subscribe((change) => heard.push({ change, stored: store.appended.length }))
   return heard
 }
 
-describe('committed changes', () => {
-  it('the seam edits the text the browser client edits', () => {
+/** The room's document text, as the change log counts it. */
+const docText = (room: Room) => roomText(room.doc.share.get(ROOM_TEXT))
+
+/** Waits until nothing is pending and checks the text at the latest id is the document's. */
+async function settled(room: Room): Promise<void> {
+  await waitFor(() => room.changes.pending().length === 0, 'the room to commit what it applied')
+  expect(room.changes.text()).toBe(docText(room))
+  expect(room.changes.length).toBe(docText(room).length)
+}
+
+/** Sets the presence name a stock client shows (y-codemirror's `user` field). */
+function setName(c: TestClient, name: string): void {
+  c.provider.awareness.setLocalStateField('user', { name, color: '#30bced' })
+}
+
+describe('room change log', () => {
+  it('edits the text the browser client edits', () => {
     expect(ROOM_TEXT).toBe(TEXT_NAME)
   })
 
-  it('hears each change once, in order, after the store holds it, with who made it and its text delta', async () => {
+  it('numbers each change, heard once, in id order, after the store holds it, with its author and delta', async () => {
     const { server, store } = await startRecorded()
     // Each append takes a while, so a change heard before it is durable would show.
     store.delayMs = 5
     const a = client(server.url, 'notes')
     const b = client(server.url, 'notes')
+    setName(a, 'Ada')
+    setName(b, 'Bob')
     await Promise.all([synced(a), synced(b)])
+    const room = server.server.rooms.get('notes')!
+    await waitFor(() => room.awareness.size === 2, 'both names to reach the room')
     const textA = a.doc.getText(ROOM_TEXT)
     const textB = b.doc.getText(ROOM_TEXT)
     textA.insert(0, 'hello')
     await waitFor(() => textB.toString() === 'hello', 'b to see the first edit (stored by then)')
-    // Subscribed with nothing in flight: every change from here on is heard.
-    const room = server.server.rooms.get('notes')!
+    expect(room.changes.latestId).toBe(1)
     const heard = listen(room, store)
-    const before = store.appended.length
-    expect(before).toBe(1)
 
     textA.insert(5, ' world')
     textB.delete(0, 1)
     textB.insert(0, 'H')
     a.doc.getMap('meta').set('title', 'greeting')
     await waitFor(() => textA.toString() === textB.toString(), 'a and b to converge')
-    await waitFor(() => heard.length === store.appended.length - before, 'every stored change to be heard')
+    await waitFor(() => heard.length === store.appended.length - 1, 'every stored change to be heard')
+    await settled(room)
 
-    // Once each, in the order stored (the order this room applied them), each after it was stored.
-    const stored = store.appended.slice(before).map((entry) => entry.update)
-    expect(heard.map(({ change }) => change.update)).toEqual(stored)
-    expect(heard.every(({ durable }) => durable)).toBe(true)
-    // Who: both members of this room, no one else.
-    const from = new Set(heard.map(({ change }) => change.from))
-    expect(from.has('remote')).toBe(false)
-    expect(from.size).toBe(2)
-    // The deltas compose into the text; the map change changed no text.
-    let text = 'hello'
-    for (const { change } of heard) text = applyDelta(text, change.textDelta)
+    // Once each, in id order, each after the store held it.
+    expect(heard.map(({ change }) => change.id)).toEqual(heard.map((_, i) => i + 2))
+    expect(heard.every(({ change, stored }) => stored >= change.id)).toBe(true)
+    expect(room.changes.latestId).toBe(store.appended.length)
+    expect(room.changes.latestAt).toBe(heard[heard.length - 1].change.at)
+    // Who: the presence name of the client that typed it.
+    expect(new Set(heard.map(({ change }) => change.author))).toEqual(new Set(['Ada', 'Bob']))
+    // The deltas compose into the text; the map change changed no text (an id all the same).
+    const text = heard.reduce((text, { change }) => applyDelta(text, change.delta), 'hello')
     expect(text).toBe(textA.toString())
     expect(text).toBe('Hello world')
-    expect(heard.some(({ change }) => change.textDelta.length === 0)).toBe(true)
+    expect(heard.some(({ change }) => change.delta.length === 0)).toBe(true)
+    // As stored: the same author and delta under the same id.
+    const read = await server.server.store.changesSince('notes', 1, 100)
+    expect(read.changes.map(({ id, author, delta }) => ({ id, author, delta }))).toEqual(
+      heard.map(({ change }) => ({
+        id: change.id,
+        author: change.author,
+        delta: JSON.stringify(change.delta),
+      })),
+    )
+    // Memory answers the same from any id it keeps.
+    expect(room.changes.since(1)).toEqual(heard.map(({ change }) => change))
+    expect(room.changes.since(room.changes.latestId)).toEqual([])
   })
 
-  it("hears another instance's change after its own still being written, in the order applied", async () => {
+  it('stops hearing once unsubscribed; a listener subscribed twice hears twice', async () => {
+    const { server } = await startRecorded()
+    const a = client(server.url, 'quiet')
+    await synced(a)
+    const room = server.server.rooms.get('quiet')!
+    const heard: SequencedChange[] = []
+    const listener: ChangeListener = (change) => heard.push(change)
+    const unsubscribe = room.changes.subscribe(listener)
+    const twice = room.changes.subscribe(listener)
+    a.doc.getText(ROOM_TEXT).insert(0, 'one')
+    await waitFor(() => heard.length === 2, 'the first change to be heard (twice)')
+    unsubscribe()
+    twice()
+    a.doc.getText(ROOM_TEXT).insert(3, ' two')
+    await waitFor(() => room.changes.latestId === 2, 'the second change to be committed')
+    const later: SequencedChange[] = []
+    room.changes.subscribe((change) => later.push(change))
+    a.doc.getText(ROOM_TEXT).insert(7, '!')
+    await waitFor(() => later.length === 1, 'the third change to be heard')
+    expect(heard.map((change) => change.id)).toEqual([1, 1])
+    expect(later.map((change) => change.id)).toEqual([3])
+    await settled(room)
+  })
+
+  it("takes another instance's change into the text after its own still being written, without numbering it", async () => {
     const { server, store } = await startRecorded()
     const a = client(server.url, 'shared')
     await synced(a)
@@ -116,35 +165,161 @@ describe('committed changes', () => {
     const other = new Y.Doc()
     other.getText(ROOM_TEXT).insert(0, 'remote ')
     expect(room.applyRemote(BusKind.update, Y.encodeStateAsUpdate(other))).toBe(true)
-    await waitFor(() => heard.length === 2, 'both changes to be heard')
-
-    expect(heard[0].durable).toBe(true)
-    expect(heard[0].change.from).not.toBe('remote')
-    expect(heard[1].change.from).toBe('remote')
-    const textA = a.doc.getText(ROOM_TEXT)
-    await waitFor(() => textA.length === 12, 'the remote change to reach a')
-    const text = heard.reduce((text, { change }) => applyDelta(text, change.textDelta), '')
-    expect(text).toBe(textA.toString())
+    expect(room.changes.pending()).toHaveLength(2)
+    await waitFor(() => a.doc.getText(ROOM_TEXT).length === 12, 'the remote change to reach a')
+    await settled(room)
+    // Only the room's own change is numbered here (the other was numbered where it was committed).
+    expect(heard.map(({ change }) => change.id)).toEqual([1])
+    expect(room.changes.latestId).toBe(1)
+    expect(room.changes.text()).toBe(a.doc.getText(ROOM_TEXT).toString())
   })
 
-  it('stops hearing once unsubscribed', async () => {
-    const { server } = await startRecorded()
-    const a = client(server.url, 'quiet')
+  seededTest(
+    'numbers concurrent typing from two stock clients 1..N; the deltas in id order rebuild the text exactly',
+    async (gen) => {
+      const { dir, cleanup } = makeTempDir()
+      cleanups.push(cleanup)
+      const server = await start({ db: join(dir, 'tandem.db') })
+      const clients = [client(server.url, 'typing'), client(server.url, 'typing')]
+      setName(clients[0], 'One')
+      setName(clients[1], 'Two')
+      await Promise.all(clients.map(synced))
+      const room = server.server.rooms.get('typing')!
+      const heard: SequencedChange[] = []
+      room.changes.subscribe((change) => heard.push(change))
+      const pieces = ['a', 'bc', '😀', 'e\u0301', '𝔘𝔫𝔦', ' ', '\n', 'long words here ']
+      for (let step = 0; step < 300; step++) {
+        const text = prng.oneOf(gen, clients).doc.getText(ROOM_TEXT)
+        const s = text.toString()
+        if (s.length > 0 && prng.real53(gen) < 0.3) {
+          // Any range, astral pairs split or not: Yjs writes U+FFFD over the halves it splits.
+          const at = prng.uint32(gen, 0, s.length - 1)
+          text.delete(at, Math.min(s.length - at, prng.uint32(gen, 1, 5)))
+        } else text.insert(prng.uint32(gen, 0, s.length), prng.oneOf(gen, pieces))
+        // Let the clients' messages interleave now and then.
+        if (prng.real53(gen) < 0.2)
+          await new Promise((resolve) => setTimeout(resolve, prng.uint32(gen, 0, 3)))
+      }
+      const final = () => clients[0].doc.getText(ROOM_TEXT).toString()
+      await waitFor(
+        () =>
+          clients.every((c) => c.doc.getText(ROOM_TEXT).toString() === docText(room)) &&
+          final() === docText(room),
+        'the clients and the room to converge',
+      )
+      await settled(room)
+      expect(heard.map((change) => change.id)).toEqual(heard.map((_, i) => i + 1))
+      expect(heard.reduce((text, change) => applyDelta(text, change.delta), '')).toBe(final())
+      expect(room.changes.text()).toBe(final())
+      expect(new Set(heard.map((change) => change.author))).toEqual(new Set(['One', 'Two']))
+      // The store holds the same, under the same ids.
+      const stored = await server.server.store.changesSince('typing', 0, 10_000)
+      expect(stored.latest).toBe(heard.length)
+      const rebuilt = stored.changes.reduce((text, change) => applyDelta(text, JSON.parse(change.delta!)), '')
+      expect(rebuilt).toBe(final())
+    },
+    { timeout: 60_000 },
+  )
+
+  it('continues the ids after a restart on the same SQLite file, from the text as stored', async () => {
+    const { dir, cleanup } = makeTempDir()
+    cleanups.push(cleanup)
+    const db = join(dir, 'tandem.db')
+    const first = await start({ db })
+    const a = client(first.url, 'persist')
     await synced(a)
-    const room = server.server.rooms.get('quiet')!
-    const heard: CommittedChange[] = []
-    const unsubscribe = room.onCommittedChange((change) => heard.push(change))
     a.doc.getText(ROOM_TEXT).insert(0, 'one')
-    await waitFor(() => heard.length === 1, 'the first change to be heard')
-    unsubscribe()
     a.doc.getText(ROOM_TEXT).insert(3, ' two')
-    const applied = () => Y.decodeStateVector(Y.encodeStateVector(room.doc)).get(a.doc.clientID) ?? 0
-    await waitFor(() => applied() === 7, 'the second change to be applied')
-    // A later listener hears the third change only after the second was delivered (in order).
-    const later: CommittedChange[] = []
-    room.onCommittedChange((change) => later.push(change))
-    a.doc.getText(ROOM_TEXT).insert(7, '!')
-    await waitFor(() => later.length === 1, 'the third change to be heard')
-    expect(heard).toHaveLength(1)
+    await waitFor(() => first.server.rooms.get('persist')?.changes.latestId === 2, 'two changes committed')
+    const at = first.server.rooms.get('persist')!.changes.latestAt
+    a.destroy()
+    await first.close()
+
+    const second = await start({ db })
+    const b = client(second.url, 'persist')
+    await synced(b)
+    const room = second.server.rooms.get('persist')!
+    expect(room.changes.latestId).toBe(2)
+    expect(room.changes.latestAt).toBe(at)
+    expect(room.changes.text()).toBe('one two')
+    // What was committed before the restart is read from the store, not memory.
+    expect(room.changes.since(0)).toBeNull()
+    b.doc.getText(ROOM_TEXT).insert(7, '!')
+    await waitFor(() => room.changes.latestId === 3, 'the next change to be numbered 3')
+    expect(room.changes.since(2)!.map((change) => change.delta)).toEqual([[{ retain: 7 }, { insert: '!' }]])
+    await settled(room)
+    expect(room.changes.text()).toBe('one two!')
+  })
+
+  it('applyLocal and editText reach a connected client and resolve with their id once durable', async () => {
+    const store = new FlakyStore(new SqliteStore(join(makeTempDirTracked(), 'tandem.db')))
+    const server = await start({ store })
+    const a = client(server.url, 'api')
+    await synced(a)
+    const room = server.server.rooms.get('api')!
+    const text = a.doc.getText(ROOM_TEXT)
+    text.insert(0, 'abc')
+    await waitFor(() => room.changes.latestId === 1, 'the first change')
+    const heard: SequencedChange[] = []
+    room.changes.subscribe((change) => heard.push(change))
+    store.delayMs = 20
+
+    // A Yjs update the server writes: admitted as a socket's, relayed, durable when it resolves.
+    const writer = new Y.Doc()
+    Y.applyUpdate(writer, Y.encodeStateAsUpdate(room.doc))
+    const before = Y.encodeStateVector(writer)
+    writer.getText(ROOM_TEXT).insert(3, 'd')
+    const id = await room.applyLocal(Y.encodeStateAsUpdate(writer, before), 'Script')
+    expect(id).toBe(2)
+    expect((await store.changesSince('api', 0, 10)).latest).toBe(2)
+    expect(heard.map((change) => [change.id, change.author])).toEqual([[2, 'Script']])
+    await waitFor(() => text.toString() === 'abcd', 'the client to see the update')
+
+    // A text edit in one transaction.
+    const edited = await room.editText((t) => {
+      t.delete(0, 1)
+      t.insert(0, 'A')
+    }, 'Bot')
+    expect(edited).toBe(3)
+    expect(store.appended).toHaveLength(3)
+    expect(heard[1]).toMatchObject({ id: 3, author: 'Bot', delta: [{ delete: 1 }, { insert: 'A' }] })
+    await waitFor(() => text.toString() === 'Abcd', 'the client to see the edit')
+    // Nothing changed, nothing new: the latest id.
+    expect(await room.editText(() => {}, 'Bot')).toBe(3)
+    expect(await room.applyLocal(Y.encodeStateAsUpdate(writer, Y.encodeStateVector(writer)), 'Script')).toBe(
+      3,
+    )
+    await settled(room)
+    expect(room.changes.text()).toBe('Abcd')
+
+    // Refused as a socket's update would be.
+    await expect(room.applyLocal(new Uint8Array([0, 0, 5, 1]), null)).rejects.toBeInstanceOf(PeerError)
+    // An edit that throws still commits what it did, then rejects.
+    await expect(
+      room.editText((t) => {
+        t.insert(4, '!')
+        throw new Error('half done')
+      }, 'Bot'),
+    ).rejects.toThrow('half done')
+    await waitFor(() => room.changes.latestId === 4, 'the half-done edit to be committed')
+    await waitFor(() => text.toString() === 'Abcd!', 'the client to see it')
+  })
+
+  it('rejects writes to a room that unloaded', async () => {
+    const server = await start({ storage: 'memory', roomUnloadDelayMs: 10 })
+    const a = client(server.url, 'gone')
+    await synced(a)
+    const room = server.server.rooms.get('gone')!
+    a.destroy()
+    await waitFor(() => room.destroyed, 'the room to unload')
+    await expect(room.editText((t) => t.insert(0, 'x'), null)).rejects.toBeInstanceOf(RoomUnloadedError)
+    await expect(room.applyLocal(new Uint8Array([0, 0]), null)).rejects.toBeInstanceOf(RoomUnloadedError)
   })
 })
+
+/** A temporary directory removed after the test. */
+function makeTempDirTracked(): string {
+  const { dir, cleanup } = makeTempDir()
+  cleanups.push(cleanup)
+  return dir
+}

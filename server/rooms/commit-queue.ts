@@ -9,6 +9,12 @@
  * batch and its follow-ups stay queued and the append is retried with exponential backoff; nothing
  * is dropped and nothing is relayed as if it were durable.
  *
+ * Each update is a change the store numbers (`DocStore.append` resolves with the ids): an update
+ * queued with a `QueuedChange` is stored with its author, its text delta and the commit time (when
+ * the batch was handed to the store, on its last attempt: one time for every change of a batch, so
+ * times follow ids), and is told its id and time once durable, in commit order, before the batch's
+ * follow-ups run. A failed append tells nothing; the retry does.
+ *
  * Compactions run through the same queue, between batches, so a snapshot taken from a document
  * never races an append; a merge the store makes on its own (possibly long, for a big room) does not
  * hold the queue.
@@ -23,8 +29,20 @@ interface Compaction {
   resolve: (snapshotBytes: number | null) => void
 }
 
+/** A change queued with its update: what the store keeps of it, and who hears its id. */
+export interface QueuedChange {
+  /** Who made it (a display name), where known. */
+  readonly author: string | null
+  /** Its text delta as JSON (see ChangeInfo). */
+  readonly delta: string | null
+  /** Called once it is durable as change `id`, committed at `at` (ms since the epoch). */
+  committed(id: number, at: number): void
+}
+
 interface Batch {
   entries: LogEntry[]
+  /** The QueuedChange of each entry (undefined for an entry queued without one). */
+  changes: Array<QueuedChange | undefined>
   followUps: Array<() => void>
 }
 
@@ -40,7 +58,7 @@ export interface CommitQueueOptions {
 }
 
 export class CommitQueue {
-  private open: Batch = { entries: [], followUps: [] }
+  private open: Batch = { entries: [], changes: [], followUps: [] }
   private readonly waiting: Batch[] = []
   private compactions: Compaction[] = []
   private running = false
@@ -59,9 +77,14 @@ export class CommitQueue {
     this.retryDelay = options.retryMinMs
   }
 
-  /** Queues an update for the next group commit. */
-  append(room: string, update: Uint8Array): void {
-    this.open.entries.push({ room, update })
+  /** Queues an update for the next group commit; `change` is told its id once durable. */
+  append(room: string, update: Uint8Array, change?: QueuedChange): void {
+    this.open.entries.push(
+      change
+        ? { room, update, change: { at: 0, author: change.author, delta: change.delta } }
+        : { room, update },
+    )
+    this.open.changes.push(change)
     this.schedule()
   }
 
@@ -136,6 +159,23 @@ export class CommitQueue {
     }
   }
 
+  /** Tells each change of a committed batch its id, in commit order. */
+  private tellIds(batch: Batch, ids: readonly number[]): void {
+    for (let i = 0; i < batch.changes.length; i++) {
+      const change = batch.changes[i]
+      if (!change) continue
+      // A store that numbers nothing (0) breaks only the numbering, never the commit.
+      const id = ids[i] ?? 0
+      if (id === 0)
+        this.log.error({ room: batch.entries[i].room }, 'the store returned no change id for an entry')
+      try {
+        change.committed(id, batch.entries[i].change!.at)
+      } catch (err) {
+        this.log.error({ err }, 'a committed change listener threw')
+      }
+    }
+  }
+
   /** Tells `noteWork` about work since `started` that took 5 ms or more. */
   private noteSlow(kind: string, started: number, detail: string): void {
     const ms = performance.now() - started
@@ -172,7 +212,7 @@ export class CommitQueue {
       for (;;) {
         if (this.open.entries.length > 0 || this.open.followUps.length > 0) {
           this.waiting.push(this.open)
-          this.open = { entries: [], followUps: [] }
+          this.open = { entries: [], changes: [], followUps: [] }
         }
         const batch = this.waiting[0]
         if (!batch) {
@@ -180,12 +220,15 @@ export class CommitQueue {
           await this.runCompactions()
           continue
         }
+        let ids: number[] = []
         if (batch.entries.length > 0) {
           try {
             const started = performance.now()
+            const at = Date.now()
+            for (const entry of batch.entries) if (entry.change) entry.change.at = at
             const appended = this.store.append(batch.entries)
             this.noteSlow('store append', started, `${batch.entries.length} updates`)
-            await appended
+            ids = await appended
             this.options.metrics?.storeCommitted((performance.now() - started) / 1000, batch.entries.length)
           } catch (err) {
             this.options.metrics?.storeFailed()
@@ -210,6 +253,7 @@ export class CommitQueue {
           this.retryDelay = this.options.retryMinMs
         }
         this.waiting.shift()
+        this.tellIds(batch, ids)
         const started = performance.now()
         for (const fn of batch.followUps) {
           try {

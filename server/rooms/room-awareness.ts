@@ -15,7 +15,7 @@
 import type { Logger } from 'pino'
 import * as awarenessProtocol from 'y-protocols/awareness'
 import type * as Y from 'yjs'
-import { CloseCode, encodeAwareness } from '../../shared/protocol/index.ts'
+import { CloseCode, encodeAwareness, isPresenceName } from '../../shared/protocol/index.ts'
 import {
   type AwarenessEntry,
   encodeAwarenessEntries,
@@ -71,6 +71,21 @@ export class RoomAwareness {
   /** How many awareness states the room holds. */
   get size(): number {
     return this.states.getStates().size
+  }
+
+  /**
+   * The presence name of `member`: `user.name` of an awareness state it owns, else null (admission
+   * already refuses a state whose name is not a presence name).
+   * What its changes are credited to.
+   */
+  nameOf(member: RoomMember): string | null {
+    if (member.awarenessIds.size === 0) return null
+    const states = this.states.getStates()
+    for (const id of member.awarenessIds) {
+      const name = states.get(id)?.user?.name
+      if (isPresenceName(name)) return name
+    }
+    return null
   }
 
   /** An awareness message with every state in the room. */

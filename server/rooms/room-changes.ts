@@ -1,140 +1,360 @@
 /**
- * The seam for change feeds (and, later, history): every change a room applies to its document
- * goes through `apply` (or, for what a resync restores from the store, `take`), and listeners hear
- * of each one once it is durable, in the order the room applied them, with the update as committed,
- * who made it, and what it did to the room's text as a delta (retain / insert / delete runs, as
- * `Y.Text` observers get it).
+ * A room's change log (`RoomChangeLog`, change-log.ts): every update the room applies to its
+ * document goes through here, with the delta it made to the room's text (text-deltas.ts, computed
+ * for every update, a few microseconds for typing). What the room commits itself is queued for the
+ * group commit with its delta and author (`QueuedChange`); the store numbers it, and the id comes
+ * back in commit order. Each change is then, in the order the room applied it: applied to the text
+ * at the latest id (a Rope), kept in memory (the last `keep`), and handed to the listeners.
  *
- * The delta is computed while the transaction that applied the change is live (Yjs cannot compute
- * it afterwards), and only while someone listens: with no listener, applying a change costs nothing
- * here. A listener hears every change applied after it subscribed; one applied before (even if it
- * becomes durable after) is in the store by the time the commit queue has run what was queued
- * before the subscription (`CommitQueue.afterCommit`), which is where a feed reads the past from.
- * Each delta applies to the text as the room held it just before, so consecutive deltas compose in
- * the order they are delivered.
+ * On one instance (no bus) this is exact: the room applies updates in the order it commits them,
+ * so each delta applies to the text after the change numbered before it; the text at `latestId` is
+ * the document's text whenever nothing is pending, and the document's text is always `text()` then
+ * `pending()`. Ids continue from what the store holds across restarts.
+ *
+ * With other instances (bus mode), this round: what another instance committed (relayed by the
+ * bus, or merged from the store on a resync) is applied here with a delta computed here, which is
+ * applied to `text()` in apply order (so `text()` still follows the document), but it is not
+ * numbered here and listeners do not hear it: after it, `latestId` is re-read from the store,
+ * memory forgets what it kept (`since` answers null below the new id, so readers go to the store,
+ * which holds every instance's changes with their deltas), and the ids listeners hear skip the
+ * other instances' changes. Two instances committing to one room at once may apply updates in
+ * different orders than their ids, so a delta stored by one may not apply exactly to the text at
+ * the id before it; exact deltas across instances wait for a per-room sequencer that applies
+ * updates in id order (next round).
  */
 import type { Logger } from 'pino'
 import * as Y from 'yjs'
-import type { CommitQueue } from './commit-queue.ts'
-import type { RoomMember } from './room-member.ts'
+import { compose } from '../../shared/ot/compose.ts'
+import { deleteLength } from '../../shared/ot/op.ts'
+import { deltaToOp } from '../../shared/ot/rebase.ts'
+import { Rope } from '../../shared/ot/rope.ts'
+import type { ChangeStore } from '../store/index.ts'
+import type { ChangeListener, RoomChangeLog, SequencedChange, TextDelta } from './change-log.ts'
+import { ROOM_TEXT } from './change-log.ts'
+import type { CommitQueue, QueuedChange } from './commit-queue.ts'
+import { roomText, TextDeltas } from './text-deltas.ts'
 
-/**
- * The `Y.Text` a room's text is: the one the editor binds (`TEXT_NAME` in client/src/editor.ts;
- * tests/room-changes.test.ts checks they agree).
- */
-export const ROOM_TEXT = 'codemirror'
+export type { SequencedChange, TextDelta } from './change-log.ts'
+export { ROOM_TEXT } from './change-log.ts'
 
-/** A change to the text, as `Y.YTextEvent.delta` gives it (empty when the text did not change). */
-export type TextDelta = Y.YTextEvent['delta']
-
-/** One change a room committed. */
-export interface CommittedChange {
-  /** The update as the room applied it and the store holds it. */
-  readonly update: Uint8Array
-  /**
-   * Who made it: the member (connection) of this room that sent it, or `remote` when another
-   * instance committed it (relayed by the bus, or found in the shared store on a resync).
-   */
-  readonly from: RoomMember | 'remote'
-  /** What it did to the room's text (`ROOM_TEXT`). */
-  readonly textDelta: TextDelta
+/** Thrown (as a rejection) to a write waiting on a room that unloaded. */
+export class RoomUnloadedError extends Error {
+  override readonly name = 'RoomUnloadedError'
+  constructor(room: string) {
+    super(`room ${room} unloaded before the write was durable`)
+  }
 }
 
-/** Hears a committed change; called once per change and listener, in order. */
-export type CommittedListener = (change: CommittedChange) => void
-
-/** A change applied while someone listened, waiting to be durable. */
-export interface PendingChange {
-  readonly change: CommittedChange
-  /** The listeners subscribed when it was applied (one that unsubscribed since is skipped). */
-  readonly audience: readonly CommittedListener[]
+export interface RoomChangesOptions {
+  name: string
+  doc: Y.Doc
+  commits: CommitQueue
+  /** Where the latest id is re-read after another instance's change. */
+  store: Pick<ChangeStore, 'changesSince'>
+  /** The latest change the store held when the room loaded. */
+  latest: { id: number; at: number | null }
+  /** Committed changes kept in memory for `since` (`feedKeepChanges`). */
+  keep: number
+  log: Logger
 }
 
-/** Origin of the transactions that apply changes another instance committed. */
-const REMOTE = Symbol('remote')
+const EMPTY: TextDelta = []
 
-export class RoomChanges {
-  private readonly listeners = new Set<CommittedListener>()
-  /** What the last transaction that touched the text did to it, until `take` reads it. */
-  private delta: TextDelta | null = null
+/** A change applied to the document, until it is taken into the text at the latest id. */
+class PendingChange implements QueuedChange {
+  /** Set once committed (this room's own); remote changes stay 0. */
+  id = 0
+  at = 0
+  /** Committed (own) or known durable elsewhere (remote): may be taken into the text. */
+  ready = false
+  /** JSON of the delta, for the store. */
+  readonly delta: string
 
   constructor(
-    private readonly doc: Y.Doc,
-    private readonly commits: CommitQueue,
-    private readonly room: string,
-    private readonly log: Logger,
-  ) {}
+    private readonly log: RoomChanges,
+    readonly textDelta: TextDelta,
+    readonly author: string | null,
+    readonly remote: boolean,
+  ) {
+    this.delta = remote ? '' : JSON.stringify(textDelta)
+  }
 
-  /** Subscribes to changes applied from now on, each heard once durable; returns the unsubscribe. */
-  subscribe(listener: CommittedListener): () => void {
-    this.listeners.add(listener)
-    if (this.listeners.size === 1) this.doc.on('afterTransaction', this.onTransaction)
+  /** CommitQueue: this change is durable as change `id`. */
+  committed(id: number, at: number): void {
+    this.id = id
+    this.at = at
+    this.ready = true
+    this.log.settle()
+  }
+}
+
+export class RoomChanges implements RoomChangeLog {
+  private latest: number
+  private latestTime: number | null
+  private rope = new Rope()
+  private readonly deltas: TextDeltas
+  /** What the last transaction did to the text, until `take` reads it. */
+  private delta: TextDelta | null = null
+  /** Applied, not yet in the text: in the order applied. */
+  private readonly queue: PendingChange[] = []
+  /** The last committed changes, oldest first, contiguous up to `latest` (a ring of `keep`). */
+  private readonly ring: SequencedChange[] = []
+  private ringStart = 0
+  private readonly listeners = new Set<ChangeListener>()
+  /** Resolvers waiting for everything applied before them to be taken into the text. */
+  private waiters: Array<{
+    after: PendingChange | null
+    resolve: (id: number) => void
+    reject: (err: Error) => void
+  }> = []
+  private rereading: Promise<void> | null = null
+  private rereadAgain = false
+  private destroyed = false
+
+  constructor(private readonly options: RoomChangesOptions) {
+    this.latest = options.latest.id
+    this.latestTime = options.latest.at
+    this.deltas = new TextDeltas(options.doc, ROOM_TEXT)
+  }
+
+  /**
+   * Starts following the document from its text as it is now: call once what the store held (up
+   * to the latest id) is loaded into it.
+   */
+  begin(): void {
+    const { doc } = this.options
+    this.rope = new Rope(roomText(doc.share.get(ROOM_TEXT)))
+    doc.on('afterTransaction', this.onTransaction)
+  }
+
+  get latestId(): number {
+    return this.latest
+  }
+
+  get latestAt(): number | null {
+    return this.latestTime
+  }
+
+  text(): string {
+    return this.rope.toString()
+  }
+
+  get length(): number {
+    return this.rope.length
+  }
+
+  since(after: number): readonly SequencedChange[] | null {
+    if (after >= this.latest) return []
+    const oldest = this.ring.length === 0 ? this.latest + 1 : this.ring[this.ringStart].id
+    if (after + 1 < oldest) return null
+    const out: SequencedChange[] = []
+    const size = this.ring.length
+    for (let i = after + 1 - oldest; i < size; i++) out.push(this.ring[(this.ringStart + i) % size])
+    return out
+  }
+
+  pending(): readonly TextDelta[] {
+    const out: TextDelta[] = []
+    for (const change of this.queue) if (change.textDelta.length > 0) out.push(change.textDelta)
+    return out
+  }
+
+  subscribe(listener: ChangeListener): () => void {
+    // A wrapper, so one function subscribed twice is heard twice and unsubscribed once each.
+    const entry: ChangeListener = (change) => listener(change)
+    this.listeners.add(entry)
     return () => {
-      if (this.listeners.delete(listener) && this.listeners.size === 0) {
-        this.doc.off('afterTransaction', this.onTransaction)
-      }
+      this.listeners.delete(entry)
     }
   }
 
   /**
-   * Applies `update` to the document (one Yjs transaction, whose origin is the member or, for
-   * `remote`, this module's own). Returns the change to hand to `deliver` once durable, or null
-   * when nobody listens. Throws what Yjs threw.
+   * Applies `update` to the document in one Yjs transaction with `origin`; returns the delta it
+   * made to the text. Throws what Yjs threw.
    */
-  apply(update: Uint8Array, from: RoomMember | 'remote'): PendingChange | null {
+  apply(update: Uint8Array, origin: unknown): TextDelta {
     this.delta = null
     try {
-      Y.applyUpdate(this.doc, update, from === 'remote' ? REMOTE : from)
+      Y.applyUpdate(this.options.doc, update, origin)
     } catch (err) {
       this.delta = null
       throw err
     }
-    return this.take(update, from)
+    return this.take()
+  }
+
+  /** The delta of the transactions since the last `apply` or `take` (call right after one). */
+  take(): TextDelta {
+    const delta = this.delta ?? EMPTY
+    this.delta = null
+    return delta
   }
 
   /**
-   * Notes a change the document just applied outside `apply` (call right after its transaction,
-   * from the document's `update` event): returns it for `deliver`, or null when nobody listens.
+   * Notes a change this room applied and queues it for commit through `commits.append` (the
+   * returned QueuedChange), credited to `author`.
    */
-  take(update: Uint8Array, from: RoomMember | 'remote'): PendingChange | null {
-    const textDelta = this.delta ?? []
-    this.delta = null
-    if (this.listeners.size === 0) return null
-    return { change: { update, from, textDelta }, audience: [...this.listeners] }
+  own(delta: TextDelta, author: string | null): QueuedChange {
+    const change = new PendingChange(this, delta, author, false)
+    this.queue.push(change)
+    return change
   }
 
-  /** Delivers `pending` now (its update is durable). A listener that throws is logged and skipped. */
-  deliver(pending: PendingChange | null): void {
-    if (!pending) return
-    for (const listener of pending.audience) {
-      if (!this.listeners.has(listener)) continue
-      try {
-        listener(pending.change)
-      } catch (err) {
-        this.log.error({ err, room: this.room }, 'a committed-change listener threw')
+  /**
+   * Notes a change another instance committed, just applied here: taken into the text once what
+   * the room applied before it is committed; `latestId` is then re-read from the store.
+   */
+  remote(delta: TextDelta): void {
+    const change = new PendingChange(this, delta, null, true)
+    this.queue.push(change)
+    this.options.commits.afterCommit(() => {
+      change.ready = true
+      this.settle()
+    })
+  }
+
+  /**
+   * Resolves with `latestId` once everything applied so far is committed and taken into the text
+   * (for a write: its id, the last one if it was sliced). Rejects with RoomUnloadedError if the
+   * room unloads first.
+   */
+  settled(): Promise<number> {
+    if (this.destroyed) return Promise.reject(new RoomUnloadedError(this.options.name))
+    const after = this.queue[this.queue.length - 1] ?? null
+    if (after === null) return Promise.resolve(this.latest)
+    return new Promise((resolve, reject) => this.waiters.push({ after, resolve, reject }))
+  }
+
+  /** Takes what is ready at the head of the queue into the text, in the order applied. */
+  settle(): void {
+    let remote = false
+    while (this.queue.length > 0 && this.queue[0].ready) {
+      const change = this.queue.shift()!
+      this.applyToText(change.textDelta)
+      if (change.remote) {
+        remote = true
+        this.release(change)
+        continue
+      }
+      const sequenced: SequencedChange = {
+        id: change.id,
+        at: change.at,
+        author: change.author,
+        delta: change.textDelta,
+      }
+      if (change.id <= this.latest) {
+        // Only with other instances: the store's latest id was re-read past this one meanwhile.
+        this.release(change)
+        continue
+      }
+      // An id skipped: another instance's change (memory keeps only what is contiguous).
+      if (change.id !== this.latest + 1) this.forget()
+      this.latest = change.id
+      this.latestTime = change.at
+      this.keepInMemory(sequenced)
+      for (const listener of this.listeners) {
+        try {
+          listener(sequenced)
+        } catch (err) {
+          this.options.log.error({ err, room: this.options.name }, 'a change listener threw')
+        }
+      }
+      this.release(change)
+    }
+    if (remote) this.reread()
+  }
+
+  /** Stops following the document; writes still waiting are rejected. */
+  destroy(): void {
+    this.destroyed = true
+    this.options.doc.off('afterTransaction', this.onTransaction)
+    this.listeners.clear()
+    const waiters = this.waiters
+    this.waiters = []
+    for (const waiter of waiters) waiter.reject(new RoomUnloadedError(this.options.name))
+  }
+
+  /** Resolves the waiters whose last change is `change`. */
+  private release(change: PendingChange): void {
+    if (this.waiters.length === 0) return
+    const keep: typeof this.waiters = []
+    for (const waiter of this.waiters) {
+      if (waiter.after === change) waiter.resolve(this.latest)
+      else keep.push(waiter)
+    }
+    this.waiters = keep
+  }
+
+  private applyToText(delta: TextDelta): void {
+    let at = 0
+    for (const run of delta) {
+      if ('retain' in run) at += run.retain
+      else if ('delete' in run) this.rope.delete(at, run.delete)
+      else {
+        this.rope.insert(at, run.insert)
+        at += run.insert.length
       }
     }
   }
 
-  /**
-   * Delivers `pending` (already durable: another instance committed it) after the changes this
-   * room applied before it, so listeners hear every change in the order the room applied them.
-   */
-  deliverInOrder(pending: PendingChange | null): void {
-    if (pending) this.commits.afterCommit(() => this.deliver(pending))
+  private keepInMemory(change: SequencedChange): void {
+    const { keep } = this.options
+    if (keep <= 0) return
+    if (this.ring.length < keep) {
+      this.ring.push(change)
+      return
+    }
+    this.ring[this.ringStart] = change
+    this.ringStart = (this.ringStart + 1) % keep
   }
 
-  /** Stops computing deltas (the room is going away). */
-  destroy(): void {
-    this.listeners.clear()
-    this.doc.off('afterTransaction', this.onTransaction)
+  private forget(): void {
+    this.ring.length = 0
+    this.ringStart = 0
+  }
+
+  /** Re-reads the latest id from the store (after another instance's change), one read at a time. */
+  private reread(): void {
+    if (this.rereading) {
+      this.rereadAgain = true
+      return
+    }
+    const { store, name, log } = this.options
+    this.rereading = store
+      .changesSince(name, Number.MAX_SAFE_INTEGER, 0)
+      .then(
+        (read) => {
+          if (this.destroyed || read.latest <= this.latest) return
+          this.latest = read.latest
+          this.latestTime = read.latestAt
+          this.forget()
+        },
+        (err) => log.warn({ err, room: name }, 'could not re-read the latest change id'),
+      )
+      .finally(() => {
+        this.rereading = null
+        if (this.rereadAgain && !this.destroyed) {
+          this.rereadAgain = false
+          this.reread()
+        }
+      })
   }
 
   private readonly onTransaction = (transaction: Y.Transaction): void => {
-    const text = this.doc.share.get(ROOM_TEXT)
-    const changed = text && transaction.changed.get(text)
-    // The type may still be Yjs' placeholder for a root nobody asked for by kind; its items are the
-    // text's all the same.
-    if (changed) this.delta = new Y.YTextEvent(text as unknown as Y.Text, transaction, changed).delta
+    const delta = this.deltas.of(transaction)
+    if (delta === null) return
+    // Two transactions before one take (not seen in practice): their deltas compose in order.
+    this.delta = this.delta === null ? delta : composeDeltas(this.delta, delta)
   }
+}
+
+/** `a` then `b`, as one delta (through the OT module's compose). */
+function composeDeltas(a: TextDelta, b: TextDelta): TextDelta {
+  return compose(deltaToOp(a), deltaToOp(b)).map((component) =>
+    typeof component === 'number'
+      ? { retain: component }
+      : typeof component === 'string'
+        ? { insert: component }
+        : { delete: deleteLength(component.d) },
+  )
 }

@@ -69,6 +69,11 @@ export class RoomFootprint {
     return this.documentBytes + this.structCount * STRUCT_MEMORY
   }
 
+  /** The room's stored size: its snapshot plus every update accepted since (see documentBytes). */
+  get storedBytes(): number {
+    return this.documentBytes
+  }
+
   /** Counts the document's structs again (after it was loaded or merged in bulk). */
   recount(): void {
     this.structCount = countStructs(this.options.doc)

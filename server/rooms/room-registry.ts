@@ -222,11 +222,18 @@ export class RoomRegistry implements RoomBusListener {
     let room: Room
     let updates = 0
     try {
-      const stored = await this.store.load(name)
+      // The room's latest change id is read beside its state: nothing commits to an unloaded room
+      // on this instance, and what another instance commits meanwhile reaches it by the bus.
+      const [stored, changes] = await Promise.all([
+        this.store.load(name),
+        this.store.changesSince(name, Number.MAX_SAFE_INTEGER, 0),
+      ])
       updates = stored.updates.length
       room = await Room.open({
         name,
         stored,
+        latest: { id: changes.latest, at: changes.latestAt },
+        store: this.store,
         commits: this.commits,
         config: this.options,
         log: this.log,

@@ -2,10 +2,15 @@
  * A room: one Yjs document shared by the connections in it. This is the one place where accepted
  * updates fan out: an update is admitted (shape, then what it would cost this document, see
  * room-admission.ts), applied, queued for the group commit, and only after it is durable relayed
- * (the frame as received, encoded once) to every other connection, counted toward compaction (see
- * room-footprint.ts), and handed to committed-change listeners (the seam for change feeds, see
- * room-changes.ts). Data flows one way: connection → room → commit queue → store → the room's
- * follow-ups.
+ * (the frame as received, encoded once) to every other connection and counted toward compaction
+ * (see room-footprint.ts). Every update applied is a change with a text delta; the store numbers
+ * what the room commits, and the room's change log (`changes`, room-changes.ts) keeps the text at
+ * the latest id and tells listeners of each change once durable. Data flows one way: connection →
+ * room → commit queue → store → the room's follow-ups.
+ *
+ * The server writes too (the HTTP API): `applyLocal` admits and applies an update exactly as a
+ * socket's, `editText` edits the text in one transaction; both are committed and relayed to every
+ * connection as a member's update is, and resolve with their change id once durable.
  *
  * With a bus (several instances sharing one store, see fanout/), what a room commits is also
  * published to the room's other instances once durable, and what they publish is applied here and
@@ -29,32 +34,42 @@ import { PeerError } from '../admission/peer-error.ts'
 import type { Admission } from '../admission/update-admission.ts'
 import { isEmptyUpdate } from '../admission/update-shape.ts'
 import { MAX_SLICE_BYTES, sliceBytes, sliceDeletes, sliceStructs } from '../admission/update-slices.ts'
+import type { ServerConfig } from '../config/config.ts'
 import { type BusKind, BusKind as Kind } from '../fanout/bus-message.ts'
 import type { RoomPublisher } from '../fanout/room-bus.ts'
 import type { RelayMetrics } from '../ops/metrics.ts'
-import type { StoredRoom } from '../store/index.ts'
+import type { ChangeStore, StoredRoom } from '../store/index.ts'
+import { ROOM_TEXT, type RoomChangeLog, type TextDelta } from './change-log.ts'
 import type { CommitQueue } from './commit-queue.ts'
 import { type AdmissionConfig, MAX_STEPS, peerErrorFor, RoomAdmission } from './room-admission.ts'
 import { type AwarenessConfig, RoomAwareness } from './room-awareness.ts'
-import { type CommittedListener, type PendingChange, RoomChanges } from './room-changes.ts'
-import { type FootprintConfig, RoomFootprint } from './room-footprint.ts'
+import { RoomChanges, RoomUnloadedError } from './room-changes.ts'
+import { type FootprintConfig, RoomFootprint, STRUCT_MEMORY } from './room-footprint.ts'
 import type { RoomMember } from './room-member.ts'
 import { restoreDoc, type SetAside } from './room-restore.ts'
 import { SavedAcks } from './saved-acks.ts'
 import { SyncReplyCache } from './sync-reply-cache.ts'
 import { nextTurn } from './turns.ts'
 
-export type { CommittedChange, CommittedListener, TextDelta } from './room-changes.ts'
+export type { RoomChangeLog, SequencedChange, TextDelta } from './change-log.ts'
+export { RoomUnloadedError } from './room-changes.ts'
 export type { RoomMember } from './room-member.ts'
 
 /** The slice of the server's config a room applies (each documented in config.ts). */
-export type RoomConfig = AdmissionConfig & FootprintConfig & AwarenessConfig
+export type RoomConfig = AdmissionConfig &
+  FootprintConfig &
+  AwarenessConfig &
+  Pick<ServerConfig, 'feedKeepChanges'>
 
 export interface RoomOptions {
   /** The room's name: its key in the store and on the bus. */
   name: string
   /** What the store holds for it (the document is restored from it, see room-restore.ts). */
   stored: StoredRoom
+  /** The latest change the store held for it, read with `stored` (id 0, at null: none). */
+  latest: { id: number; at: number | null }
+  /** Where the room's changes are numbered (read again after another instance's change). */
+  store: Pick<ChangeStore, 'changesSince'>
   /** The group commit every accepted update goes through (shared by the process's rooms). */
   commits: CommitQueue
   /** Its bounds, budgets and compaction thresholds: its slice of the server's config. */
@@ -69,6 +84,19 @@ export interface RoomOptions {
 
 /** Origin of what a resync applies from the store (relayed by `mergeStored` itself). */
 const RESYNC = Symbol('resync')
+/** Origin of the transactions that apply what another instance committed. */
+const REMOTE = Symbol('remote')
+
+/**
+ * A write the server makes itself (an HTTP write), credited to `author`: the origin of its
+ * transaction, and not a member, so every member hears it.
+ */
+class ServerWrite {
+  constructor(readonly author: string | null) {}
+}
+
+/** Who an update the room commits comes from. */
+type Writer = RoomMember | ServerWrite
 
 export class Room {
   readonly name: string
@@ -79,6 +107,8 @@ export class Room {
   /** What could not be restored from the store when the room loaded (empty when all was fine). */
   setAside: SetAside[] = []
   destroyed = false
+  /** The room's numbered changes: the text at the latest id, recent changes, listeners. */
+  readonly changes: RoomChangeLog
   /** Test hooks, not API: sync-step-2 replies encoded (shared ones count once). */
   readonly __test = { syncReplyEncodes: 0 }
   private readonly commits: CommitQueue
@@ -88,7 +118,7 @@ export class Room {
   private readonly metrics: RelayMetrics | undefined
   private readonly footprint: RoomFootprint
   private readonly admission: RoomAdmission
-  private readonly changes: RoomChanges
+  private readonly changeLog: RoomChanges
   private readonly saved: SavedAcks
   private readonly fullSync = new SyncReplyCache()
 
@@ -104,6 +134,7 @@ export class Room {
       budget: config.maxUpdateWork,
     })
     room.footprint.recount()
+    room.changeLog.begin()
     const cost = room.footprint.cost
     if (cost > config.maxDocumentBytes) {
       log.warn(
@@ -125,9 +156,23 @@ export class Room {
     const doc = this.doc
     this.footprint = new RoomFootprint({ name, doc, stored: options.stored, commits, config, log })
     this.admission = new RoomAdmission({ doc, footprint: this.footprint, config, metrics })
-    this.changes = new RoomChanges(doc, commits, name, log)
+    this.changeLog = new RoomChanges({
+      name,
+      doc,
+      commits,
+      store: options.store,
+      latest: options.latest,
+      keep: config.feedKeepChanges,
+      log,
+    })
+    this.changes = this.changeLog
     this.saved = new SavedAcks(doc, commits, this.members)
     this.awareness = new RoomAwareness({ name, doc, members: this.members, config, log, bus: this.bus })
+  }
+
+  /** The room's stored size in bytes: snapshot and log, as counted for its quota (an estimate until compacted). */
+  get storedBytes(): number {
+    return this.footprint.storedBytes
   }
 
   /** Adds a member and starts the sync handshake with it (server's step 1, awareness, saved, storage). */
@@ -177,14 +222,89 @@ export class Room {
   }
 
   /**
+   * Checks and applies a document update the server writes itself (the HTTP API) on behalf of
+   * `author`: the same admission as a socket's update (shape, work, quota; in slices when costly),
+   * then committed and relayed to every member. Resolves with its change id once durable (the last
+   * slice's; the latest id when it holds nothing new). Rejects with the PeerError a socket would be
+   * closed with, or RoomUnloadedError when the room unloads first.
+   */
+  async applyLocal(received: Uint8Array, author: string | null): Promise<number> {
+    if (this.destroyed) throw new RoomUnloadedError(this.name)
+    if (isEmptyUpdate(received)) return this.changeLog.settled()
+    let admission: Admission
+    try {
+      admission = this.admission.admit(received, MAX_STEPS)
+    } catch (err) {
+      throw peerErrorFor(err, 'document update')
+    }
+    if (admission.update === null) return this.changeLog.settled()
+    const writer = new ServerWrite(author)
+    const tooBig = this.bus !== null && admission.update.byteLength > MAX_SLICE_BYTES
+    if (admission.work > this.config.maxUpdateWork || tooBig) {
+      try {
+        await this.applyInSteps(writer, admission)
+      } catch (err) {
+        throw peerErrorFor(err, 'document update')
+      }
+    } else this.commitApplied(writer, admission, null)
+    return this.changeLog.settled()
+  }
+
+  /**
+   * Edits the room's text on behalf of `author`: runs `edit` on the text (`ROOM_TEXT`) in one
+   * transaction, then commits and relays what it did to every member. Resolves with its change id
+   * once durable (the latest id when it changed nothing). `inserted` (the units `edit` inserts)
+   * is checked against the quota first: a room at its quota refuses with the PeerError a socket
+   * would get (4413). If `edit` throws, what it did is committed all the same, and the promise
+   * rejects with its error. Rejects with RoomUnloadedError when the room unloads first.
+   */
+  editText(edit: (text: Y.Text) => void, author: string | null, inserted = 0): Promise<number> {
+    if (this.destroyed) return Promise.reject(new RoomUnloadedError(this.name))
+    const quota = this.config.maxDocumentBytes
+    // UTF-8 takes at most 3 bytes per UTF-16 unit; a struct or two besides.
+    if (this.footprint.cost + inserted * 3 + 2 * STRUCT_MEMORY > quota) {
+      this.footprint.reclaim()
+      this.metrics?.updateRefused('quota')
+      return Promise.reject(
+        new PeerError(
+          CloseCode.limitExceeded,
+          `text edit: the document would exceed its quota of ${quota} bytes`,
+        ),
+      )
+    }
+    const writer = new ServerWrite(author)
+    let update: Uint8Array | null = null
+    let newStructs = 0
+    const capture = (bytes: Uint8Array, origin: unknown, _doc: Y.Doc, transaction: Y.Transaction) => {
+      if (origin !== writer) return
+      update = bytes
+      newStructs = addedStructs(transaction)
+    }
+    let failure: { err: unknown } | null = null
+    this.doc.on('update', capture)
+    try {
+      this.doc.transact(() => edit(this.doc.getText(ROOM_TEXT)), writer)
+    } catch (err) {
+      failure = { err }
+    } finally {
+      this.doc.off('update', capture)
+    }
+    const delta = this.changeLog.take()
+    if (update) this.commitChange(writer, update, delta, newStructs, null)
+    if (failure) return Promise.reject(failure.err)
+    return this.changeLog.settled()
+  }
+
+  /**
    * Applies an admitted update too costly for one turn as slices of at most half the budget, one
    * per event-loop turn (see update-slices.ts); each slice is admitted, applied and relayed like an
-   * update of its own (committed first when it comes from `member`; null: from another instance,
+   * update of its own (committed first when it comes from `writer`; null: from another instance,
    * already durable). Resolves when all are applied; rejects with the error that stopped it. Stops
    * early (what was applied stays) if the member leaves or the room unloads.
    */
-  private async applyInSteps(member: RoomMember | null, admission: Admission): Promise<void> {
+  private async applyInSteps(writer: Writer | null, admission: Admission): Promise<void> {
     const target = this.config.maxUpdateWork / 2
+    const member = writer instanceof ServerWrite ? null : writer
     const gone = () => this.destroyed || (member !== null && !this.members.has(member))
     const { shape } = admission
     const structs = shape.structCount > 0 ? sliceStructs(this.doc, admission.update!, shape, target) : []
@@ -192,7 +312,7 @@ export class Room {
     for (const slice of structs) {
       await nextTurn()
       if (gone()) return
-      this.applySlice(member, sliceBytes(slice))
+      this.applySlice(writer, sliceBytes(slice))
     }
     await nextTurn()
     if (gone()) return
@@ -201,34 +321,34 @@ export class Room {
     for (const slice of deletes) {
       await nextTurn()
       if (gone()) return
-      this.applySlice(member, sliceBytes(slice))
+      this.applySlice(writer, sliceBytes(slice))
     }
     this.metrics?.updateSliced(slices)
     if (member?.wantsSaved) this.saved.queueFor(member, admission.shape)
   }
 
   /** Admits and applies one slice of a larger update (see applyInSteps). */
-  private applySlice(member: RoomMember | null, slice: Uint8Array): void {
+  private applySlice(writer: Writer | null, slice: Uint8Array): void {
     const admission = this.admission.admit(slice, 1)
     if (admission.update === null) return
-    if (member) {
-      this.commitApplied(member, admission, null)
+    if (writer) {
+      this.commitApplied(writer, admission, null)
       return
     }
-    const change = this.changes.apply(admission.update, 'remote')
-    this.relayRemote(admission.update, admission.newStructs, change)
+    this.changeLog.remote(this.changeLog.apply(admission.update, REMOTE))
+    this.relayRemote(admission.update, admission.newStructs)
   }
 
   /**
-   * Applies an admitted update from `member`, queues it for commit, and relays it once durable.
+   * Applies an admitted update from `writer`, queues it for commit, and relays it once durable.
    * `frame` is the member's frame when it is already a sync-update message of exactly the update.
    */
-  private commitApplied(member: RoomMember, admission: Admission, frame: Uint8Array | null): void {
+  private commitApplied(writer: Writer, admission: Admission, frame: Uint8Array | null): void {
     const update = admission.update!
     const started = this.metrics ? performance.now() : 0
-    let change: PendingChange | null
+    let delta: TextDelta
     try {
-      change = this.changes.apply(update, member)
+      delta = this.changeLog.apply(update, writer)
       this.metrics?.updateApplied((performance.now() - started) / 1000)
     } catch (err) {
       // Yjs may have integrated part of the update before failing: make the store catch up with the
@@ -237,14 +357,28 @@ export class Room {
       void this.footprint.requestCompaction(true)
       throw new PeerError(CloseCode.invalidUpdate, 'document update could not be applied', { cause: err })
     }
-    this.footprint.accepted(update, admission.newStructs)
-    this.commits.append(this.name, update)
+    this.commitChange(writer, update, delta, admission.newStructs, frame)
+  }
+
+  /**
+   * Queues an update `writer` just applied (which made `delta` and added `newStructs`) for commit,
+   * credited to its author, and relays it once durable to every member but `writer`.
+   */
+  private commitChange(
+    writer: Writer,
+    update: Uint8Array,
+    delta: TextDelta,
+    newStructs: number,
+    frame: Uint8Array | null,
+  ): void {
+    this.footprint.accepted(update, newStructs)
+    const author = writer instanceof ServerWrite ? writer.author : this.awareness.nameOf(writer)
+    this.commits.append(this.name, update, this.changeLog.own(delta, author))
     const relay = frame ?? encodeSyncUpdate(update)
     this.fullSync.applied(relay)
     this.commits.afterCommit(() => {
-      for (const other of this.members) if (other !== member) other.send(relay)
+      for (const other of this.members) if (other !== writer) other.send(relay)
       this.bus?.publish(this.name, Kind.update, update)
-      this.changes.deliver(change)
       this.footprint.committed(update)
     })
   }
@@ -315,18 +449,17 @@ export class Room {
       return false
     }
     let admission: Admission
-    let change: PendingChange | null
     try {
       admission = this.admission.admit(payload, MAX_STEPS)
       if (admission.update === null) return true
       if (admission.work > this.config.maxUpdateWork) {
         return this.applyInSteps(null, admission).then(() => true, refused)
       }
-      change = this.changes.apply(admission.update, 'remote')
+      this.changeLog.remote(this.changeLog.apply(admission.update, REMOTE))
     } catch (err) {
       return refused(err)
     }
-    this.relayRemote(admission.update, admission.newStructs, change)
+    this.relayRemote(admission.update, admission.newStructs)
     return true
   }
 
@@ -339,7 +472,7 @@ export class Room {
     const capture = (update: Uint8Array, origin: unknown) => {
       if (origin !== RESYNC) return
       missing.push(update)
-      this.changes.deliverInOrder(this.changes.take(update, 'remote'))
+      this.changeLog.remote(this.changeLog.take())
     }
     this.doc.on('update', capture)
     try {
@@ -357,34 +490,24 @@ export class Room {
     }
     if (this.destroyed) return
     this.footprint.recount()
-    for (const update of missing) this.relayRemote(update, 0, null)
+    for (const update of missing) this.relayRemote(update, 0)
   }
 
   /**
-   * Relays an update that is already durable (another instance committed it) to every member,
-   * counts it (`newStructs`: the structs it added, when not counted otherwise) and hands `change`
-   * to the committed-change listeners.
+   * Relays an update that is already durable (another instance committed it) to every member and
+   * counts it (`newStructs`: the structs it added, when not counted otherwise).
    */
-  private relayRemote(update: Uint8Array, newStructs: number, change: PendingChange | null): void {
+  private relayRemote(update: Uint8Array, newStructs: number): void {
     this.footprint.remote(update, newStructs)
     const frame = encodeSyncUpdate(update)
     this.fullSync.applied(frame)
     for (const member of this.members) member.send(frame)
-    this.changes.deliverInOrder(change)
   }
 
   /** Tells members that opted in whether the store is saving (see `StorageState`). */
   announceStorage(state: (typeof StorageState)[keyof typeof StorageState]): void {
     const message = encodeStorage(state)
     for (const member of this.members) if (member.wantsSaved) member.send(message)
-  }
-
-  /**
-   * Subscribes to the changes this room applies from now on, each heard once it is durable, in the
-   * order applied, with its text delta (see room-changes.ts). Returns the unsubscribe function.
-   */
-  onCommittedChange(listener: CommittedListener): () => void {
-    return this.changes.subscribe(listener)
   }
 
   /**
@@ -400,8 +523,20 @@ export class Room {
     this.destroyed = true
     this.admission.destroy()
     this.fullSync.clear()
-    this.changes.destroy()
+    this.changeLog.destroy()
     this.awareness.destroy()
     this.doc.destroy()
   }
+}
+
+/** Structs `transaction` added to the document (the count the quota is charged for). */
+function addedStructs(transaction: Y.Transaction): number {
+  let count = 0
+  for (const [client, after] of transaction.afterState) {
+    const before = transaction.beforeState.get(client) ?? 0
+    if (after <= before) continue
+    const structs = transaction.doc.store.clients.get(client)
+    if (structs) count += structs.length - Y.findIndexSS(structs, before)
+  }
+  return count
 }
