@@ -20,6 +20,7 @@ import { ROOM_TEXT } from '../server/rooms/change-log.ts'
 import { type Room, RoomUnloadedError } from '../server/rooms/room.ts'
 import { applyDelta, roomText } from '../server/rooms/text-deltas.ts'
 import { FlakyStore } from './helpers/flaky-store.ts'
+import { backwardsTextUpdate } from './helpers/hostile.ts'
 import {
   cleanupAfterEach,
   makeTempDir,
@@ -303,6 +304,25 @@ describe('room change log', () => {
     ).rejects.toThrow('half done')
     await waitFor(() => room.changes.latestId === 4, 'the half-done edit to be committed')
     await waitFor(() => text.toString() === 'Abcd!', 'the client to see it')
+  })
+
+  it('applyLocal of an update too costly for one turn commits it in slices and resolves with the last id', async () => {
+    const server = await start({ storage: 'memory' })
+    const a = client(server.url, 'big')
+    await synced(a)
+    const room = server.server.rooms.get('big')!
+    const heard: SequencedChange[] = []
+    room.changes.subscribe((change) => heard.push(change))
+    const id = await room.applyLocal(backwardsTextUpdate(7_000_004, 60_000, ROOM_TEXT), 'Importer')
+    expect(heard.length).toBeGreaterThan(1)
+    expect(id).toBe(heard.length)
+    expect((await server.server.store.changesSince('big', 0, 0)).latest).toBe(id)
+    expect(heard.every((change) => change.author === 'Importer')).toBe(true)
+    await waitFor(() => a.doc.getText(ROOM_TEXT).length === 60_000, 'the client to get all of it')
+    await settled(room)
+    expect(heard.reduce((text, change) => applyDelta(text, change.delta), '')).toBe(
+      a.doc.getText(ROOM_TEXT).toString(),
+    )
   })
 
   it('rejects writes to a room that unloaded', async () => {

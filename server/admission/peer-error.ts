@@ -15,6 +15,8 @@
  *   StoreOpenError     the database cannot be opened: one line an operator can act on
  *                      (store/store-open-error.ts)
  *   ApiError           an access-API refusal: HTTP status and stable `code` (http/access-api.ts)
+ *   RoomUnloadedError  a server write (HTTP) to a room that unloaded before it was durable
+ *                      (rooms/room-changes.ts) -> 503
  *   OptionValueError   a flag or environment variable with a bad value: printed, exit 2 (main.ts)
  *   TypeError          the caller misused the server's API (contradictory options, bad arguments)
  */

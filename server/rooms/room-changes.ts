@@ -34,9 +34,6 @@ import { ROOM_TEXT } from './change-log.ts'
 import type { CommitQueue, QueuedChange } from './commit-queue.ts'
 import { roomText, TextDeltas } from './text-deltas.ts'
 
-export type { SequencedChange, TextDelta } from './change-log.ts'
-export { ROOM_TEXT } from './change-log.ts'
-
 /** Thrown (as a rejection) to a write waiting on a room that unloaded. */
 export class RoomUnloadedError extends Error {
   override readonly name = 'RoomUnloadedError'
@@ -95,15 +92,16 @@ export class RoomChanges implements RoomChangeLog {
   private readonly deltas: TextDeltas
   /** What the last transaction did to the text, until `take` reads it. */
   private delta: TextDelta | null = null
-  /** Applied, not yet in the text: in the order applied. */
-  private readonly queue: PendingChange[] = []
+  /** Applied, not yet in the text: in the order applied, from `head` on. */
+  private queue: PendingChange[] = []
+  private head = 0
   /** The last committed changes, oldest first, contiguous up to `latest` (a ring of `keep`). */
   private readonly ring: SequencedChange[] = []
   private ringStart = 0
   private readonly listeners = new Set<ChangeListener>()
   /** Resolvers waiting for everything applied before them to be taken into the text. */
   private waiters: Array<{
-    after: PendingChange | null
+    after: PendingChange
     resolve: (id: number) => void
     reject: (err: Error) => void
   }> = []
@@ -155,7 +153,10 @@ export class RoomChanges implements RoomChangeLog {
 
   pending(): readonly TextDelta[] {
     const out: TextDelta[] = []
-    for (const change of this.queue) if (change.textDelta.length > 0) out.push(change.textDelta)
+    for (let i = this.head; i < this.queue.length; i++) {
+      const { textDelta } = this.queue[i]
+      if (textDelta.length > 0) out.push(textDelta)
+    }
     return out
   }
 
@@ -220,16 +221,16 @@ export class RoomChanges implements RoomChangeLog {
    */
   settled(): Promise<number> {
     if (this.destroyed) return Promise.reject(new RoomUnloadedError(this.options.name))
-    const after = this.queue[this.queue.length - 1] ?? null
-    if (after === null) return Promise.resolve(this.latest)
+    if (this.head === this.queue.length) return Promise.resolve(this.latest)
+    const after = this.queue[this.queue.length - 1]
     return new Promise((resolve, reject) => this.waiters.push({ after, resolve, reject }))
   }
 
   /** Takes what is ready at the head of the queue into the text, in the order applied. */
   settle(): void {
     let remote = false
-    while (this.queue.length > 0 && this.queue[0].ready) {
-      const change = this.queue.shift()!
+    while (this.head < this.queue.length && this.queue[this.head].ready) {
+      const change = this.queue[this.head++]
       this.applyToText(change.textDelta)
       if (change.remote) {
         remote = true
@@ -260,6 +261,13 @@ export class RoomChanges implements RoomChangeLog {
         }
       }
       this.release(change)
+    }
+    if (this.head === this.queue.length) {
+      this.queue = []
+      this.head = 0
+    } else if (this.head > 1024 && this.head * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.head)
+      this.head = 0
     }
     if (remote) this.reread()
   }
