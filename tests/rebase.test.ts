@@ -27,12 +27,14 @@ import {
   deltaToOp,
   lengthChange,
   opBoundaries,
+  opToDelta,
   rebaseEdit,
   splitsSurrogatePair,
   type TextEdit,
   type TextOp,
 } from '../shared/ot/index.ts'
 import { seededTest, withNote } from './helpers/seed.ts'
+import { randomEdit, randomText, typeRandomly } from './helpers/text-edits.ts'
 
 const RUNS = 3000
 
@@ -110,11 +112,18 @@ describe('rebaseEdit, by example', () => {
     })
   })
 
-  it('an embed counts one unit; formatting changes nothing', () => {
+  it('converts between deltas and ops: an embed counts one unit; formatting changes nothing', () => {
     expect(
       deltaToOp([{ retain: 2, attributes: { bold: true } } as never, { insert: { image: 'x' } }]),
     ).toEqual([2, '\uFFFC'])
     expect(lengthChange([{ retain: 2 }, { insert: 'ab' }, { delete: 3 }, { insert: {} }])).toBe(0)
+    expect(opToDelta([2, { d: 3 }, 'x', 1, { d: 'ab' }])).toEqual([
+      { retain: 2 },
+      { delete: 3 },
+      { insert: 'x' },
+      { retain: 1 },
+      { delete: 2 },
+    ])
   })
 
   it('finds the boundaries an op touches and the ones that split a surrogate pair', () => {
@@ -131,23 +140,6 @@ const EDIT = ['Z', '🎉', '\u0327']
 const fromEdit = new Set(EDIT)
 const fromConcurrent = new Set(CONCURRENT)
 
-function randomText(gen: prng.PRNG, chars: string[], max: number): string {
-  let s = ''
-  for (let n = prng.uint32(gen, 0, max); n > 0; n--) s += prng.oneOf(gen, chars)
-  return s
-}
-
-/** The offsets between characters (never inside a surrogate pair). */
-function boundaries(s: string): number[] {
-  const out = [0]
-  let at = 0
-  for (const ch of s) {
-    at += ch.length
-    out.push(at)
-  }
-  return out
-}
-
 /** False when the composed changes delete unit `unit` of the text they apply to. */
 function survives(changes: TextOp, unit: number): boolean {
   let at = 0
@@ -160,25 +152,11 @@ function survives(changes: TextOp, unit: number): boolean {
   return true
 }
 
-/** A random change to `text`, at character boundaries, as an editor makes one. */
-function randomChange(gen: prng.PRNG, text: Y.Text): void {
-  const s = text.toString()
-  const at = prng.oneOf(gen, boundaries(s))
-  if (prng.bool(gen) && at < s.length) {
-    const end = prng.oneOf(
-      gen,
-      boundaries(s).filter((b) => b > at),
-    )
-    text.delete(at, end - at)
-  }
-  if (prng.bool(gen)) text.insert(at, randomText(gen, CONCURRENT, 3) || 'x')
-}
-
 /** Removes the characters of the edit's insert (which only the edit's insert uses). */
 const withoutEdit = (s: string) => [...s].filter((ch) => !fromEdit.has(ch)).join('')
 
 function compareWithYjs(gen: prng.PRNG): void {
-  const base = randomText(gen, BASE, 10)
+  const base = randomText(gen, BASE, 0, 10)
   const origin = new Y.Doc()
   origin.getText('t').insert(0, base)
   const baseState = Y.encodeStateAsUpdate(origin)
@@ -193,18 +171,11 @@ function compareWithYjs(gen: prng.PRNG): void {
   const record = (event: Y.YTextEvent) => deltas.push(event.delta as Delta)
   const text = people.getText('t')
   text.observe(record)
-  for (let n = prng.uint32(gen, 0, 4); n > 0; n--) people.transact(() => randomChange(gen, text))
+  for (let n = prng.uint32(gen, 0, 4); n > 0; n--) typeRandomly(gen, text, CONCURRENT)
   text.unobserve(record)
 
-  const b = boundaries(base)
-  const index = prng.oneOf(gen, b)
-  const end = prng.bool(gen)
-    ? prng.oneOf(
-        gen,
-        b.filter((x) => x >= index),
-      )
-    : index
-  const edit: TextEdit = { index, delete: end - index, insert: randomText(gen, EDIT, 3) }
+  const edit = randomEdit(gen, base, EDIT)
+  const { index } = edit
   bot.transact(() => {
     const t = bot.getText('t')
     t.delete(index, edit.delete)
@@ -234,6 +205,7 @@ function compareWithYjs(gen: prng.PRNG): void {
     ).toBe(true)
   }
   const changes = deltas.map(deltaToOp).reduce((a, d) => compose(a, d), [] as TextOp)
+  const end = index + edit.delete
   const left = end - 1
   const sidesKept = (left < 0 || survives(changes, left)) && (end >= base.length || survives(changes, end))
   if (sidesKept) expect(ours, context).toBe(yjs)

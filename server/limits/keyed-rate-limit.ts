@@ -22,8 +22,11 @@ export class KeyedRateLimit {
     this.maxKeys = options.maxKeys ?? 10_000
   }
 
-  /** Takes one event for `key`: 0 when allowed, else the milliseconds until one would be. */
-  take(key: string): number {
+  /**
+   * Takes one event (or `cost`, e.g. its bytes) for `key`: 0 when allowed, else the milliseconds
+   * until it would be.
+   */
+  take(key: string, cost = 1): number {
     let bucket = this.buckets.get(key)
     if (bucket) this.buckets.delete(key)
     else {
@@ -31,7 +34,7 @@ export class KeyedRateLimit {
       this.evict()
     }
     this.buckets.set(key, bucket)
-    return bucket.take() ? 0 : Math.max(1, bucket.waitMs())
+    return bucket.take(cost) ? 0 : Math.max(1, bucket.waitMs(cost))
   }
 
   /** Buckets held now. */

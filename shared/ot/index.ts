@@ -33,6 +33,7 @@ export {
   deltaToOp,
   lengthChange,
   opBoundaries,
+  opToDelta,
   type RebasedEdit,
   rebaseEdit,
   splitsSurrogatePair,

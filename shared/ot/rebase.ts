@@ -54,6 +54,17 @@ export function deltaToOp(delta: Delta): TextOp {
   return trim(op)
 }
 
+/** An op as a delta (deletes by count), e.g. for `Y.Text.applyDelta`. */
+export function opToDelta(op: TextOp): DeltaRun[] {
+  return op.map((c) =>
+    typeof c === 'number'
+      ? { retain: c }
+      : typeof c === 'string'
+        ? { insert: c }
+        : { delete: deleteLength(c.d) },
+  )
+}
+
 /** Units a delta adds to a text's length (negative when it removes more than it adds). */
 export function lengthChange(delta: Delta): number {
   let n = 0

@@ -1,0 +1,206 @@
+/**
+ * `POST /api/rooms/<room>/text`: from a JSON body to an edit applied to the room's text
+ * (PROTOCOL.md, "The document over HTTP").
+ *
+ *   body = {"index": n, "delete"?: n, "insert"?: string, "base"?: changeId}
+ *
+ * With `base`, the edit was made to the text at that change: it is rebased (shared/ot/rebase.ts)
+ * over the deltas of every change committed since (from the room's memory, else the store; 409
+ * `base_expired` when neither reaches back), then over what the room applied but has not yet
+ * committed (`changes.pending()`), which gives the edit against the document as it is. That last
+ * step, the checks against the text and the Y.Text delete/insert all run in one synchronous step
+ * inside `room.editText`, so nothing changes the document in between. Without `base` the edit is
+ * made to that same current text.
+ *
+ * Checked: integers in range, a well-formed string (no lone surrogate: Yjs would write it to the
+ * wire as U+FFFD, and the text would differ between here and every other copy), the range inside
+ * the text at `base`, no index splitting a surrogate pair (400 `bad_edit`).
+ */
+import type * as Y from 'yjs'
+import {
+  type Delta,
+  lengthChange,
+  opBoundaries,
+  opToDelta,
+  type RebasedEdit,
+  rebaseEdit,
+  splitsSurrogatePair,
+  type TextEdit,
+  type TextOp,
+} from '../../shared/ot/index.ts'
+import type { RoomChangeLog } from '../rooms/change-log.ts'
+import { roomText } from '../rooms/text-deltas.ts'
+import type { ChangesRead } from '../store/index.ts'
+import { ApiError } from './api-error.ts'
+
+/** A parsed text edit: the edit, and the change id it was made at (null: the current text). */
+export interface TextEditRequest {
+  readonly edit: TextEdit
+  readonly base: number | null
+}
+
+/** What a text edit needs of a room (rooms/room.ts `Room`). */
+export interface EditableRoom {
+  readonly name: string
+  readonly changes: RoomChangeLog
+  /**
+   * Runs `edit` on the room's text in one transaction; resolves with the change id once durable.
+   * `inserted` (the units it inserts) is checked against the room's quota first.
+   */
+  editText(edit: (text: Y.Text) => void, author: string | null, inserted: number): Promise<number>
+}
+
+/** Where changes older than the room's memory are read (the store's `changesSince`). */
+export interface ChangeHistory {
+  changesSince(room: string, after: number, limit: number): Promise<ChangesRead>
+}
+
+/** What a text edit became: its change id, and where its insert landed in the text at that id. */
+export interface TextEditResult {
+  readonly changeId: number
+  readonly index: number
+}
+
+/** A surrogate not paired with its other half (with the `u` flag, a pair reads as one code point). */
+const LONE_SURROGATE = /\p{Cs}/u
+
+/** Changes read from the store at a time. */
+const STORE_PAGE = 1_000
+
+/** Reads the body's fields; throws ApiError 400 (`bad_request` for types, `bad_edit` for the insert). */
+export function parseTextEdit(body: unknown): TextEditRequest {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw new ApiError(400, 'bad_request', 'the body must be a JSON object')
+  }
+  const fields = body as Record<string, unknown>
+  const index = count(fields.index, 'index')
+  const deleted = fields.delete === undefined ? 0 : count(fields.delete, 'delete')
+  const insert = fields.insert ?? ''
+  if (typeof insert !== 'string') throw new ApiError(400, 'bad_request', 'insert must be a string')
+  if (LONE_SURROGATE.test(insert)) {
+    throw new ApiError(400, 'bad_edit', 'insert holds a lone surrogate (half of a character)')
+  }
+  const base = fields.base === undefined || fields.base === null ? null : count(fields.base, 'base')
+  return { edit: { index, delete: deleted, insert }, base }
+}
+
+function count(value: unknown, name: string): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    throw new ApiError(400, 'bad_request', `${name} must be a non-negative integer`)
+  }
+  return value
+}
+
+/**
+ * Applies `request` to `room` on behalf of `author` and resolves once it is durable; throws
+ * ApiError 400 (`bad_request`: `base` ahead of the room; `bad_edit`) or 409 (`base_expired`).
+ */
+export async function applyTextEdit(
+  room: EditableRoom,
+  history: ChangeHistory,
+  request: TextEditRequest,
+  author: string | null,
+): Promise<TextEditResult> {
+  const { base } = request
+  if (base !== null && base > room.changes.latestId) {
+    throw new ApiError(
+      400,
+      'bad_request',
+      `base ${base} is ahead of the room's latest change (${room.changes.latestId})`,
+    )
+  }
+  // What memory no longer holds is read from the store first (a wait); the rest is read in the
+  // synchronous step inside editText, with the document as it then is.
+  const stored: Delta[] = []
+  let at = base
+  for (;;) {
+    while (at !== null && room.changes.since(at) === null) at = await readStored(room, history, at, stored)
+    const placed: { outcome?: Placement } = {}
+    const changeId = await room.editText(
+      (text) => {
+        const outcome = place(room, request, text, at, stored)
+        placed.outcome = outcome
+        if (outcome.kind === 'placed') text.applyDelta(opToDelta(outcome.rebased.op))
+      },
+      author,
+      request.edit.insert.length,
+    )
+    const { outcome } = placed
+    if (!outcome) throw new Error('editText did not run the edit')
+    if (outcome.kind === 'placed') return { changeId, index: outcome.rebased.index }
+    if (outcome.kind === 'refused') throw outcome.refusal
+    // Memory moved on past what the store read reached while it was read: read on from there.
+  }
+}
+
+/** Where an edit stands against the document now: placed, refused, or memory moved on meanwhile. */
+type Placement =
+  | { kind: 'placed'; rebased: RebasedEdit }
+  | { kind: 'refused'; refusal: ApiError }
+  | { kind: 'stale' }
+
+/**
+ * Appends to `out` the deltas of `room`'s stored changes after `after` (a page of them); returns
+ * the id of the last one read. Throws 409 `base_expired` when the store no longer keeps them all.
+ */
+async function readStored(room: EditableRoom, history: ChangeHistory, after: number, out: Delta[]) {
+  const read = await history.changesSince(room.name, after, STORE_PAGE)
+  const expired = () =>
+    new ApiError(409, 'base_expired', `the changes after ${after} are no longer kept; read the text again`)
+  if (read.oldest === null || read.oldest > after + 1 || read.changes.length === 0) throw expired()
+  let at = after
+  for (const change of read.changes) {
+    // A delta not known (not yet computed by the instance that committed it) cannot be rebased over.
+    if (change.id !== at + 1 || change.delta === null) throw expired()
+    out.push(JSON.parse(change.delta) as Delta)
+    at = change.id
+  }
+  return at
+}
+
+/**
+ * Places the edit on `text` as it is now: runs inside `editText`, synchronously. Without a base it
+ * applies as made; with one, over the `stored` deltas (up to change `at`), those memory holds after
+ * `at`, then the pending ones.
+ */
+function place(
+  room: EditableRoom,
+  request: TextEditRequest,
+  text: Y.Text,
+  at: number | null,
+  stored: readonly Delta[],
+): Placement {
+  const { changes } = room
+  let deltas: Delta[] = []
+  if (at !== null) {
+    const committed = changes.since(at)
+    if (committed === null) return { kind: 'stale' }
+    deltas = [...stored, ...committed.map((change) => change.delta), ...changes.pending()]
+  }
+  const { edit } = request
+  const refuse = (problem: string): Placement => ({
+    kind: 'refused',
+    refusal: new ApiError(400, 'bad_edit', problem),
+  })
+  const length = text.length - deltas.reduce((n, delta) => n + lengthChange(delta), 0)
+  if (edit.index + edit.delete > length) {
+    const where = request.base === null ? 'the text' : `the text at ${request.base}`
+    return refuse(`index ${edit.index} + delete ${edit.delete} runs past the end of ${where} (${length})`)
+  }
+  const rebased = rebaseEdit(edit, deltas)
+  const problem = fitProblem(rebased.op, text)
+  return problem ? refuse(problem) : { kind: 'placed', rebased }
+}
+
+/** Why `op` cannot apply to `text` (past its end, or splitting a surrogate pair), or null. */
+function fitProblem(op: TextOp, text: Y.Text): string | null {
+  const boundaries = opBoundaries(op)
+  if (boundaries.length === 0) return null
+  if (boundaries[boundaries.length - 1] > text.length) return 'the edit runs past the end of the text'
+  // As the room counts units: an embed is one (Y.Text.toString would leave it out).
+  const current = roomText(text)
+  const split = boundaries.find((at) => splitsSurrogatePair(current, at))
+  return split === undefined
+    ? null
+    : `the edit would split a surrogate pair (at ${split} in the current text)`
+}
