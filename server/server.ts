@@ -23,9 +23,13 @@ import { RoomPolicies } from './auth/room-policy.ts'
 import { resolveConfig, type ServerConfig } from './config/config.ts'
 import { RedisBus } from './fanout/redis-bus.ts'
 import type { RoomBus } from './fanout/room-bus.ts'
+import { FeedHub } from './feed/feed-hub.ts'
 import { createAccessApi } from './http/access-api.ts'
+import { createDocumentApi } from './http/document-api.ts'
+import { createDocumentWrites } from './http/document-writes.ts'
 import { createHttpListener, listenOn } from './http/http-listener.ts'
-import { HttpRoutes } from './http/http-routes.ts'
+import { type FallbackHandler, HttpRoutes } from './http/http-routes.ts'
+import { requestAccess } from './http/request-access.ts'
 import { createStaticHandler } from './http/static-files.ts'
 import { HttpConnectionLimits } from './limits/http-connection-limits.ts'
 import { UpgradeLimits } from './limits/upgrade-limits.ts'
@@ -104,8 +108,30 @@ export function createServer(partial: Partial<ServerConfig> = {}, hooks: ServerH
   if (bus) rooms.useBus(bus)
   const access = config.authSecret ? accessControl(config.authSecret, config, store, bus, log) : null
 
-  const http = publicListener(config, log, monitoring, access)
   const limits = new UpgradeLimits(config, rooms)
+  const httpLimits = new HttpConnectionLimits(config)
+  const feeds = new FeedHub({ rooms, store, config, log, metrics })
+  const requests = requestAccess(hooks.authenticate, access?.authenticator ?? null)
+  const documents = createDocumentApi({
+    rooms,
+    feeds,
+    access: requests,
+    streamLimits: limits,
+    httpLimits,
+    live: access?.live ?? null,
+    config,
+    closing: () => closing !== null,
+    log,
+  })
+  const writes = createDocumentWrites({
+    rooms,
+    store,
+    access: requests,
+    config,
+    closing: () => closing !== null,
+    log,
+  })
+  const http = publicListener(config, log, monitoring, access, httpLimits, [documents, writes])
   http.on(
     'upgrade',
     createUpgradeHandler({
@@ -154,24 +180,38 @@ export function createServer(partial: Partial<ServerConfig> = {}, hooks: ServerH
       return { port: address.port, host: address.address, monitorPort }
     },
     close() {
-      closing ??= shutdown({ heartbeat, monitoring, http, connections, rooms, commits, bus, store, log })
+      closing ??= shutdown({
+        heartbeat,
+        monitoring,
+        http,
+        feeds,
+        connections,
+        rooms,
+        commits,
+        bus,
+        store,
+        log,
+      })
       return closing
     },
   }
 }
 
 /**
- * The public HTTP listener: the monitoring routes, the access API, then the static client. A socket
- * counts under the HTTP connection limits until it asks to upgrade, and under the upgrade limits
- * from then on.
+ * The public HTTP listener: the monitoring routes, the document reads, change feed and writes, the
+ * access API, then the static client. A socket counts under the HTTP connection limits until it
+ * asks to upgrade (or opens a change feed), and under the upgrade limits from then on.
  */
 function publicListener(
   config: ServerConfig,
   log: Logger,
   monitoring: Monitoring,
   access: AccessControl | null,
+  httpLimits: HttpConnectionLimits,
+  documents: FallbackHandler[],
 ): HttpServer {
   const routes = monitoring.addPublicRoutes(new HttpRoutes(log))
+  for (const handler of documents) routes.fallback(handler)
   routes.fallback(createAccessApi({ config, auth: access, log }))
   if (config.staticDir) {
     const serveStatic = createStaticHandler(config.staticDir)
@@ -183,7 +223,6 @@ function publicListener(
     routes.handle,
     config.maxConnections + config.maxHttpConnections,
   )
-  const httpLimits = new HttpConnectionLimits(config)
   http.on('connection', httpLimits.connection)
   // Before the upgrade handler: from its upgrade request on, a socket counts under the upgrade limits.
   http.prependListener('upgrade', (_req, socket) => httpLimits.upgraded(socket as Socket))
@@ -195,6 +234,7 @@ interface RunningParts {
   heartbeat: Heartbeat
   monitoring: Monitoring
   http: HttpServer
+  feeds: Pick<FeedHub, 'close'>
   connections: Set<Connection>
   rooms: RoomRegistry
   commits: CommitQueue
@@ -207,15 +247,17 @@ interface RunningParts {
 const CLOSE_GRACE_MS = 2_000
 
 /**
- * Stops a server, in order: no new connections or requests; every socket closed with 1012 (clients
- * reconnect elsewhere); rooms flushed and unloaded; the commit queue drained; then the bus (after
- * the last commits' publishes) and the store; last, the HTTP sockets still open.
+ * Stops a server, in order: no new connections or requests; every change feed ended and every
+ * socket closed with 1012 (clients reconnect elsewhere); rooms flushed and unloaded; the commit
+ * queue drained; then the bus (after the last commits' publishes) and the store; last, the HTTP
+ * sockets still open.
  */
 async function shutdown(parts: RunningParts): Promise<void> {
   const { monitoring, http, connections, log } = parts
   parts.heartbeat.stop()
   monitoring.stop()
   http.close()
+  parts.feeds.close()
   await Promise.all(
     [...connections].map((c) => c.closeWithin(CloseCode.serviceRestart, 'server restarting', CLOSE_GRACE_MS)),
   )

@@ -104,6 +104,8 @@ export class FeedHub<R extends FeedRoom = FeedRoom> {
   /** Ends every stream (shutdown: their clients reconnect, to another instance or once restarted). */
   close(): void {
     this.closing = true
+    if (this.keepAlive) clearInterval(this.keepAlive)
+    this.keepAlive = null
     for (const stream of this.streams) stream.close('shutdown')
   }
 

@@ -6,27 +6,21 @@
  * multisets of names: two people may share one). The event is encoded once per change, and the
  * snapshot a new subscriber gets once per list.
  *
- * Awareness states are what peers sent: a name is cut to MAX_NAME units and a color kept only when
- * it is a CSS hex color.
+ * Awareness states are what peers sent (admission refuses a `user` field that breaks
+ * shared/protocol/presence.ts): a state is listed only with a presence name, its color only when it
+ * is a presence color.
  */
 import type { Awareness } from 'y-protocols/awareness'
+import { isPresenceColor, isPresenceName } from '../../shared/protocol/index.ts'
 import { type Person, presenceEvent } from './feed-events.ts'
-
-/** Longest name listed, in UTF-16 units. */
-export const MAX_NAME = 100
-
-const HEX_COLOR = /^#[0-9a-fA-F]{3,8}$/
 
 /** The person an awareness state shows, or null when it names nobody. */
 function personOf(state: Record<string, unknown>): Person | null {
   const user = state.user
   if (typeof user !== 'object' || user === null) return null
   const { name, color } = user as Record<string, unknown>
-  if (typeof name !== 'string' || name === '') return null
-  return {
-    name: name.slice(0, MAX_NAME),
-    color: typeof color === 'string' && HEX_COLOR.test(color) ? color : null,
-  }
+  if (!isPresenceName(name) || name === '') return null
+  return { name, color: isPresenceColor(color) ? color : null }
 }
 
 /** `from` minus `other`, as multisets. */
