@@ -9,7 +9,9 @@ import {
   BusKind,
   BusMessageError,
   decodeBusFrame,
+  decodeChangeEntry,
   encodeBusFrame,
+  encodeChangeEntry,
 } from '../server/fanout/bus-message.ts'
 import { seededTest } from './helpers/seed.ts'
 
@@ -62,5 +64,30 @@ describe('fan-out frames', () => {
     const count = good.slice()
     count[11] = 100
     expect(() => decodeBusFrame(count)).toThrow(/100 entries/)
+  })
+
+  it('carries a change with its id, time and author; a malformed change payload fails the frame', () => {
+    const update = new Uint8Array([0, 0])
+    for (const author of ['Ada 😀', null]) {
+      const payload = encodeChangeEntry({ id: 42, at: 1_700_000_000_000, author, update })
+      const frame = decodeBusFrame(encodeBusFrame('a', [{ kind: BusKind.change, payload }], 0))
+      expect(decodeChangeEntry(frame.entries[0].payload)).toEqual({
+        id: 42,
+        at: 1_700_000_000_000,
+        author,
+        update,
+      })
+    }
+    const good = encodeChangeEntry({ id: 1, at: 0, author: null, update })
+    const zero = good.slice()
+    zero[0] = 0
+    const flag = good.slice()
+    flag[9] = 2
+    for (const payload of [zero, flag, good.subarray(0, good.length - 1), new Uint8Array([...good, 0])]) {
+      expect(() => decodeChangeEntry(payload)).toThrow(BusMessageError)
+      expect(() => decodeBusFrame(encodeBusFrame('a', [{ kind: BusKind.change, payload }], 0))).toThrow(
+        BusMessageError,
+      )
+    }
   })
 })

@@ -9,12 +9,23 @@
  *   float64   sent at (ms since the epoch; for the fan-out latency metric)
  *   varUint   entry count (at least 1)
  *   entries, in the order they were published:
- *     varUint       kind: 0 update (a committed Yjs update), 1 awareness (an awareness update,
- *                   removals included), 2 resync (the sender may have failed to publish
+ *     varUint       kind: 0 update (a committed Yjs update without its change id: what instances
+ *                   before change ids published; still applied, but the receiver cannot sequence
+ *                   it and re-reads its change sequence from the store), 1 awareness (an awareness
+ *                   update, removals included), 2 resync (the sender may have failed to publish
  *                   something, or published an update too large for a frame: re-read the room
  *                   from the shared store), 3 policy (policy channel only: the room's policy
- *                   changed in the store; re-read it)
+ *                   changed in the store; re-read it), 4 change (a committed update with the change
+ *                   id the store gave it, its commit time and author: see ChangeEntry)
  *     varUint8Array payload (empty for resync; the room name, UTF-8, for policy)
+ *
+ * A change entry's payload (`encodeChangeEntry`):
+ *
+ *   varUint       change id (at least 1)
+ *   float64       committed at (ms since the epoch)
+ *   varUint       1 with an author, 0 without
+ *   varString     the author (only with one)
+ *   varUint8Array the Yjs update
  *
  * Redis is infrastructure we run, but a frame is still read defensively: a malformed one is
  * reported and dropped, never thrown into the subscriber's callback.
@@ -24,7 +35,7 @@ import * as encoding from 'lib0/encoding'
 
 export const BUS_VERSION = 1
 
-export const BusKind = { update: 0, awareness: 1, resync: 2, policy: 3 } as const
+export const BusKind = { update: 0, awareness: 1, resync: 2, policy: 3, change: 4 } as const
 export type BusKind = (typeof BusKind)[keyof typeof BusKind]
 
 export interface BusEntry {
@@ -84,16 +95,57 @@ export function decodeBusFrame(frame: Uint8Array): BusFrame {
         kind !== BusKind.update &&
         kind !== BusKind.awareness &&
         kind !== BusKind.resync &&
-        kind !== BusKind.policy
+        kind !== BusKind.policy &&
+        kind !== BusKind.change
       ) {
         throw new BusMessageError(`unknown bus entry kind ${kind}`)
       }
-      entries.push({ kind, payload: decoding.readVarUint8Array(decoder) })
+      const payload = decoding.readVarUint8Array(decoder)
+      if (kind === BusKind.change) decodeChangeEntry(payload)
+      entries.push({ kind, payload })
     }
     if (decoding.hasContent(decoder)) throw new BusMessageError('bus frame has trailing bytes')
     return { sender, sentAt, entries }
   } catch (err) {
     if (err instanceof BusMessageError) throw err
     throw new BusMessageError(`malformed bus frame: ${(err as Error).message}`)
+  }
+}
+
+/** A committed update with its change id: the payload of a `change` entry. */
+export interface ChangeEntry {
+  id: number
+  at: number
+  author: string | null
+  update: Uint8Array
+}
+
+export function encodeChangeEntry(change: ChangeEntry): Uint8Array {
+  const encoder = encoding.createEncoder()
+  encoding.writeVarUint(encoder, change.id)
+  encoding.writeFloat64(encoder, change.at)
+  encoding.writeVarUint(encoder, change.author === null ? 0 : 1)
+  if (change.author !== null) encoding.writeVarString(encoder, change.author)
+  encoding.writeVarUint8Array(encoder, change.update)
+  return encoding.toUint8Array(encoder)
+}
+
+/** Reads a change entry's payload; throws BusMessageError for anything but a whole, valid one. */
+export function decodeChangeEntry(payload: Uint8Array): ChangeEntry {
+  try {
+    const decoder = decoding.createDecoder(payload)
+    const id = decoding.readVarUint(decoder)
+    if (id < 1 || !Number.isSafeInteger(id)) throw new BusMessageError(`change entry with id ${id}`)
+    const at = decoding.readFloat64(decoder)
+    if (!Number.isFinite(at)) throw new BusMessageError('change entry with a time that is not a number')
+    const flag = decoding.readVarUint(decoder)
+    if (flag > 1) throw new BusMessageError(`change entry with author flag ${flag}`)
+    const author = flag === 1 ? decoding.readVarString(decoder) : null
+    const update = decoding.readVarUint8Array(decoder)
+    if (decoding.hasContent(decoder)) throw new BusMessageError('change entry has trailing bytes')
+    return { id, at, author, update }
+  } catch (err) {
+    if (err instanceof BusMessageError) throw err
+    throw new BusMessageError(`malformed change entry: ${(err as Error).message}`)
   }
 }

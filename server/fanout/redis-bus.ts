@@ -227,7 +227,7 @@ export class RedisBus implements RoomBus {
     let size = 0
     for (let entry of entries) {
       if (entry.payload.byteLength + ENTRY_HEADER_BYTES > budget) {
-        if (entry.kind !== Kind.update || room === null) {
+        if ((entry.kind !== Kind.update && entry.kind !== Kind.change) || room === null) {
           this.options.log.warn(
             { room, kind: entry.kind, bytes: entry.payload.byteLength },
             'dropped a bus entry larger than a frame',

@@ -9,7 +9,7 @@
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
 import { closeCodeName, MessageType, SyncType } from '../../shared/protocol/index.ts'
-import type { BusKind } from '../fanout/bus-message.ts'
+import { BusKind } from '../fanout/bus-message.ts'
 import type { FanoutMetrics } from '../fanout/room-bus.ts'
 import type { FeedMetrics } from '../feed/feed-hub.ts'
 import type { StreamEnd } from '../feed/sse-stream.ts'
@@ -32,8 +32,13 @@ const DIRECTIONS = ['in', 'out'] as const
 const IN = 0
 const OUT = 1
 
-/** The `kind` label of the fan-out counters, indexed by BusKind. */
+/** The `kind` label of the fan-out counters, indexed by BusKind (a `change` counts as an update). */
 const BUS_KINDS = ['update', 'awareness', 'resync'] as const
+
+/** The slot of a bus entry kind in the fan-out counters (a committed update, with or without its id, is an update). */
+function busKindSlot(kind: BusKind): number {
+  return kind === BusKind.change ? BusKind.update : kind
+}
 
 /** Close codes counted under their own label value; any other code a peer sends counts as `other`. */
 const RFC_CLOSE_CODES = new Set([1000, 1001, 1005, 1006])
@@ -357,13 +362,13 @@ export class ServerMetrics implements RelayMetrics, FanoutMetrics, FeedMetrics {
   }
 
   fanoutPublished(kind: BusKind, bytes: number): void {
-    this.fanoutFrames[OUT * BUS_KINDS.length + kind]++
-    this.fanoutBytes[OUT * BUS_KINDS.length + kind] += bytes
+    this.fanoutFrames[OUT * BUS_KINDS.length + busKindSlot(kind)]++
+    this.fanoutBytes[OUT * BUS_KINDS.length + busKindSlot(kind)] += bytes
   }
 
   fanoutReceived(kind: BusKind, bytes: number, latencySeconds: number): void {
-    this.fanoutFrames[IN * BUS_KINDS.length + kind]++
-    this.fanoutBytes[IN * BUS_KINDS.length + kind] += bytes
+    this.fanoutFrames[IN * BUS_KINDS.length + busKindSlot(kind)]++
+    this.fanoutBytes[IN * BUS_KINDS.length + busKindSlot(kind)] += bytes
     this.fanoutLatency.observe(latencySeconds)
   }
 

@@ -2,25 +2,33 @@
  * A room's change log (`RoomChangeLog`, change-log.ts): every update the room applies to its
  * document goes through here, with the delta it made to the room's text (text-deltas.ts, computed
  * for every update, a few microseconds for typing). What the room commits itself is queued for the
- * group commit with its delta and author (`QueuedChange`); the store numbers it, and the id comes
- * back in commit order. Each change is then, in the order the room applied it: applied to the text
- * at the latest id (a Rope), kept in memory (the last `keep`), and handed to the listeners.
+ * group commit with its author (`QueuedChange`); the store numbers it, and the id comes back in
+ * commit order.
  *
- * On one instance (no bus) this is exact: the room applies updates in the order it commits them,
- * so each delta applies to the text after the change numbered before it; the text at `latestId` is
- * the document's text whenever nothing is pending, and the document's text is always `text()` then
- * `pending()`. Ids continue from what the store holds across restarts.
+ * On one instance (no bus) each change is then, in the order the room applied it: applied to the
+ * text at the latest id (a Rope), kept in memory (the last `keep`), and handed to the listeners.
+ * This is exact: the room applies updates in the order it commits them, so each delta applies to
+ * the text after the change numbered before it; the text at `latestId` is the document's text
+ * whenever nothing is pending, and the document's text is always `text()` then `pending()`. Ids
+ * continue from what the store holds across restarts. Nothing of the bus mode below is created.
  *
- * With other instances (bus mode), this round: what another instance committed (relayed by the
- * bus, or merged from the store on a resync) is applied here with a delta computed here, which is
- * applied to `text()` in apply order (so `text()` still follows the document), but it is not
- * numbered here and listeners do not hear it: after it, `latestId` is re-read from the store,
- * memory forgets what it kept (`since` answers null below the new id, so readers go to the store,
- * which holds every instance's changes with their deltas), and the ids listeners hear skip the
- * other instances' changes. Two instances committing to one room at once may apply updates in
- * different orders than their ids, so a delta stored by one may not apply exactly to the text at
- * the id before it; exact deltas across instances wait for a per-room sequencer that applies
- * updates in id order (next round).
+ * With other instances (bus mode, `sequence` given): two instances committing to one room at once
+ * apply updates in different orders, so a delta computed on the room's document may not apply to
+ * the text at the id before it. A per-room sequencer (sequencer.ts) keeps a shadow copy of the
+ * document that takes every committed change strictly in id order: this room's own as the store
+ * numbers them, other instances' by the id their bus entry carries (`change` entries,
+ * fanout/bus-message.ts), out-of-order ones buffered. The delta computed on the shadow is exact in
+ * id order, and it drives everything here: `latestId`, `text()`, `since()` and the listeners see
+ * every change, own and remote, in id order. Own changes are stored without a delta and the
+ * sequencer fills it in (`setChangeDelta`). A gap (an id that does not come within the sequencer's
+ * wait, or too many waiting) restarts the sequence from the store: the changes skipped are not
+ * heard here and memory forgets (`since` answers null below the new id; readers go to the store).
+ * `pending()` is then the delta from the shadow's text to the document's, computed by item
+ * identity (the document holds everything the shadow holds: remote changes are sequenced after
+ * they are applied to it, own ones are in it, a restart merges what it read into it first), so
+ * the document's text is still `text()` then `pending()`; it costs a walk of the text's items.
+ * A write resolves once its change is sequenced, with its own id. The shadow doubles the memory a
+ * room's document takes; a single instance never builds it.
  */
 import type { Logger } from 'pino'
 import * as Y from 'yjs'
@@ -28,10 +36,12 @@ import { compose } from '../../shared/ot/compose.ts'
 import { deleteLength } from '../../shared/ot/op.ts'
 import { deltaToOp } from '../../shared/ot/rebase.ts'
 import { Rope } from '../../shared/ot/rope.ts'
+import type { ChangeEntry } from '../fanout/bus-message.ts'
 import type { ChangeStore } from '../store/index.ts'
 import type { ChangeListener, RoomChangeLog, SequencedChange, TextDelta } from './change-log.ts'
 import { ROOM_TEXT } from './change-log.ts'
 import type { CommitQueue, QueuedChange } from './commit-queue.ts'
+import { Sequencer, type SequencerOptions } from './sequencer.ts'
 import { roomText, TextDeltas } from './text-deltas.ts'
 
 /** Thrown (as a rejection) to a write waiting on a room that unloaded. */
@@ -53,35 +63,49 @@ export interface RoomChangesOptions {
   /** Committed changes kept in memory for `since` (`feedKeepChanges`). */
   keep: number
   log: Logger
+  /**
+   * With other instances: what the change sequencer needs (see sequencer.ts); `exact` false when
+   * `latest` was not read consistently with the loaded state (the sequence restarts at once).
+   */
+  sequence?:
+    | (Pick<SequencerOptions, 'store' | 'restore' | 'merge' | 'gapMs' | 'maxBuffered'> & { exact: boolean })
+    | null
 }
 
 const EMPTY: TextDelta = []
 
+/** A change the room queued for commit: its id and time once committed (0 until then). */
+export interface OwnChange extends QueuedChange {
+  readonly id: number
+  readonly at: number
+}
+
 /** A change applied to the document, until it is taken into the text at the latest id. */
-class PendingChange implements QueuedChange {
+class PendingChange implements OwnChange {
   /** Set once committed (this room's own); remote changes stay 0. */
   id = 0
   at = 0
   /** Committed (own) or known durable elsewhere (remote): may be taken into the text. */
   ready = false
-  /** JSON of the delta, for the store. */
-  readonly delta: string
+  /** JSON of the delta, for the store (null in bus mode: the sequencer fills it in). */
+  readonly delta: string | null
 
   constructor(
     private readonly log: RoomChanges,
     readonly textDelta: TextDelta,
     readonly author: string | null,
     readonly remote: boolean,
+    /** Bus mode: the update, for the sequencer. */
+    readonly update: Uint8Array | null = null,
   ) {
-    this.delta = remote ? '' : JSON.stringify(textDelta)
+    this.delta = remote || update ? null : JSON.stringify(textDelta)
   }
 
   /** CommitQueue: this change is durable as change `id`. */
   committed(id: number, at: number): void {
     this.id = id
     this.at = at
-    this.ready = true
-    this.log.settle()
+    this.log.committed(this)
   }
 }
 
@@ -108,6 +132,8 @@ export class RoomChanges implements RoomChangeLog {
   private rereading: Promise<void> | null = null
   private rereadAgain = false
   private destroyed = false
+  /** Bus mode only (see the head comment). */
+  private sequencer: Sequencer | null = null
 
   constructor(private readonly options: RoomChangesOptions) {
     this.latest = options.latest.id
@@ -123,6 +149,47 @@ export class RoomChanges implements RoomChangeLog {
     const { doc } = this.options
     this.rope = new Rope(roomText(doc.share.get(ROOM_TEXT)))
     doc.on('afterTransaction', this.onTransaction)
+    const { sequence, name, log } = this.options
+    if (sequence) {
+      this.sequencer = new Sequencer({
+        ...sequence,
+        name,
+        doc,
+        log,
+        latest: { id: this.latest, exact: sequence.exact },
+        sequenced: (change) => this.sequenced(change),
+        restarted: (latest, at, text) => this.restarted(latest, at, text),
+      })
+    }
+  }
+
+  /** The id of a change the bus says another instance committed (bus mode), once applied here. */
+  remoteChange(change: ChangeEntry): void {
+    this.sequencer?.offer({ ...change, own: false })
+  }
+
+  /**
+   * Bus mode: something committed elsewhere was applied without its id (a peer publishing without
+   * ids): the sequence is re-read from the store.
+   */
+  unsequenced(): void {
+    this.sequencer?.restart()
+  }
+
+  /** A change of this room's is durable (PendingChange.committed). */
+  committed(change: PendingChange): void {
+    if (this.sequencer && change.id > 0) {
+      this.sequencer.offer({
+        id: change.id,
+        at: change.at,
+        author: change.author,
+        update: change.update!,
+        own: true,
+      })
+      return
+    }
+    change.ready = true
+    this.settle()
   }
 
   get latestId(): number {
@@ -152,6 +219,10 @@ export class RoomChanges implements RoomChangeLog {
   }
 
   pending(): readonly TextDelta[] {
+    if (this.sequencer) {
+      const delta = this.sequencer.pending()
+      return delta.length > 0 ? [delta] : []
+    }
     const out: TextDelta[] = []
     for (let i = this.head; i < this.queue.length; i++) {
       const { textDelta } = this.queue[i]
@@ -195,8 +266,8 @@ export class RoomChanges implements RoomChangeLog {
    * Notes a change this room applied and queues it for commit through `commits.append` (the
    * returned QueuedChange), credited to `author`.
    */
-  own(delta: TextDelta, author: string | null): QueuedChange {
-    const change = new PendingChange(this, delta, author, false)
+  own(delta: TextDelta, author: string | null, update: Uint8Array): OwnChange {
+    const change = new PendingChange(this, delta, author, false, this.sequencer ? update : null)
     this.queue.push(change)
     return change
   }
@@ -206,6 +277,8 @@ export class RoomChanges implements RoomChangeLog {
    * the room applied before it is committed; `latestId` is then re-read from the store.
    */
   remote(delta: TextDelta): void {
+    // Bus mode: the sequencer hears it by its id; pending() is computed from the document.
+    if (this.sequencer) return
     const change = new PendingChange(this, delta, null, true)
     this.queue.push(change)
     this.options.commits.afterCommit(() => {
@@ -228,6 +301,12 @@ export class RoomChanges implements RoomChangeLog {
 
   /** Takes what is ready at the head of the queue into the text, in the order applied. */
   settle(): void {
+    if (this.sequencer) {
+      while (this.head < this.queue.length && this.queue[this.head].ready)
+        this.release(this.queue[this.head++])
+      this.compactQueue()
+      return
+    }
     let remote = false
     while (this.head < this.queue.length && this.queue[this.head].ready) {
       const change = this.queue[this.head++]
@@ -253,15 +332,14 @@ export class RoomChanges implements RoomChangeLog {
       this.latest = change.id
       this.latestTime = change.at
       this.keepInMemory(sequenced)
-      for (const listener of this.listeners) {
-        try {
-          listener(sequenced)
-        } catch (err) {
-          this.options.log.error({ err, room: this.options.name }, 'a change listener threw')
-        }
-      }
+      this.tell(sequenced)
       this.release(change)
     }
+    this.compactQueue()
+    if (remote) this.reread()
+  }
+
+  private compactQueue(): void {
     if (this.head === this.queue.length) {
       this.queue = []
       this.head = 0
@@ -269,13 +347,54 @@ export class RoomChanges implements RoomChangeLog {
       this.queue = this.queue.slice(this.head)
       this.head = 0
     }
-    if (remote) this.reread()
+  }
+
+  /** Bus mode: the sequencer's next change, in id order with its exact delta. */
+  private sequenced(change: SequencedChange): void {
+    this.applyToText(change.delta)
+    if (change.id !== this.latest + 1) this.forget()
+    this.latest = change.id
+    this.latestTime = change.at
+    this.keepInMemory(change)
+    this.tell(change)
+    this.settleSequenced()
+  }
+
+  /** Bus mode: the sequence restarted at `latest` (the changes skipped are not heard). */
+  private restarted(latest: number, at: number | null, text: string): void {
+    this.rope = new Rope(text)
+    this.latest = latest
+    this.latestTime = at
+    this.forget()
+    this.settleSequenced()
+  }
+
+  /** Bus mode: own changes whose id the sequence has reached are done. */
+  private settleSequenced(): void {
+    for (let i = this.head; i < this.queue.length; i++) {
+      const change = this.queue[i]
+      if (change.ready) continue
+      if (change.id === 0 || change.id > this.latest) break
+      change.ready = true
+    }
+    this.settle()
+  }
+
+  private tell(change: SequencedChange): void {
+    for (const listener of this.listeners) {
+      try {
+        listener(change)
+      } catch (err) {
+        this.options.log.error({ err, room: this.options.name }, 'a change listener threw')
+      }
+    }
   }
 
   /** Stops following the document; writes still waiting are rejected. */
   destroy(): void {
     this.destroyed = true
     this.options.doc.off('afterTransaction', this.onTransaction)
+    this.sequencer?.destroy()
     this.listeners.clear()
     const waiters = this.waiters
     this.waiters = []
@@ -287,7 +406,7 @@ export class RoomChanges implements RoomChangeLog {
     if (this.waiters.length === 0) return
     const keep: typeof this.waiters = []
     for (const waiter of this.waiters) {
-      if (waiter.after === change) waiter.resolve(this.latest)
+      if (waiter.after === change) waiter.resolve(change.id > 0 ? change.id : this.latest)
       else keep.push(waiter)
     }
     this.waiters = keep

@@ -18,6 +18,7 @@ import type { RelayMetrics } from '../ops/metrics.ts'
 import type { DocStore } from '../store/index.ts'
 import type { CommitQueue } from './commit-queue.ts'
 import { Room, type RoomConfig } from './room.ts'
+import { readConsistent } from './sequencer.ts'
 
 /**
  * The registry's slice of the server's config (each documented in config.ts): what its rooms apply,
@@ -223,16 +224,21 @@ export class RoomRegistry implements RoomBusListener {
     let updates = 0
     try {
       // The room's latest change id is read beside its state: nothing commits to an unloaded room
-      // on this instance, and what another instance commits meanwhile reaches it by the bus.
-      const [stored, changes] = await Promise.all([
-        this.store.load(name),
-        this.store.changesSince(name, Number.MAX_SAFE_INTEGER, 0),
-      ])
+      // on this instance. With other instances, consistently with it (rooms/sequencer.ts).
+      const { stored, latest } = this.bus
+        ? await readConsistent(this.store, name).then((read) => ({
+            stored: read.stored,
+            latest: { id: read.latest, at: read.latestAt, exact: read.exact },
+          }))
+        : await Promise.all([
+            this.store.load(name),
+            this.store.changesSince(name, Number.MAX_SAFE_INTEGER, 0),
+          ]).then(([stored, changes]) => ({ stored, latest: { id: changes.latest, at: changes.latestAt } }))
       updates = stored.updates.length
       room = await Room.open({
         name,
         stored,
-        latest: { id: changes.latest, at: changes.latestAt },
+        latest,
         store: this.store,
         commits: this.commits,
         config: this.options,

@@ -35,10 +35,16 @@ import type { Admission } from '../admission/update-admission.ts'
 import { isEmptyUpdate } from '../admission/update-shape.ts'
 import { MAX_SLICE_BYTES, sliceBytes, sliceDeletes, sliceStructs } from '../admission/update-slices.ts'
 import type { ServerConfig } from '../config/config.ts'
-import { type BusKind, BusKind as Kind } from '../fanout/bus-message.ts'
+import {
+  type BusKind,
+  type ChangeEntry,
+  decodeChangeEntry,
+  encodeChangeEntry,
+  BusKind as Kind,
+} from '../fanout/bus-message.ts'
 import type { RoomPublisher } from '../fanout/room-bus.ts'
 import type { RelayMetrics } from '../ops/metrics.ts'
-import type { ChangeStore, StoredRoom } from '../store/index.ts'
+import type { StoredRoom } from '../store/index.ts'
 import { ROOM_TEXT, type RoomChangeLog, type TextDelta } from './change-log.ts'
 import type { CommitQueue } from './commit-queue.ts'
 import { type AdmissionConfig, MAX_STEPS, peerErrorFor, RoomAdmission } from './room-admission.ts'
@@ -48,6 +54,7 @@ import { type FootprintConfig, RoomFootprint, STRUCT_MEMORY } from './room-footp
 import type { RoomMember } from './room-member.ts'
 import { restoreDoc, type SetAside } from './room-restore.ts'
 import { SavedAcks } from './saved-acks.ts'
+import type { SequencerStore } from './sequencer.ts'
 import { SyncReplyCache } from './sync-reply-cache.ts'
 import { nextTurn } from './turns.ts'
 
@@ -66,10 +73,13 @@ export interface RoomOptions {
   name: string
   /** What the store holds for it (the document is restored from it, see room-restore.ts). */
   stored: StoredRoom
-  /** The latest change the store held for it, read with `stored` (id 0, at null: none). */
-  latest: { id: number; at: number | null }
-  /** Where the room's changes are numbered (read again after another instance's change). */
-  store: Pick<ChangeStore, 'changesSince'>
+  /**
+   * The latest change the store held for it, read with `stored` (id 0, at null: none); `exact`
+   * false (with a bus) when the two were not read consistently (see sequencer.ts).
+   */
+  latest: { id: number; at: number | null; exact?: boolean }
+  /** Where the room's changes are numbered (and, with a bus, re-read and their deltas filled in). */
+  store: SequencerStore
   /** The group commit every accepted update goes through (shared by the process's rooms). */
   commits: CommitQueue
   /** Its bounds, budgets and compaction thresholds: its slice of the server's config. */
@@ -81,6 +91,10 @@ export interface RoomOptions {
   /** Times each document update's apply and counts refusals and slices (see metrics.ts). */
   metrics?: RelayMetrics
 }
+
+/** With a bus: how long a change id may be missing while later ones wait, and how many may wait. */
+const SEQUENCE_GAP_MS = 1_000
+const SEQUENCE_MAX_BUFFERED = 10_000
 
 /** Origin of what a resync applies from the store (relayed by `mergeStored` itself). */
 const RESYNC = Symbol('resync')
@@ -164,6 +178,14 @@ export class Room {
       latest: options.latest,
       keep: config.feedKeepChanges,
       log,
+      sequence: this.bus && {
+        store: options.store,
+        restore: { maxJsonDepth: config.maxJsonDepth, budget: config.maxUpdateWork },
+        merge: (stored) => this.mergeStored(stored),
+        gapMs: SEQUENCE_GAP_MS,
+        maxBuffered: SEQUENCE_MAX_BUFFERED,
+        exact: options.latest.exact ?? true,
+      },
     })
     this.changes = this.changeLog
     this.saved = new SavedAcks(doc, commits, this.members)
@@ -373,12 +395,20 @@ export class Room {
   ): void {
     this.footprint.accepted(update, newStructs)
     const author = writer instanceof ServerWrite ? writer.author : this.awareness.nameOf(writer)
-    this.commits.append(this.name, update, this.changeLog.own(delta, author))
+    const change = this.changeLog.own(delta, author, update)
+    this.commits.append(this.name, update, change)
     const relay = frame ?? encodeSyncUpdate(update)
     this.fullSync.applied(relay)
     this.commits.afterCommit(() => {
       for (const other of this.members) if (other !== writer) other.send(relay)
-      this.bus?.publish(this.name, Kind.update, update)
+      // With its change id, so other instances sequence it (a store that gave none: they re-read).
+      if (this.bus && change.id > 0) {
+        this.bus.publish(
+          this.name,
+          Kind.change,
+          encodeChangeEntry({ id: change.id, at: change.at, author, update }),
+        )
+      } else this.bus?.publish(this.name, Kind.resync, new Uint8Array(0))
       this.footprint.committed(update)
     })
   }
@@ -431,12 +461,31 @@ export class Room {
    * client's (and is applied in slices when it costs more than one turn's budget). Returns (or
    * resolves to) false when the room should be re-read from the store instead.
    */
-  applyRemote(kind: BusKind, payload: Uint8Array): boolean | Promise<boolean> {
+  applyRemote(kind: BusKind, received: Uint8Array): boolean | Promise<boolean> {
+    let payload = received
     if (kind === Kind.awareness) {
       this.awareness.applyRemote(payload)
       return true
     }
-    if (kind !== Kind.update || isEmptyUpdate(payload)) return true
+    if (kind !== Kind.update && kind !== Kind.change) return true
+    let change: ChangeEntry | null = null
+    if (kind === Kind.change) {
+      try {
+        change = decodeChangeEntry(payload)
+      } catch (err) {
+        this.log.warn({ err, room: this.name }, 'refused a change entry from another instance')
+        return false
+      }
+      payload = change.update
+    } else this.changeLog.unsequenced()
+    // The sequencer takes it once the document holds it (see room-changes.ts).
+    const sequence = () => {
+      if (change) this.changeLog.remoteChange(change)
+    }
+    if (isEmptyUpdate(payload)) {
+      sequence()
+      return true
+    }
     // Checked as strictly as a client's update: Redis is one more network input. What fails is
     // not applied; the room is re-read from the store instead, which holds every committed update
     // (and nothing a forged frame carried).
@@ -451,15 +500,22 @@ export class Room {
     let admission: Admission
     try {
       admission = this.admission.admit(payload, MAX_STEPS)
-      if (admission.update === null) return true
+      if (admission.update === null) {
+        sequence()
+        return true
+      }
       if (admission.work > this.config.maxUpdateWork) {
-        return this.applyInSteps(null, admission).then(() => true, refused)
+        return this.applyInSteps(null, admission).then(() => {
+          sequence()
+          return true
+        }, refused)
       }
       this.changeLog.remote(this.changeLog.apply(admission.update, REMOTE))
     } catch (err) {
       return refused(err)
     }
     this.relayRemote(admission.update, admission.newStructs)
+    sequence()
     return true
   }
 

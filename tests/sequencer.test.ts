@@ -1,0 +1,161 @@
+/**
+ * The change sequencer (server/rooms/sequencer.ts) step by step, on a memory store: changes offered
+ * out of order are heard in id order with deltas exact in that order; a missing id restarts the
+ * sequence from the store after the wait (skipping to the store's latest, the document merged
+ * first), as does a buffer past its bound; own changes get their delta filled in the store; the
+ * delta from the text at the latest id to the document (`pending`) is exact; a consistent read
+ * holds exactly the changes up to the id it returns.
+ */
+import pino from 'pino'
+import { describe, expect, it } from 'vitest'
+import * as Y from 'yjs'
+import { MemoryStore } from '../server/index.ts'
+import { ROOM_TEXT, type SequencedChange } from '../server/rooms/change-log.ts'
+import { readConsistent, Sequencer } from '../server/rooms/sequencer.ts'
+import { applyDelta, roomText } from '../server/rooms/text-deltas.ts'
+import type { StoredRoom } from '../server/store/index.ts'
+import { waitFor } from './helpers/relay.ts'
+
+const ROOM = 'seq'
+
+/** A writer's document and the updates it made, committed to `store` as changes. */
+async function commit(store: MemoryStore, writer: Y.Doc, edit: (text: Y.Text) => void) {
+  let update: Uint8Array | null = null
+  const capture = (u: Uint8Array) => {
+    update = u
+  }
+  writer.on('update', capture)
+  edit(writer.getText(ROOM_TEXT))
+  writer.off('update', capture)
+  const [id] = await store.append([
+    { room: ROOM, update: update!, change: { at: AT, author: 'W', delta: null } },
+  ])
+  return { id, at: AT, author: 'W', update: update! }
+}
+const AT = 1_000
+
+function applyStored(doc: Y.Doc, stored: StoredRoom): void {
+  if (stored.snapshot) Y.applyUpdate(doc, stored.snapshot)
+  for (const update of stored.updates) Y.applyUpdate(doc, update)
+}
+
+function setup(store: MemoryStore, doc: Y.Doc, gapMs = 30, maxBuffered = 100) {
+  const heard: SequencedChange[] = []
+  const restarts: Array<{ latest: number; text: string }> = []
+  const sequencer = new Sequencer({
+    name: ROOM,
+    doc,
+    store,
+    log: pino({ level: 'silent' }),
+    latest: { id: 0, exact: true },
+    restore: { maxJsonDepth: 64, budget: 1e9 },
+    merge: async (stored) => applyStored(doc, stored),
+    sequenced: (change) => heard.push(change),
+    restarted: (latest, _at, text) => restarts.push({ latest, text }),
+    gapMs,
+    maxBuffered,
+  })
+  return { heard, restarts, sequencer }
+}
+
+describe('change sequencer', () => {
+  it('hears changes offered out of order in id order, with deltas exact in that order', async () => {
+    const store = new MemoryStore()
+    const doc = new Y.Doc()
+    const { heard, sequencer } = setup(store, doc)
+    const a = new Y.Doc()
+    const b = new Y.Doc()
+    const c1 = await commit(store, a, (t) => t.insert(0, 'abc'))
+    Y.applyUpdate(b, c1.update)
+    // Concurrent: b inserts at 1, a deletes at 0, committed b first.
+    const c2 = await commit(store, b, (t) => t.insert(1, 'XY'))
+    const c3 = await commit(store, a, (t) => t.delete(0, 2))
+    // The document applies them in another order than their ids.
+    for (const c of [c1, c3, c2]) Y.applyUpdate(doc, c.update)
+    sequencer.offer({ ...c3, own: true })
+    expect(heard).toEqual([])
+    sequencer.offer({ ...c1, own: false })
+    expect(heard.map((change) => change.id)).toEqual([1])
+    sequencer.offer({ ...c2, own: false })
+    expect(heard.map((change) => change.id)).toEqual([1, 2, 3])
+    expect(heard.reduce((text, change) => applyDelta(text, change.delta), '')).toBe(
+      roomText(doc.share.get(ROOM_TEXT)),
+    )
+    expect(sequencer.pending()).toEqual([])
+    // Own ones get their delta in the store.
+    await waitFor(async () => (await store.changesSince(ROOM, 2, 1)).changes[0].delta !== null, 'the delta')
+    expect(JSON.parse((await store.changesSince(ROOM, 2, 1)).changes[0].delta!)).toEqual(heard[2].delta)
+    expect((await store.changesSince(ROOM, 1, 1)).changes[0].delta).toBeNull()
+    sequencer.destroy()
+  })
+
+  it('restarts from the store when an id does not come, the document merged first', async () => {
+    const store = new MemoryStore()
+    const doc = new Y.Doc()
+    const { heard, restarts, sequencer } = setup(store, doc)
+    const a = new Y.Doc()
+    const c1 = await commit(store, a, (t) => t.insert(0, 'one '))
+    // Change 2: committed, never offered (the bus dropped it).
+    await commit(store, a, (t) => t.insert(4, 'two '))
+    const c3 = await commit(store, a, (t) => t.insert(8, 'three'))
+    for (const c of [c1, c3]) Y.applyUpdate(doc, c.update)
+    sequencer.offer({ ...c1, own: false })
+    sequencer.offer({ ...c3, own: false })
+    await waitFor(() => restarts.length === 1, 'the restart after the wait')
+    expect(restarts[0]).toEqual({ latest: 3, text: 'one two three' })
+    expect(roomText(doc.share.get(ROOM_TEXT))).toBe('one two three')
+    expect(sequencer.latestId).toBe(3)
+    const c4 = await commit(store, a, (t) => t.insert(0, '!'))
+    Y.applyUpdate(doc, c4.update)
+    sequencer.offer({ ...c4, own: false })
+    expect(heard.map((change) => change.id)).toEqual([1, 4])
+    expect(applyDelta('one two three', heard[1].delta)).toBe('!one two three')
+    sequencer.destroy()
+  })
+
+  it('restarts when too many changes wait', async () => {
+    const store = new MemoryStore()
+    const doc = new Y.Doc()
+    const { restarts, sequencer } = setup(store, doc, 60_000, 2)
+    const a = new Y.Doc()
+    const changes = []
+    for (let i = 0; i < 4; i++) changes.push(await commit(store, a, (t) => t.insert(0, `${i}`)))
+    for (const c of changes.slice(1)) sequencer.offer({ ...c, own: false })
+    await waitFor(() => restarts.length === 1, 'the restart')
+    expect(restarts[0]).toEqual({ latest: 4, text: '3210' })
+    sequencer.destroy()
+  })
+
+  it('pending is the delta from the text at the latest id to the document, by item identity', async () => {
+    const store = new MemoryStore()
+    const doc = new Y.Doc()
+    const { sequencer } = setup(store, doc)
+    const a = new Y.Doc()
+    const c1 = await commit(store, a, (t) => t.insert(0, 'hello 😀 world'))
+    Y.applyUpdate(doc, c1.update)
+    sequencer.offer({ ...c1, own: false })
+    // Not yet sequenced: a local edit and another instance's, applied to the document only.
+    doc.getText(ROOM_TEXT).delete(0, 1)
+    doc.getText(ROOM_TEXT).insert(6, 'big ')
+    const other = new Y.Doc()
+    Y.applyUpdate(other, c1.update)
+    other.getText(ROOM_TEXT).insert(14, '!')
+    Y.applyUpdate(doc, Y.encodeStateAsUpdate(other, Y.encodeStateVector(doc)))
+    const delta = sequencer.pending()
+    expect(applyDelta('hello 😀 world', delta)).toBe(roomText(doc.share.get(ROOM_TEXT)))
+    sequencer.destroy()
+  })
+
+  it('a consistent read holds exactly the changes up to its id', async () => {
+    const store = new MemoryStore()
+    const a = new Y.Doc()
+    await commit(store, a, (t) => t.insert(0, 'x'))
+    await commit(store, a, (t) => t.insert(1, 'y'))
+    const read = await readConsistent(store, ROOM)
+    expect(read.exact).toBe(true)
+    expect(read.latest).toBe(2)
+    const doc = new Y.Doc()
+    applyStored(doc, read.stored)
+    expect(doc.getText(ROOM_TEXT).toString()).toBe('xy')
+  })
+})
