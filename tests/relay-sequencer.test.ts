@@ -7,15 +7,16 @@
  * same; while changes are in flight the document's text is always `text()` then `pending()`.
  */
 import * as prng from 'lib0/prng'
-import { describe, expect } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { ROOM_TEXT, type SequencedChange } from '../server/rooms/change-log.ts'
 import type { Room } from '../server/rooms/room.ts'
 import { applyDelta, roomText } from '../server/rooms/text-deltas.ts'
 import { typeEdits } from './helpers/event-stream.ts'
 import { sharedServices } from './helpers/instances.ts'
-import { freshRedisPrefix } from './helpers/redis.ts'
+import { freshRedisPrefix, TEST_REDIS_URL } from './helpers/redis.ts'
 import { cleanupAfterEach, connectClient, synced, type TestClient, waitFor } from './helpers/relay.ts'
 import { seededTest } from './helpers/seed.ts'
+import { TcpProxy } from './helpers/tcp-proxy.ts'
 
 const cleanups = cleanupAfterEach()
 const { skip, startInstance } = await sharedServices(cleanups)
@@ -96,4 +97,44 @@ describe.skipIf(skip)('change ids and deltas across two instances', () => {
     },
     { timeout: 90_000 },
   )
+
+  it('changes missed while an instance was cut off from Redis: its sequence is re-read from the store', async () => {
+    const prefix = freshRedisPrefix()
+    const target = new URL(TEST_REDIS_URL)
+    const proxy = new TcpProxy([{ host: target.hostname, port: Number(target.port || 6379) }])
+    await proxy.listen()
+    cleanups.push(() => proxy.close())
+    target.host = `127.0.0.1:${proxy.port}`
+    const one = await startInstance({ redisPrefix: prefix })
+    const two = await startInstance({ redisPrefix: prefix, redisUrl: target.toString() })
+    const name = 'missed-changes'
+    const [a, b] = [client(one.url, name, 'A'), client(two.url, name, 'B')]
+    await Promise.all([synced(a), synced(b)])
+    const room = two.server.rooms.get(name)!
+    const heard: SequencedChange[] = []
+    room.changes.subscribe((change) => heard.push(change))
+    a.doc.getText(ROOM_TEXT).insert(0, 'before ')
+    await waitFor(() => room.changes.latestId === 1, 'the first change on two')
+
+    proxy.cut()
+    await waitFor(
+      async () => (await fetch(`http://127.0.0.1:${two.port}/ready`)).status === 503,
+      'Redis down',
+    )
+    a.doc.getText(ROOM_TEXT).insert(7, 'during')
+    await waitFor(
+      async () => (await one.server.store.changesSince(name, 0, 0)).latest === 2,
+      'committed on one',
+    )
+    proxy.restore()
+
+    // No more typing: the resync re-reads the sequence, which moves to the store's latest id.
+    await waitFor(() => room.changes.latestId === 2, 'two to re-read the change it missed', 30_000)
+    expect(room.changes.text()).toBe('before during')
+    expect(room.changes.since(1)).toBeNull()
+    b.doc.getText(ROOM_TEXT).insert(0, '!')
+    await waitFor(() => room.changes.latestId === 3, 'the next change heard')
+    expect(heard.map((change) => change.id)).toEqual([1, 3])
+    expect(applyDelta('before during', heard[1].delta)).toBe('!before during')
+  })
 })

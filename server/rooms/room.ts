@@ -181,7 +181,7 @@ export class Room {
       sequence: this.bus && {
         store: options.store,
         restore: { maxJsonDepth: config.maxJsonDepth, budget: config.maxUpdateWork },
-        merge: (stored) => this.mergeStored(stored),
+        merge: (stored) => this.merge(stored),
         gapMs: SEQUENCE_GAP_MS,
         maxBuffered: SEQUENCE_MAX_BUFFERED,
         exact: options.latest.exact ?? true,
@@ -521,9 +521,16 @@ export class Room {
 
   /**
    * Brings the document up to date with what the store holds (another instance's updates the bus
-   * may have dropped) and relays whatever was new to this room's connections.
+   * may have dropped) and relays whatever was new to this room's connections. With a bus, the
+   * change sequence is then re-read from the store too (it may have missed ids the same way).
    */
   async mergeStored(stored: StoredRoom): Promise<void> {
+    await this.merge(stored)
+    if (!this.destroyed) this.changeLog.unsequenced()
+  }
+
+  /** `mergeStored` without re-reading the change sequence (what the sequencer's restart merges). */
+  private async merge(stored: StoredRoom): Promise<void> {
     const missing: Uint8Array[] = []
     const capture = (update: Uint8Array, origin: unknown) => {
       if (origin !== RESYNC) return
