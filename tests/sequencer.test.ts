@@ -39,7 +39,7 @@ function applyStored(doc: Y.Doc, stored: StoredRoom): void {
   for (const update of stored.updates) Y.applyUpdate(doc, update)
 }
 
-function setup(store: MemoryStore, doc: Y.Doc, gapMs = 30, maxBuffered = 100) {
+async function setup(store: MemoryStore, doc: Y.Doc, gapMs = 30, maxBuffered = 100) {
   const heard: SequencedChange[] = []
   const restarts: Array<{ latest: number; text: string }> = []
   const sequencer = new Sequencer({
@@ -55,6 +55,7 @@ function setup(store: MemoryStore, doc: Y.Doc, gapMs = 30, maxBuffered = 100) {
     gapMs,
     maxBuffered,
   })
+  await sequencer.start({ snapshot: null, updates: [], logBytes: 0 })
   return { heard, restarts, sequencer }
 }
 
@@ -62,7 +63,7 @@ describe('change sequencer', () => {
   it('hears changes offered out of order in id order, with deltas exact in that order', async () => {
     const store = new MemoryStore()
     const doc = new Y.Doc()
-    const { heard, sequencer } = setup(store, doc)
+    const { heard, sequencer } = await setup(store, doc)
     const a = new Y.Doc()
     const b = new Y.Doc()
     const c1 = await commit(store, a, (t) => t.insert(0, 'abc'))
@@ -92,7 +93,7 @@ describe('change sequencer', () => {
   it('restarts from the store when an id does not come, the document merged first', async () => {
     const store = new MemoryStore()
     const doc = new Y.Doc()
-    const { heard, restarts, sequencer } = setup(store, doc)
+    const { heard, restarts, sequencer } = await setup(store, doc)
     const a = new Y.Doc()
     const c1 = await commit(store, a, (t) => t.insert(0, 'one '))
     // Change 2: committed, never offered (the bus dropped it).
@@ -116,7 +117,7 @@ describe('change sequencer', () => {
   it('restarts when too many changes wait', async () => {
     const store = new MemoryStore()
     const doc = new Y.Doc()
-    const { restarts, sequencer } = setup(store, doc, 60_000, 2)
+    const { restarts, sequencer } = await setup(store, doc, 60_000, 2)
     const a = new Y.Doc()
     const changes = []
     for (let i = 0; i < 4; i++) changes.push(await commit(store, a, (t) => t.insert(0, `${i}`)))
@@ -129,7 +130,7 @@ describe('change sequencer', () => {
   it('pending is the delta from the text at the latest id to the document, by item identity', async () => {
     const store = new MemoryStore()
     const doc = new Y.Doc()
-    const { sequencer } = setup(store, doc)
+    const { sequencer } = await setup(store, doc)
     const a = new Y.Doc()
     const c1 = await commit(store, a, (t) => t.insert(0, 'hello 😀 world'))
     Y.applyUpdate(doc, c1.update)

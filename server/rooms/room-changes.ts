@@ -37,7 +37,7 @@ import { deleteLength } from '../../shared/ot/op.ts'
 import { deltaToOp } from '../../shared/ot/rebase.ts'
 import { Rope } from '../../shared/ot/rope.ts'
 import type { ChangeEntry } from '../fanout/bus-message.ts'
-import type { ChangeStore } from '../store/index.ts'
+import type { ChangeStore, StoredRoom } from '../store/index.ts'
 import type { ChangeListener, RoomChangeLog, SequencedChange, TextDelta } from './change-log.ts'
 import { ROOM_TEXT } from './change-log.ts'
 import type { CommitQueue, QueuedChange } from './commit-queue.ts'
@@ -142,10 +142,11 @@ export class RoomChanges implements RoomChangeLog {
   }
 
   /**
-   * Starts following the document from its text as it is now: call once what the store held (up
-   * to the latest id) is loaded into it.
+   * Starts following the document from its text as it is now: call once `stored` (what the store
+   * held, up to the latest id) is loaded into it. Resolves at once without a bus; with one, once
+   * the sequencer's shadow is built from `stored`.
    */
-  begin(): void {
+  async begin(stored: StoredRoom): Promise<void> {
     const { doc } = this.options
     this.rope = new Rope(roomText(doc.share.get(ROOM_TEXT)))
     doc.on('afterTransaction', this.onTransaction)
@@ -160,6 +161,7 @@ export class RoomChanges implements RoomChangeLog {
         sequenced: (change) => this.sequenced(change),
         restarted: (latest, at, text) => this.restarted(latest, at, text),
       })
+      await this.sequencer.start(stored)
     }
   }
 

@@ -148,7 +148,7 @@ export class Room {
       budget: config.maxUpdateWork,
     })
     room.footprint.recount()
-    room.changeLog.begin()
+    await room.changeLog.begin(options.stored)
     const cost = room.footprint.cost
     if (cost > config.maxDocumentBytes) {
       log.warn(

@@ -75,7 +75,7 @@ export async function readConsistent(store: SequencerStore, room: string): Promi
 
 export interface SequencerOptions {
   name: string
-  /** The room's document (the shadow starts as a copy of it). */
+  /** The room's document (`pending` compares the shadow with it). */
   doc: Y.Doc
   store: SequencerStore
   log: Logger
@@ -107,9 +107,16 @@ export class Sequencer {
 
   constructor(private readonly options: SequencerOptions) {
     this.latest = options.latest.id
-    Y.applyUpdate(this.shadow, Y.encodeStateAsUpdate(options.doc))
+  }
+
+  /**
+   * Builds the shadow from `stored` (what the room's document was loaded from, up to the latest
+   * id), in slices as the room's own load (room-restore.ts). Offer nothing before it resolves.
+   */
+  async start(stored: StoredRoom): Promise<void> {
+    await restoreDoc(this.shadow, stored, this.options.restore)
     this.follow(this.shadow)
-    if (!options.latest.exact) this.restart()
+    if (!this.options.latest.exact) this.restart()
   }
 
   /** The id of the latest change sequenced. */
