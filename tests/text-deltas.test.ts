@@ -4,14 +4,23 @@
  * (local typing, remote updates, merges of many at once, astral and combining characters), the
  * delta of every transaction on the observed document turns the text before it into the text after
  * it (also where Yjs writes U+FFFD over the halves of a surrogate pair an edit split), and agrees
- * with `Y.YTextEvent.delta` (Yjs' own) wherever that one is right.
+ * with `Y.YTextEvent.delta` (Yjs' own) wherever that one is right. The walk: typing steps over a
+ * few items per keystroke, edits far apart over the text between them, and through the real server
+ * a connection that keeps making the room walk far is closed with 4529 while typing goes on.
  */
 import * as prng from 'lib0/prng'
 import { describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
 import { ROOM_TEXT, type TextDelta } from '../server/rooms/change-log.ts'
-import { applyDelta, OBJECT_UNIT, roomText, TextDeltas } from '../server/rooms/text-deltas.ts'
+import { applyDelta, itemsWalked, OBJECT_UNIT, roomText, TextDeltas } from '../server/rooms/text-deltas.ts'
+import { CloseCode } from '../shared/protocol/index.ts'
+import { syncStep1Frame, syncUpdateFrame } from './helpers/hostile.ts'
+import { RawPeer } from './helpers/raw-peer.ts'
+import { cleanupAfterEach, tracked } from './helpers/relay.ts'
 import { seededTest } from './helpers/seed.ts'
+
+const cleanups = cleanupAfterEach()
+const { start } = tracked(cleanups)
 
 const PIECES = ['a', 'bc', 'xyz ', '😀', 'e\u0301', '\n', '𝔘𝔫𝔦', 'long piece of text ']
 
@@ -121,6 +130,89 @@ describe('text deltas', () => {
     doc.getText(ROOM_TEXT).insert(0, 'hi')
     doc.getText(ROOM_TEXT).format(0, 1, { bold: true })
     expect(seen).toEqual([null, [{ insert: 'hi' }], null])
+  })
+})
+
+/** A document whose room text is `items` one-unit items that do not merge (inserted back to front). */
+function bigTextDoc(items: number, clientID = 1): Y.Doc {
+  const doc = new Y.Doc()
+  doc.clientID = clientID
+  const text = doc.getText(ROOM_TEXT)
+  doc.transact(() => {
+    for (let i = 0; i < items; i++) text.insert(0, String.fromCharCode(97 + (i % 26)))
+  })
+  return doc
+}
+
+/** The updates `edit` makes to `doc`, called `count` times (edit number i). */
+function updatesOf(doc: Y.Doc, count: number, edit: (text: Y.Text, i: number) => void): Uint8Array[] {
+  const updates: Uint8Array[] = []
+  const keep = (update: Uint8Array) => updates.push(update)
+  doc.on('update', keep)
+  for (let i = 0; i < count; i++) edit(doc.getText(ROOM_TEXT), i)
+  doc.off('update', keep)
+  return updates
+}
+
+/** Typing forward from unit 1,000; editing the two ends in turn. */
+const typing = (text: Y.Text, i: number) => text.insert(1_000 + i, 'x')
+const alternatingEnds = (text: Y.Text, i: number) => text.insert(i % 2 === 0 ? 0 : text.length, 'x')
+
+describe('the walk', () => {
+  it('typing steps over a few items per keystroke; edits at the two ends over the whole text', () => {
+    const ITEMS = 5_000
+    const base = Y.encodeStateAsUpdate(bigTextDoc(ITEMS))
+    const walks = (edit: (text: Y.Text, i: number) => void) => {
+      const room = new Y.Doc()
+      Y.applyUpdate(room, base)
+      const deltas = new TextDeltas(room, ROOM_TEXT)
+      room.on('afterTransaction', (transaction: Y.Transaction) => deltas.of(transaction))
+      const sender = new Y.Doc()
+      Y.applyUpdate(sender, base)
+      return updatesOf(sender, 50, edit).map((update) => {
+        const before = itemsWalked()
+        Y.applyUpdate(room, update)
+        return itemsWalked() - before
+      })
+    }
+    // The first update walks from the start of the text (no marker yet).
+    expect(Math.max(...walks(typing).slice(1))).toBeLessThanOrEqual(4)
+    expect(Math.min(...walks(alternatingEnds).slice(1))).toBeGreaterThanOrEqual(ITEMS)
+  })
+
+  it('through the server: edits alternating at the two ends of a long text close the sender with 4529, typing does not', async () => {
+    // Message rates out of the way: only the walk budget may close these connections.
+    const server = await start({ documentMessagesPerSecond: 100_000, documentMessageBurst: 100_000 })
+    /** A raw peer that gave `room` a text of 50,000 items, then sends 600 one-unit edits (`edit`). */
+    const sender = async (room: string, edit: (text: Y.Text, i: number) => void) => {
+      const doc = bigTextDoc(50_000)
+      const peer = new RawPeer(server.url, room)
+      cleanups.push(() => peer.close())
+      await peer.opened
+      await peer.send(syncStep1Frame())
+      await peer.send(syncUpdateFrame(Y.encodeStateAsUpdate(doc)))
+      for (const update of updatesOf(doc, 600, edit)) void peer.send(syncUpdateFrame(update))
+      // Frames are handled in order: the answer to the second sync step 1 comes after every edit was.
+      const answers = () => peer.received.filter((frame) => frame[0] === 0 && frame[1] === 1).length
+      await peer.send(syncStep1Frame())
+      await Promise.race([
+        peer.closed,
+        new Promise<void>((resolve) => {
+          const poll = setInterval(() => {
+            if (answers() === 2) resolve(clearInterval(poll))
+          }, 10)
+        }),
+      ])
+      return peer
+    }
+    const typist = await sender('typing', typing)
+    expect(typist.closeCode).toBe(null)
+    expect(server.server.rooms.get('typing')?.doc.getText(ROOM_TEXT).length).toBe(50_600)
+    const hostile = await sender('ends', alternatingEnds)
+    expect(await hostile.closedWithin(10_000)).toBe(CloseCode.rateLimited)
+    expect(hostile.closeReason).toContain('text items walked per second')
+    // What came after the budget ran out was not applied.
+    expect(server.server.rooms.get('ends')?.doc.getText(ROOM_TEXT).length).toBeLessThan(50_600)
   })
 })
 

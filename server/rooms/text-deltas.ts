@@ -22,6 +22,17 @@
 import * as Y from 'yjs'
 import type { TextDelta } from './change-log.ts'
 
+/** Items of texts stepped over by every TextDeltas of this process so far (see `itemsWalked`). */
+let walked = 0
+
+/**
+ * The items every TextDeltas of this process has stepped over so far: the difference across a
+ * synchronous call is the walk that call caused (a connection charges its sender with it).
+ */
+export function itemsWalked(): number {
+  return walked
+}
+
 /** What a unit of the text that is not a string's reads as. */
 export const OBJECT_UNIT = '\uFFFC'
 
@@ -99,7 +110,9 @@ export class TextDeltas {
     let after = index
     let seen = 0
     let item: Y.Item = first
+    let steps = 0
     for (;;) {
+      steps++
       const how = changed.get(item)
       if (how !== undefined) seen++
       if (how === undefined || how === FIRST_REPLACED || how === LAST_REPLACED || how === 12) {
@@ -115,6 +128,7 @@ export class TextDeltas {
       if (seen === changed.size || item.right === null) break
       item = item.right
     }
+    walked += steps
     // Mark the unit right after the change (or the change's last unit) for the next transaction.
     const next = item.right
     if (next) this.mark(next.id.client, next.id.clock, after)
@@ -235,6 +249,7 @@ function leftmost(
   let firstLeftIndex = 0
   while (found < changed.size && (right !== null || left !== null)) {
     if (right !== null) {
+      walked++
       if (changed.has(right)) {
         found++
         if (firstRight === null) {
@@ -246,6 +261,7 @@ function leftmost(
       right = right.right
     }
     if (left !== null && found < changed.size) {
+      walked++
       leftIndex -= unitsBefore(left, changed)
       if (changed.has(left)) {
         found++

@@ -18,6 +18,7 @@ import type { ServerConfig } from '../config/config.ts'
 import { TokenBucket } from '../limits/token-bucket.ts'
 import type { RelayMetrics } from '../ops/metrics.ts'
 import type { Room, RoomMember } from '../rooms/room.ts'
+import { itemsWalked } from '../rooms/text-deltas.ts'
 import { decodeIncoming, type IncomingMessage } from './incoming.ts'
 import { type FrameLimits, frameTooBigRefusal, isFrameTooBig } from './socket-server.ts'
 
@@ -76,6 +77,15 @@ export interface ConnectionOptions {
   onClose: (connection: Connection, room: Room | null) => void
 }
 
+/**
+ * Text items the room's text deltas may walk per second for one connection's updates, and the
+ * burst (rooms/text-deltas.ts): about 15-50 ns an item, so 3-10% of a core; typing walks a few
+ * items per keystroke, and the largest text the quota allows (about 150,000 items) is walked 26
+ * times in a burst, 13 times a second.
+ */
+const TEXT_WALK_PER_SECOND = 2_000_000
+const TEXT_WALK_BURST = 4_000_000
+
 export class Connection implements RoomMember {
   readonly id = nextConnectionId++
   readonly awarenessIds = new Set<number>()
@@ -99,6 +109,9 @@ export class Connection implements RoomMember {
   /** Sync step 1 asks for an encoding of the document: a stock client sends one per connection. */
   private readonly syncRequestRate = new TokenBucket(1, 5)
   private readonly documentRate: TokenBucket
+  private readonly textWalkRate = new TokenBucket(TEXT_WALK_PER_SECOND, TEXT_WALK_BURST)
+  /** The walk budget ran out: updates that follow (until the socket closes) are refused unapplied. */
+  private walkOverdrawn = false
   private readonly documentByteRate: TokenBucket
   private readonly limits: ConnectionLimits
 
@@ -292,10 +305,10 @@ export class Connection implements RoomMember {
           room.answerSyncStep1(this, message.stateVector)
           break
         case 'syncStep2':
-          this.pauseUntil(room.applyUpdate(this, message.update, null))
+          this.applyUpdate(room, message.update, null)
           break
         case 'syncUpdate':
-          this.pauseUntil(room.applyUpdate(this, message.update, frame))
+          this.applyUpdate(room, message.update, frame)
           break
         case 'awareness':
           room.applyAwareness(this, message.update, frame)
@@ -314,6 +327,28 @@ export class Connection implements RoomMember {
     const ms = performance.now() - started
     if (ms >= 5)
       this.options.noteWork?.(message?.kind ?? 'message', ms, `${frame.byteLength} bytes, ${this.roomName}`)
+  }
+
+  /**
+   * Applies an update and charges the text items the room's text deltas walked for it (edits far
+   * apart in a long text walk the text between them, rooms/text-deltas.ts) to this connection's
+   * budget: past it, the connection is closed with 4529 (the update that overdrew it is applied,
+   * none after it).
+   */
+  private applyUpdate(room: Room, update: Uint8Array, frame: Uint8Array | null): void {
+    const overdrawn = () =>
+      new PeerError(
+        CloseCode.rateLimited,
+        `more than ${TEXT_WALK_PER_SECOND} text items walked per second (edits far apart in a long text)`,
+      )
+    if (this.walkOverdrawn) throw overdrawn()
+    const walked = itemsWalked()
+    this.pauseUntil(room.applyUpdate(this, update, frame))
+    const items = itemsWalked() - walked
+    if (items > 0 && !this.textWalkRate.take(Math.min(items, TEXT_WALK_BURST))) {
+      this.walkOverdrawn = true
+      throw overdrawn()
+    }
   }
 
   /**
