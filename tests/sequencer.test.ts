@@ -39,7 +39,13 @@ function applyStored(doc: Y.Doc, stored: StoredRoom): void {
   for (const update of stored.updates) Y.applyUpdate(doc, update)
 }
 
-async function setup(store: MemoryStore, doc: Y.Doc, gapMs = 30, maxBuffered = 100) {
+async function setup(
+  store: MemoryStore,
+  doc: Y.Doc,
+  gapMs = 30,
+  maxBuffered = 100,
+  maxBufferedBytes = 1 << 20,
+) {
   const heard: SequencedChange[] = []
   const restarts: Array<{ latest: number; text: string }> = []
   const sequencer = new Sequencer({
@@ -54,6 +60,7 @@ async function setup(store: MemoryStore, doc: Y.Doc, gapMs = 30, maxBuffered = 1
     restarted: (latest, _at, text) => restarts.push({ latest, text }),
     gapMs,
     maxBuffered,
+    maxBufferedBytes,
   })
   await sequencer.start({ snapshot: null, updates: [], logBytes: 0 })
   return { heard, restarts, sequencer }
@@ -114,17 +121,22 @@ describe('change sequencer', () => {
     sequencer.destroy()
   })
 
-  it('restarts when too many changes wait', async () => {
-    const store = new MemoryStore()
-    const doc = new Y.Doc()
-    const { restarts, sequencer } = await setup(store, doc, 60_000, 2)
-    const a = new Y.Doc()
-    const changes = []
-    for (let i = 0; i < 4; i++) changes.push(await commit(store, a, (t) => t.insert(0, `${i}`)))
-    for (const c of changes.slice(1)) sequencer.offer({ ...c, own: false })
-    await waitFor(() => restarts.length === 1, 'the restart')
-    expect(restarts[0]).toEqual({ latest: 4, text: '3210' })
-    sequencer.destroy()
+  it('restarts when too many changes, or too many bytes, wait', async () => {
+    for (const [maxBuffered, maxBytes] of [
+      [2, 1 << 20],
+      [100, 1],
+    ]) {
+      const store = new MemoryStore()
+      const doc = new Y.Doc()
+      const { restarts, sequencer } = await setup(store, doc, 60_000, maxBuffered, maxBytes)
+      const a = new Y.Doc()
+      const changes = []
+      for (let i = 0; i < 4; i++) changes.push(await commit(store, a, (t) => t.insert(0, `${i}`)))
+      for (const c of changes.slice(1)) sequencer.offer({ ...c, own: false })
+      await waitFor(() => restarts.length === 1, 'the restart')
+      expect(restarts[0]).toEqual({ latest: 4, text: '3210' })
+      sequencer.destroy()
+    }
   })
 
   it('pending is the delta from the text at the latest id to the document, by item identity', async () => {

@@ -68,7 +68,10 @@ export interface RoomChangesOptions {
    * `latest` was not read consistently with the loaded state (the sequence restarts at once).
    */
   sequence?:
-    | (Pick<SequencerOptions, 'store' | 'restore' | 'merge' | 'gapMs' | 'maxBuffered'> & { exact: boolean })
+    | (Pick<
+        SequencerOptions,
+        'store' | 'restore' | 'merge' | 'gapMs' | 'maxBuffered' | 'maxBufferedBytes'
+      > & { exact: boolean })
     | null
 }
 

@@ -95,6 +95,7 @@ export interface RoomOptions {
 /** With a bus: how long a change id may be missing while later ones wait, and how many may wait. */
 const SEQUENCE_GAP_MS = 1_000
 const SEQUENCE_MAX_BUFFERED = 10_000
+const SEQUENCE_MAX_BUFFERED_BYTES = 64 * 1024 * 1024
 
 /** Origin of what a resync applies from the store (relayed by `mergeStored` itself). */
 const RESYNC = Symbol('resync')
@@ -184,6 +185,7 @@ export class Room {
         merge: (stored) => this.merge(stored),
         gapMs: SEQUENCE_GAP_MS,
         maxBuffered: SEQUENCE_MAX_BUFFERED,
+        maxBufferedBytes: SEQUENCE_MAX_BUFFERED_BYTES,
         exact: options.latest.exact ?? true,
       },
     })

@@ -10,7 +10,7 @@
  * before it arrive. When one does not arrive (Redis dropped a frame, an update too big for a frame
  * went by reference, the bus was away, a peer published without ids) the sequence restarts from the
  * store: after `gapMs` with the next id still missing, or at once when the buffer holds
- * `maxBuffered` changes. A restart reads the room's state and latest id consistently
+ * `maxBuffered` changes or `maxBufferedBytes` of updates. A restart reads the room's state and latest id consistently
  * (`readConsistent`), merges that state into the room's document (so the document always holds
  * all the shadow holds: pending deltas stay computable), rebuilds the shadow from it and goes on
  * from that id; the changes it skipped are not heard here (readers take them from the store, whose
@@ -93,6 +93,8 @@ export interface SequencerOptions {
   gapMs: number
   /** Changes buffered out of order at most; past it the sequence restarts. */
   maxBuffered: number
+  /** Bytes of updates buffered out of order at most; past it the sequence restarts. */
+  maxBufferedBytes: number
 }
 
 export class Sequencer {
@@ -100,6 +102,7 @@ export class Sequencer {
   private latest: number
   private delta: TextDelta | null = null
   private readonly buffer = new Map<number, OfferedChange>()
+  private bufferedBytes = 0
   private gapTimer: NodeJS.Timeout | null = null
   private restarting: Promise<void> | null = null
   private restartAgain = false
@@ -127,10 +130,24 @@ export class Sequencer {
   /** Takes a committed change (in any order; ids at or below the latest are dropped). */
   offer(change: OfferedChange): void {
     if (this.destroyed || change.id <= this.latest) return
+    if (this.buffer.has(change.id)) return
     this.buffer.set(change.id, change)
-    if (this.buffer.size > this.options.maxBuffered) {
+    this.bufferedBytes += change.update.byteLength
+    const { maxBuffered, maxBufferedBytes } = this.options
+    if (this.buffer.size > maxBuffered || this.bufferedBytes > maxBufferedBytes) {
+      if (this.restarting) {
+        // Dropped while a restart reads the store: another restart after it takes it from there.
+        this.unbuffer(change)
+        this.restartAgain = true
+        return
+      }
       this.options.log.warn(
-        { room: this.options.name, buffered: this.buffer.size, next: this.latest + 1 },
+        {
+          room: this.options.name,
+          buffered: this.buffer.size,
+          bytes: this.bufferedBytes,
+          next: this.latest + 1,
+        },
         'change sequence: too many changes wait for a missing one; re-reading the room',
       )
       this.restart()
@@ -185,6 +202,7 @@ export class Sequencer {
     this.destroyed = true
     this.clearGapTimer()
     this.buffer.clear()
+    this.bufferedBytes = 0
     this.shadow.destroy()
   }
 
@@ -201,7 +219,7 @@ export class Sequencer {
   private drain(): void {
     if (this.restarting || this.destroyed) return
     for (let next = this.buffer.get(this.latest + 1); next; next = this.buffer.get(this.latest + 1)) {
-      this.buffer.delete(next.id)
+      this.unbuffer(next)
       this.delta = null
       try {
         Y.applyUpdate(this.shadow, next.update)
@@ -252,8 +270,13 @@ export class Sequencer {
     this.shadow = shadow
     this.follow(shadow)
     this.latest = read.latest
-    for (const id of this.buffer.keys()) if (id <= read.latest) this.buffer.delete(id)
+    for (const change of this.buffer.values()) if (change.id <= read.latest) this.unbuffer(change)
     this.options.restarted(read.latest, read.latestAt, roomText(shadow.share.get(ROOM_TEXT)))
+  }
+
+  private unbuffer(change: OfferedChange): void {
+    this.buffer.delete(change.id)
+    this.bufferedBytes -= change.update.byteLength
   }
 
   private clearGapTimer(): void {
