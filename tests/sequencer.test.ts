@@ -121,6 +121,26 @@ describe('change sequencer', () => {
     sequencer.destroy()
   })
 
+  it('a restart hands on the changes it skipped when the store keeps their deltas', async () => {
+    const store = new MemoryStore()
+    const doc = new Y.Doc()
+    const { heard, restarts, sequencer } = await setup(store, doc)
+    const a = new Y.Doc()
+    const c1 = await commit(store, a, (t) => t.insert(0, 'one '))
+    await commit(store, a, (t) => t.insert(4, 'two '))
+    await store.setChangeDelta(ROOM, 2, JSON.stringify([{ retain: 4 }, { insert: 'two ' }]))
+    const c3 = await commit(store, a, (t) => t.insert(8, 'three'))
+    await store.setChangeDelta(ROOM, 3, JSON.stringify([{ retain: 8 }, { insert: 'three' }]))
+    for (const c of [c1, c3]) Y.applyUpdate(doc, c.update)
+    sequencer.offer({ ...c1, own: false })
+    sequencer.offer({ ...c3, own: false })
+    await waitFor(() => heard.length === 3, 'the skipped change handed on')
+    expect(restarts).toEqual([])
+    expect(heard.map((change) => change.id)).toEqual([1, 2, 3])
+    expect(heard.reduce((text, change) => applyDelta(text, change.delta), '')).toBe('one two three')
+    sequencer.destroy()
+  })
+
   it('restarts when too many changes, or too many bytes, wait', async () => {
     for (const [maxBuffered, maxBytes] of [
       [2, 1 << 20],

@@ -21,14 +21,17 @@
  * id order, and it drives everything here: `latestId`, `text()`, `since()` and the listeners see
  * every change, own and remote, in id order. Own changes are stored without a delta and the
  * sequencer fills it in (`setChangeDelta`). A gap (an id that does not come within the sequencer's
- * wait, or too many waiting) restarts the sequence from the store: the changes skipped are not
- * heard here and memory forgets (`since` answers null below the new id; readers go to the store).
- * `pending()` is then the delta from the shadow's text to the document's, computed by item
- * identity (the document holds everything the shadow holds: remote changes are sequenced after
- * they are applied to it, own ones are in it, a restart merges what it read into it first), so
- * the document's text is still `text()` then `pending()`; it costs a walk of the text's items.
- * A write resolves once its change is sequenced, with its own id. The shadow doubles the memory a
- * room's document takes; a single instance never builds it.
+ * wait, or too many waiting, or a resync) restarts the sequence from the store: the changes it
+ * skipped are heard from the store (with their committers' deltas) when it keeps them all with
+ * deltas; otherwise they are not heard here and memory forgets (`since` answers null below the
+ * new id; readers go to the store). In bus mode `pending()` is the delta from the shadow's text
+ * to the document's, computed by item identity (the document holds everything the shadow holds:
+ * remote changes are sequenced after they are applied to it, own ones are in it, a restart merges
+ * what it read into it first), so the document's text is still `text()` then `pending()`; it
+ * costs a walk of the text's items (12 ms for the automerge-paper text, 105,000 units), paid by
+ * an HTTP text edit. A write resolves once its change is sequenced, with its own id. The shadow
+ * about doubles the memory a room's document takes (automerge-paper: 3.4 MB document, 2.7 MB
+ * shadow); a single instance never builds it.
  */
 import type { Logger } from 'pino'
 import * as Y from 'yjs'

@@ -13,8 +13,9 @@
  * `maxBuffered` changes or `maxBufferedBytes` of updates. A restart reads the room's state and latest id consistently
  * (`readConsistent`), merges that state into the room's document (so the document always holds
  * all the shadow holds: pending deltas stay computable), rebuilds the shadow from it and goes on
- * from that id; the changes it skipped are not heard here (readers take them from the store, whose
- * deltas their committers filled in).
+ * from that id. The changes it skipped are handed on from the store, in id order, when the store
+ * keeps each with its delta (their committers write them) and they are at most REPLAY_MAX; else
+ * they are not heard here (readers take them from the store).
  *
  * Own changes are stored without a delta in bus mode; once sequenced here, their delta is written
  * with `setChangeDelta` (fire and forget: a failure, or a crash before it, leaves null, which a
@@ -52,6 +53,8 @@ export interface ConsistentRead {
 
 const LATEST = Number.MAX_SAFE_INTEGER
 const READ_ATTEMPTS = 8
+/** Changes a restart hands on from the store at most (more: the listeners hear the jump). */
+const REPLAY_MAX = 1_000
 
 /**
  * Reads `room`'s state between two reads of its latest id, until both reads agree: a store numbers
@@ -258,8 +261,10 @@ export class Sequencer {
     if (this.destroyed) return
     if (!read.exact) throw new Error('no consistent read of the room')
     if (read.latest <= this.latest) return
+    const from = this.latest
     // The document first: it must hold all the new shadow holds before the shadow moves.
     await merge(read.stored)
+    const skipped = await this.storedChanges(from, read.latest)
     const shadow = new Y.Doc({ gc: true })
     await restoreDoc(shadow, read.stored, restore)
     if (this.destroyed) {
@@ -271,7 +276,31 @@ export class Sequencer {
     this.follow(shadow)
     this.latest = read.latest
     for (const change of this.buffer.values()) if (change.id <= read.latest) this.unbuffer(change)
+    if (skipped) {
+      for (const change of skipped) this.options.sequenced(change)
+      return
+    }
     this.options.restarted(read.latest, read.latestAt, roomText(shadow.share.get(ROOM_TEXT)))
+  }
+
+  /**
+   * The changes after `from` up to `to` as the store keeps them, when it keeps each with its delta
+   * (their committers wrote them) and there are at most REPLAY_MAX; else null.
+   */
+  private async storedChanges(from: number, to: number): Promise<SequencedChange[] | null> {
+    if (to - from > REPLAY_MAX) return null
+    const read = await this.options.store.changesSince(this.options.name, from, to - from)
+    const out: SequencedChange[] = []
+    for (const change of read.changes) {
+      if (change.id !== from + 1 + out.length || change.delta === null) return null
+      out.push({
+        id: change.id,
+        at: change.at,
+        author: change.author,
+        delta: JSON.parse(change.delta) as TextDelta,
+      })
+    }
+    return out.length === to - from ? out : null
   }
 
   private unbuffer(change: OfferedChange): void {
