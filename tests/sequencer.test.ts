@@ -66,6 +66,25 @@ async function setup(
   return { heard, restarts, sequencer }
 }
 
+/**
+ * Commits 'one ', 'two ', 'three' (their deltas stored when `withDeltas`) and offers the first and
+ * the third, the second dropped on the way; returns the writer's document.
+ */
+async function secondDropped(store: MemoryStore, doc: Y.Doc, sequencer: Sequencer, withDeltas: boolean) {
+  const a = new Y.Doc()
+  const c1 = await commit(store, a, (t) => t.insert(0, 'one '))
+  await commit(store, a, (t) => t.insert(4, 'two '))
+  const c3 = await commit(store, a, (t) => t.insert(8, 'three'))
+  if (withDeltas) {
+    await store.setChangeDelta(ROOM, 2, JSON.stringify([{ retain: 4 }, { insert: 'two ' }]))
+    await store.setChangeDelta(ROOM, 3, JSON.stringify([{ retain: 8 }, { insert: 'three' }]))
+  }
+  for (const c of [c1, c3]) Y.applyUpdate(doc, c.update)
+  sequencer.offer({ ...c1, own: false })
+  sequencer.offer({ ...c3, own: false })
+  return a
+}
+
 describe('change sequencer', () => {
   it('hears changes offered out of order in id order, with deltas exact in that order', async () => {
     const store = new MemoryStore()
@@ -101,14 +120,7 @@ describe('change sequencer', () => {
     const store = new MemoryStore()
     const doc = new Y.Doc()
     const { heard, restarts, sequencer } = await setup(store, doc)
-    const a = new Y.Doc()
-    const c1 = await commit(store, a, (t) => t.insert(0, 'one '))
-    // Change 2: committed, never offered (the bus dropped it).
-    await commit(store, a, (t) => t.insert(4, 'two '))
-    const c3 = await commit(store, a, (t) => t.insert(8, 'three'))
-    for (const c of [c1, c3]) Y.applyUpdate(doc, c.update)
-    sequencer.offer({ ...c1, own: false })
-    sequencer.offer({ ...c3, own: false })
+    const a = await secondDropped(store, doc, sequencer, false)
     await waitFor(() => restarts.length === 1, 'the restart after the wait')
     expect(restarts[0]).toEqual({ latest: 3, text: 'one two three' })
     expect(roomText(doc.share.get(ROOM_TEXT))).toBe('one two three')
@@ -125,15 +137,7 @@ describe('change sequencer', () => {
     const store = new MemoryStore()
     const doc = new Y.Doc()
     const { heard, restarts, sequencer } = await setup(store, doc)
-    const a = new Y.Doc()
-    const c1 = await commit(store, a, (t) => t.insert(0, 'one '))
-    await commit(store, a, (t) => t.insert(4, 'two '))
-    await store.setChangeDelta(ROOM, 2, JSON.stringify([{ retain: 4 }, { insert: 'two ' }]))
-    const c3 = await commit(store, a, (t) => t.insert(8, 'three'))
-    await store.setChangeDelta(ROOM, 3, JSON.stringify([{ retain: 8 }, { insert: 'three' }]))
-    for (const c of [c1, c3]) Y.applyUpdate(doc, c.update)
-    sequencer.offer({ ...c1, own: false })
-    sequencer.offer({ ...c3, own: false })
+    await secondDropped(store, doc, sequencer, true)
     await waitFor(() => heard.length === 3, 'the skipped change handed on')
     expect(restarts).toEqual([])
     expect(heard.map((change) => change.id)).toEqual([1, 2, 3])
