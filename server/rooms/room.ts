@@ -460,8 +460,10 @@ export class Room {
   /**
    * Applies what another instance published for this room (a committed update, or an awareness
    * update) and relays it to this room's connections. An update passes the same admission as a
-   * client's (and is applied in slices when it costs more than one turn's budget). Returns (or
-   * resolves to) false when the room should be re-read from the store instead.
+   * client's (and is applied in slices when it costs more than one turn's budget). A `change`
+   * (an update with its id) goes to the change sequencer once applied; an `update` without an id
+   * makes the sequence re-read from the store. Returns (or resolves to) false when the room should
+   * be re-read from the store instead.
    */
   applyRemote(kind: BusKind, received: Uint8Array): boolean | Promise<boolean> {
     let payload = received
