@@ -1,8 +1,8 @@
 /**
  * `npx tsx bench/text-deltas.ts`: what the room's text deltas (server/rooms/text-deltas.ts) cost
  * per update on a room-sized text (--items N single-unit items that do not merge, default 150,000),
- * for typing at one place and for a hostile sender alternating single-unit edits at the two ends
- * (and at random far-apart places, seeded). Reports, per pattern, the median µs per update applied
+ * for typing at one place, for single-unit edits alternating at the two ends (two people typing),
+ * cycling through 9 places (one more than the markers kept) and at random places (seeded). Reports, per pattern, the median µs per update applied
  * with the deltas followed, without them (Yjs alone), and the items the deltas walked per update.
  * Flags: --items N, --updates N (default 400 per pattern).
  */
@@ -33,6 +33,7 @@ type Pattern = (text: Y.Text, i: number, gen: prng.PRNG) => void
 const patterns: Record<string, Pattern> = {
   'typing at one place': (text, i) => text.insert(ITEMS / 2 + i, 'x'),
   'alternating ends': (text, i) => text.insert(i % 2 === 0 ? 0 : text.length, 'x'),
+  'cycling 9 places': (text, i) => text.insert(Math.floor(((i % 9) * text.length) / 9), 'x'),
   'random far apart (seeded)': (text, _i, gen) => text.insert(prng.uint32(gen, 0, text.length), 'x'),
 }
 

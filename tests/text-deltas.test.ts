@@ -145,7 +145,7 @@ function bigTextDoc(items: number, clientID = 1): Y.Doc {
 }
 
 /** The updates `edit` makes to `doc`, called `count` times (edit number i). */
-function updatesOf(doc: Y.Doc, count: number, edit: (text: Y.Text, i: number) => void): Uint8Array[] {
+function updatesOf(doc: Y.Doc, count: number, edit: Edit): Uint8Array[] {
   const updates: Uint8Array[] = []
   const keep = (update: Uint8Array) => updates.push(update)
   doc.on('update', keep)
@@ -154,66 +154,93 @@ function updatesOf(doc: Y.Doc, count: number, edit: (text: Y.Text, i: number) =>
   return updates
 }
 
-/** Typing forward from unit 1,000; editing the two ends in turn. */
-const typing = (text: Y.Text, i: number) => text.insert(1_000 + i, 'x')
-const alternatingEnds = (text: Y.Text, i: number) => text.insert(i % 2 === 0 ? 0 : text.length, 'x')
+type Edit = (text: Y.Text, i: number) => void
+/** Typing forward from unit 1,000. */
+const typing: Edit = (text, i) => text.insert(1_000 + i, 'x')
+/** Two people typing at the two ends, in turn. */
+const alternatingEnds: Edit = (text, i) => text.insert(i % 2 === 0 ? 0 : text.length, 'x')
+/** Three people typing far apart, in turn. */
+const threeTypists: Edit = (text, i) => text.insert(1_000 + (i % 3) * 1_500 + Math.floor(i / 3), 'x')
+/** Edits at random places far apart (a hostile sender). */
+const randomPlaces =
+  (gen: prng.PRNG): Edit =>
+  (text) =>
+    text.insert(prng.uint32(gen, 0, text.length), 'x')
 
 describe('the walk', () => {
-  it('typing steps over a few items per keystroke; edits at the two ends over the whole text', () => {
-    const ITEMS = 5_000
+  const ITEMS = 5_000
+  /** Items walked for each of 60 updates `edit` makes, applied to a room holding ITEMS items. */
+  const walks = (edit: Edit) => {
     const base = Y.encodeStateAsUpdate(bigTextDoc(ITEMS))
-    const walks = (edit: (text: Y.Text, i: number) => void) => {
-      const room = new Y.Doc()
-      Y.applyUpdate(room, base)
-      const deltas = new TextDeltas(room, ROOM_TEXT)
-      room.on('afterTransaction', (transaction: Y.Transaction) => deltas.of(transaction))
-      const sender = new Y.Doc()
-      Y.applyUpdate(sender, base)
-      return updatesOf(sender, 50, edit).map((update) => {
+    const room = new Y.Doc()
+    Y.applyUpdate(room, base)
+    const deltas = new TextDeltas(room, ROOM_TEXT)
+    room.on('afterTransaction', (transaction: Y.Transaction) => deltas.of(transaction))
+    const sender = new Y.Doc()
+    Y.applyUpdate(sender, base)
+    // The first update of each place walks to it from where the others were.
+    return updatesOf(sender, 60, edit)
+      .map((update) => {
         const before = itemsWalked()
         Y.applyUpdate(room, update)
         return itemsWalked() - before
       })
-    }
-    // The first update walks from the start of the text (no marker yet).
-    expect(Math.max(...walks(typing).slice(1))).toBeLessThanOrEqual(4)
-    expect(Math.min(...walks(alternatingEnds).slice(1))).toBeGreaterThanOrEqual(ITEMS)
+      .slice(3)
+  }
+
+  it('typing steps over a few items per keystroke, also when several people type far apart', () => {
+    expect(Math.max(...walks(typing))).toBeLessThanOrEqual(4)
+    // Each place keeps its marker: a few items from each of them.
+    expect(Math.max(...walks(threeTypists))).toBeLessThanOrEqual(40)
   })
 
-  it('through the server: edits alternating at the two ends of a long text close the sender with 4529, typing does not', async () => {
-    // Message rates out of the way: only the walk budget may close these connections.
-    const server = await start({ documentMessagesPerSecond: 100_000, documentMessageBurst: 100_000 })
-    /** A raw peer that gave `room` a text of 50,000 items, then sends 600 one-unit edits (`edit`). */
-    const sender = async (room: string, edit: (text: Y.Text, i: number) => void) => {
-      const doc = bigTextDoc(50_000)
-      const peer = new RawPeer(server.url, room)
-      cleanups.push(() => peer.close())
-      await peer.opened
-      await peer.send(syncStep1Frame())
-      await peer.send(syncUpdateFrame(Y.encodeStateAsUpdate(doc)))
-      for (const update of updatesOf(doc, 600, edit)) void peer.send(syncUpdateFrame(update))
-      // Frames are handled in order: the answer to the second sync step 1 comes after every edit was.
-      const answers = () => peer.received.filter((frame) => frame[0] === 0 && frame[1] === 1).length
-      await peer.send(syncStep1Frame())
-      await Promise.race([
-        peer.closed,
-        new Promise<void>((resolve) => {
-          const poll = setInterval(() => {
-            if (answers() === 2) resolve(clearInterval(poll))
-          }, 10)
-        }),
-      ])
-      return peer
-    }
-    const typist = await sender('typing', typing)
-    expect(typist.closeCode).toBe(null)
-    expect(server.server.rooms.get('typing')?.doc.getText(ROOM_TEXT).length).toBe(50_600)
-    const hostile = await sender('ends', alternatingEnds)
-    expect(await hostile.closedWithin(10_000)).toBe(CloseCode.rateLimited)
-    expect(hostile.closeReason).toContain('text items walked per second')
-    // What came after the budget ran out was not applied.
-    expect(server.server.rooms.get('ends')?.doc.getText(ROOM_TEXT).length).toBeLessThan(50_600)
+  seededTest('edits at random places far apart walk much of the text (what the sender is charged)', (gen) => {
+    const total = walks(randomPlaces(gen)).reduce((sum, items) => sum + items, 0)
+    expect(total).toBeGreaterThan(57 * (ITEMS / 10))
   })
+
+  seededTest(
+    'through the server: random edits far apart in a long text close the sender with 4529; typing at one place or two does not',
+    async (gen) => {
+      // Message rates out of the way: only the walk budget may close these connections.
+      const server = await start({ documentMessagesPerSecond: 100_000, documentMessageBurst: 100_000 })
+      /** A raw peer that gave `room` a text of 50,000 items, then sends 600 one-unit edits. */
+      const sender = async (room: string, edit: Edit) => {
+        const doc = bigTextDoc(50_000)
+        const peer = new RawPeer(server.url, room)
+        cleanups.push(() => peer.close())
+        await peer.opened
+        await peer.send(syncStep1Frame())
+        await peer.send(syncUpdateFrame(Y.encodeStateAsUpdate(doc)))
+        for (const update of updatesOf(doc, 600, edit)) void peer.send(syncUpdateFrame(update))
+        // Frames are handled in order: the answer to the second sync step 1 comes after every edit.
+        const answers = () => peer.received.filter((frame) => frame[0] === 0 && frame[1] === 1).length
+        await peer.send(syncStep1Frame())
+        await Promise.race([
+          peer.closed,
+          new Promise<void>((resolve) => {
+            const poll = setInterval(() => {
+              if (answers() === 2) resolve(clearInterval(poll))
+            }, 10)
+          }),
+        ])
+        return peer
+      }
+      const length = (room: string) => server.server.rooms.get(room)?.doc.getText(ROOM_TEXT).length
+      for (const [room, edit] of [
+        ['typing', typing],
+        ['ends', alternatingEnds],
+      ] as const) {
+        expect((await sender(room, edit)).closeCode).toBe(null)
+        expect(length(room)).toBe(50_600)
+      }
+      const hostile = await sender('random', randomPlaces(gen))
+      expect(await hostile.closedWithin(10_000)).toBe(CloseCode.rateLimited)
+      expect(hostile.closeReason).toContain('text items walked per second')
+      // What came after the budget ran out was not applied.
+      expect(length('random')).toBeLessThan(50_600)
+    },
+  )
 })
 
 /** An insert position, not inside a surrogate pair. */

@@ -4,14 +4,22 @@
  *
  * `Y.YTextEvent.delta` walks the whole text from its first item on every transaction: about 50 ns
  * an item, a millisecond per keystroke for a text of 20,000 items, a hundred times the cost of
- * applying the keystroke. Here the walk starts from a marker instead: one unit of the text (an
+ * applying the keystroke. Here the walk starts from markers instead: each one unit of the text (an
  * item id, which survives Yjs splitting and merging items) and the number of visible units before
- * it, kept from the previous transaction. The items a transaction changed are found from its state
- * vectors and delete set (cost: the update's size), their positions by walking outward from the
- * marker until all are met, and the delta from the leftmost changed item to the rightmost (cost:
- * the distance from the marker to the farthest change, so typing costs a few items per keystroke;
- * a transaction that touches both ends of a long text still walks it once). The marker then moves
- * to the end of the change.
+ * it, kept from earlier transactions, up to 8 of them, one per place people edit at. The items a
+ * transaction changed are found from its state vectors and delete set (cost: the update's size),
+ * their positions by walking outward from every marker in turn until one meets a change (at most
+ * 256 items each way; past that from the marker used last alone), then from that one until all
+ * are met, and the delta from the leftmost changed item to the rightmost. The marker then moves to
+ * the end of the change (a walk of more than 256 items adds one there instead, the least recently
+ * used going), and the others shift by what the change inserted and deleted before them.
+ *
+ * So typing costs a few items per keystroke, also for several people typing far apart; an edit far
+ * from every marker walks the distance from the last one used, and a transaction touching both
+ * ends of a long text walks it once (at most three times the text's items plus 4,096 in all). That
+ * walk is the sender's to pay: `itemsWalked` counts the items stepped over, and a connection is
+ * charged what each of its updates caused (1,000,000 items a second, ws/connection.ts; PROTOCOL.md,
+ * Admission).
  *
  * Units are the text's UTF-16 code units, as `Y.Text` counts them: a string's units, and one unit
  * per unit of anything else the text's list holds (an embed, a nested type, or the values of a
@@ -61,12 +69,26 @@ const FIRST_REPLACED = 4
 const LAST_REPLACED = 8
 const REPLACEMENT = '\uFFFD'
 
+/**
+ * A place in the text: one unit (an item id, which survives Yjs splitting and merging items) and
+ * the visible units before it; `used`: the transaction that last walked from it (for eviction).
+ */
+interface Marker {
+  client: number
+  clock: number
+  index: number
+  used: number
+}
+
+/** Markers kept: each place people edit at keeps its own (several people typing far apart). */
+const MAX_MARKERS = 8
+/** A walk longer than this from the nearest marker found a new place: it gets a marker of its own. */
+const NEAR = 256
+
 /** Follows the deltas of one root text of a document across transactions (see the head comment). */
 export class TextDeltas {
-  /** The marker: a unit of the text (client, clock), and the visible units before it; client -1: none. */
-  private markClient = -1
-  private markClock = 0
-  private markIndex = 0
+  private markers: Marker[] = []
+  private transactions = 0
 
   constructor(
     private readonly doc: Y.Doc,
@@ -75,39 +97,77 @@ export class TextDeltas {
 
   /**
    * The delta `transaction` made to the text, or null when it changed no unit of it. Call from the
-   * document's `afterTransaction` for every transaction (the marker relies on seeing each).
+   * document's `afterTransaction` for every transaction (the markers rely on seeing each).
    */
   of(transaction: Y.Transaction): TextDelta | null {
     const type = this.doc.share.get(this.name)
     if (!type || !transaction.changed.has(type)) return null
     const changed = changedItems(transaction, type)
     if (changed.size === 0) return null
-    const start = this.start(type, changed)
-    const { first, index } = leftmost(start.item, start.index, changed)
-    return this.emit(first, index, changed)
+    this.transactions++
+    return this.emit(this.find(type, changed), changed)
   }
 
-  /** The item to walk from and the visible units before it in the text as the transaction found it. */
-  private start(type: Root, changed: Map<Y.Item, number>): { item: Y.Item; index: number } {
-    const structs = this.markClient === -1 ? undefined : this.doc.store.clients.get(this.markClient)
-    const last = structs?.[structs.length - 1]
-    if (structs && last && last.id.clock + last.length > this.markClock) {
-      const struct = structs[Y.findIndexSS(structs, this.markClock)]
-      if (struct instanceof Y.Item && struct.parent === type && struct.parentSub === null) {
-        // The marked unit existed before the transaction, so its item was not added by it.
-        const offset = unitsBefore(struct, changed) > 0 ? this.markClock - struct.id.clock : 0
-        return { item: struct, index: this.markIndex - offset }
-      }
+  /**
+   * A search that met every changed item, walking out from every marker in turn (from the start of
+   * the text when there is none) until one meets a changed item, then from that one alone; after
+   * `NEAR` items each way from every marker, from the marker used last alone. The cost: twice the
+   * number of markers times the distance from the nearest marker to a change (at most `NEAR`), plus
+   * the distance from the last marker used to the farthest change.
+   */
+  private find(type: Root, changed: Map<Y.Item, number>): Search {
+    const searches: Search[] = []
+    for (const marker of this.markers) {
+      const start = this.resolve(type, marker, changed)
+      if (start) searches.push(new Search(start.item, start.index, changed, marker))
     }
-    // No marker yet (or the text became another root): walk from the start.
-    return { item: type._start as Y.Item, index: 0 }
+    // No marker (or the text became another root): walk from the start.
+    if (searches.length === 0) searches.push(new Search(type._start as Y.Item, 0, changed, null))
+    const alone = (search: Search): Search => {
+      while (search.walking) if (search.step()) return search
+      throw new Error('a changed item is not in its text')
+    }
+    try {
+      for (let round = 0; ; round++) {
+        let walking = false
+        for (const search of searches) {
+          if (search.step()) return search
+          if (search.met) return alone(search)
+          walking ||= search.walking
+        }
+        if (!walking) throw new Error('a changed item is not in its text')
+        // Far from every marker: on from the one used last alone, as with a single marker.
+        if (round === NEAR)
+          return alone(searches.reduce((a, b) => ((b.marker?.used ?? 0) > (a.marker?.used ?? 0) ? b : a)))
+      }
+    } finally {
+      for (const search of searches) walked += search.steps
+    }
   }
 
-  /** The runs from `first` (with `index` units before it) to the last changed item; moves the marker. */
-  private emit(first: Y.Item, index: number, changed: Map<Y.Item, number>): TextDelta {
+  /** The item holding `marker`'s unit and the visible units before it as the transaction found it. */
+  private resolve(
+    type: Root,
+    marker: Marker,
+    changed: Map<Y.Item, number>,
+  ): { item: Y.Item; index: number } | null {
+    const structs = this.doc.store.clients.get(marker.client)
+    const last = structs?.[structs.length - 1]
+    if (!structs || !last || last.id.clock + last.length <= marker.clock) return null
+    const struct = structs[Y.findIndexSS(structs, marker.clock)]
+    if (!(struct instanceof Y.Item) || struct.parent !== type || struct.parentSub !== null) return null
+    // The marked unit existed before the transaction, so its item was not added by it.
+    const offset = unitsBefore(struct, changed) > 0 ? marker.clock - struct.id.clock : 0
+    return { item: struct, index: marker.index - offset }
+  }
+
+  /** The runs from the search's first changed item to the last one; moves the markers. */
+  private emit(search: Search, changed: Map<Y.Item, number>): TextDelta {
+    const { first, index } = search.result()
     const runs = new RunList()
     runs.retain(index)
     let after = index
+    let before = index
     let seen = 0
     let item: Y.Item = first
     let steps = 0
@@ -115,6 +175,7 @@ export class TextDeltas {
       steps++
       const how = changed.get(item)
       if (how !== undefined) seen++
+      before += unitsBefore(item, changed)
       if (how === undefined || how === FIRST_REPLACED || how === LAST_REPLACED || how === 12) {
         if (!item.deleted && item.countable) {
           emitKept(runs, item, how ?? 0)
@@ -129,6 +190,7 @@ export class TextDeltas {
       item = item.right
     }
     walked += steps
+    this.moveMarkers(search, index, before, after)
     // Mark the unit right after the change (or the change's last unit) for the next transaction.
     const next = item.right
     if (next) this.mark(next.id.client, next.id.clock, after)
@@ -139,10 +201,32 @@ export class TextDeltas {
     return runs.runs
   }
 
+  /**
+   * Keeps the markers true after a change that replaced the units `from`..`to` of the text before
+   * it with `from`..`after`: those before it stay, those after it shift, those within it go, as
+   * does the one the search started from when it was near (the new marker replaces it).
+   */
+  private moveMarkers(search: Search, from: number, to: number, after: number): void {
+    const kept: Marker[] = []
+    for (const marker of this.markers) {
+      if (marker === search.marker && search.steps <= NEAR) continue
+      if (marker.index > to) marker.index += after - to
+      else if (marker.index >= from) continue
+      kept.push(marker)
+    }
+    this.markers = kept
+  }
+
   private mark(client: number, clock: number, index: number): void {
-    this.markClient = client
-    this.markClock = clock
-    this.markIndex = index
+    this.markers = this.markers.filter((marker) => marker.client !== client || marker.clock !== clock)
+    this.markers.push({ client, clock, index, used: this.transactions })
+    if (this.markers.length > MAX_MARKERS) {
+      let oldest = 0
+      for (let i = 1; i < this.markers.length; i++) {
+        if (this.markers[i].used < this.markers[oldest].used) oldest = i
+      }
+      this.markers.splice(oldest, 1)
+    }
   }
 }
 
@@ -229,51 +313,81 @@ function unitsBefore(item: Y.Item, changed: Map<Y.Item, number>): number {
 }
 
 /**
- * The leftmost changed item and the visible units before it (before the transaction), found by
- * walking out from `from` (with `index` units before it) in both directions until every changed
- * item was met.
+ * A search for the leftmost changed item and the visible units before it (before the transaction),
+ * walking out from `from` (with `index` units before it) in both directions, a step at a time,
+ * until every changed item was met.
  */
-function leftmost(
-  from: Y.Item,
-  index: number,
-  changed: Map<Y.Item, number>,
-): { first: Y.Item; index: number } {
-  let found = 0
-  let right: Y.Item | null = from
-  let rightIndex = index
-  let left: Y.Item | null = from.left
-  let leftIndex = index
-  let firstRight: Y.Item | null = null
-  let firstRightIndex = 0
-  let firstLeft: Y.Item | null = null
-  let firstLeftIndex = 0
-  while (found < changed.size && (right !== null || left !== null)) {
+class Search {
+  /** Items stepped over so far. */
+  steps = 0
+  private found = 0
+  private right: Y.Item | null
+  private rightIndex: number
+  private left: Y.Item | null
+  private leftIndex: number
+  private firstRight: Y.Item | null = null
+  private firstRightIndex = 0
+  private firstLeft: Y.Item | null = null
+  private firstLeftIndex = 0
+
+  constructor(
+    from: Y.Item,
+    index: number,
+    private readonly changed: Map<Y.Item, number>,
+    readonly marker: Marker | null,
+  ) {
+    this.right = from
+    this.rightIndex = index
+    this.left = from.left
+    this.leftIndex = index
+  }
+
+  /** Met a changed item. */
+  get met(): boolean {
+    return this.found > 0
+  }
+
+  /** Items remain on either side. */
+  get walking(): boolean {
+    return this.right !== null || this.left !== null
+  }
+
+  /** One item to the right and one to the left; true once every changed item was met. */
+  step(): boolean {
+    const { changed } = this
+    if (this.found === changed.size) return true
+    const right = this.right
     if (right !== null) {
-      walked++
+      this.steps++
       if (changed.has(right)) {
-        found++
-        if (firstRight === null) {
-          firstRight = right
-          firstRightIndex = rightIndex
+        this.found++
+        if (this.firstRight === null) {
+          this.firstRight = right
+          this.firstRightIndex = this.rightIndex
         }
       }
-      rightIndex += unitsBefore(right, changed)
-      right = right.right
+      this.rightIndex += unitsBefore(right, changed)
+      this.right = right.right
     }
-    if (left !== null && found < changed.size) {
-      walked++
-      leftIndex -= unitsBefore(left, changed)
+    const left = this.left
+    if (left !== null && this.found < changed.size) {
+      this.steps++
+      this.leftIndex -= unitsBefore(left, changed)
       if (changed.has(left)) {
-        found++
-        firstLeft = left
-        firstLeftIndex = leftIndex
+        this.found++
+        this.firstLeft = left
+        this.firstLeftIndex = this.leftIndex
       }
-      left = left.left
+      this.left = left.left
     }
+    return this.found === changed.size
   }
-  if (firstLeft) return { first: firstLeft, index: firstLeftIndex }
-  if (firstRight) return { first: firstRight, index: firstRightIndex }
-  throw new Error('a changed item is not in its text')
+
+  /** The leftmost changed item and the units before it (once `step` said all were met). */
+  result(): { first: Y.Item; index: number } {
+    if (this.firstLeft) return { first: this.firstLeft, index: this.firstLeftIndex }
+    return { first: this.firstRight!, index: this.firstRightIndex }
+  }
 }
 
 /** Builds a delta, merging neighbouring runs of one kind. */

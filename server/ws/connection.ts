@@ -79,11 +79,11 @@ export interface ConnectionOptions {
 
 /**
  * Text items the room's text deltas may walk per second for one connection's updates, and the
- * burst (rooms/text-deltas.ts): about 15-50 ns an item, so 3-10% of a core; typing walks a few
- * items per keystroke, and the largest text the quota allows (about 150,000 items) is walked 26
- * times in a burst, 13 times a second.
+ * burst (rooms/text-deltas.ts): 15-50 ns an item, so 2-5% of a core. Typing, even by several people
+ * far apart, walks a few items per keystroke; the burst walks the largest text the quota allows
+ * (about 150,000 items) 26 times.
  */
-const TEXT_WALK_PER_SECOND = 2_000_000
+const TEXT_WALK_PER_SECOND = 1_000_000
 const TEXT_WALK_BURST = 4_000_000
 
 export class Connection implements RoomMember {
