@@ -22,13 +22,21 @@ import { CloseCode, isPresenceName, roomNameProblem } from '../../shared/protoco
 import { PeerError } from '../admission/peer-error.ts'
 import type { ServerConfig } from '../config/config.ts'
 import { KeyedRateLimit } from '../limits/keyed-rate-limit.ts'
+import { TEXT_WALK_BURST, TEXT_WALK_PER_SECOND } from '../limits/text-walk.ts'
 import { clientAddress, originProblem } from '../limits/upgrade-limits.ts'
 import { RoomUnloadedError } from '../rooms/room.ts'
+import { itemsWalked } from '../rooms/text-deltas.ts'
 import { ApiError, sendApiError } from './api-error.ts'
 import { sendJson } from './http-routes.ts'
 import type { RequestAccess } from './request-access.ts'
 import { type RequestRooms, withRoom } from './room-hold.ts'
-import { applyTextEdit, type ChangeHistory, type EditableRoom, parseTextEdit } from './text-edit.ts'
+import {
+  applyTextEdit,
+  type ChangeHistory,
+  type EditableRoom,
+  type Meter,
+  parseTextEdit,
+} from './text-edit.ts'
 
 /** Largest JSON body of `POST …/text`, in bytes. */
 export const MAX_JSON_BODY_BYTES = 1024 * 1024
@@ -100,6 +108,11 @@ function writeRoute(req: IncomingMessage, url: URL): { room: string; action: Act
 class DocumentWrites<R extends WritableRoom> {
   private readonly messages: KeyedRateLimit
   private readonly bytes: KeyedRateLimit
+  /** Text items the room's text deltas walked for each address's writes (limits/text-walk.ts). */
+  private readonly walks = new KeyedRateLimit({
+    perMinute: TEXT_WALK_PER_SECOND * 60,
+    burst: TEXT_WALK_BURST,
+  })
 
   constructor(private readonly options: DocumentWritesOptions<R>) {
     const { config } = options
@@ -126,6 +139,10 @@ class DocumentWrites<R extends WritableRoom> {
     if (origin) throw new ApiError(403, 'origin_not_allowed', origin)
     const address = clientAddress(req, config.trustProxy)
     limit(this.messages.take(address), `more than ${config.documentMessagesPerSecond} writes per second`)
+    limit(
+      this.walks.take(address, 0),
+      `more than ${TEXT_WALK_PER_SECOND} text items walked per second (edits far apart in a long text)`,
+    )
     const { access } = await this.options.access(req, room, url)
     if (access === 'view') throw new ApiError(403, 'forbidden', 'this token can only view the document')
     const author = authorOf(req)
@@ -142,17 +159,33 @@ class DocumentWrites<R extends WritableRoom> {
       `more than ${config.documentBytesPerSecond} bytes written per second`,
     )
     if (action === 'update') {
-      const changeId = await this.write(room, (loaded) => loaded.applyLocal(body, author))
+      const meter = this.meter(address)
+      const changeId = await this.write(room, (loaded) => meter(() => loaded.applyLocal(body, author)))
       log.debug({ room, changeId, author, bytes: body.byteLength }, 'update written over HTTP')
       sendJson(res, 200, { changeId })
       return
     }
     const request = parseTextEdit(parseJson(body))
     const result = await this.write(room, (loaded) =>
-      applyTextEdit(loaded, this.options.store, request, author),
+      applyTextEdit(loaded, this.options.store, request, author, this.meter(address)),
     )
     log.debug({ room, ...result, author, base: request.base }, 'text edit written over HTTP')
     sendJson(res, 200, result)
+  }
+
+  /**
+   * Runs the synchronous part of a write (where the room applies it and computes its text delta)
+   * and charges the text items that walked to `address`: past the budget its next write waits.
+   */
+  private meter(address: string): Meter {
+    return (apply) => {
+      const walked = itemsWalked()
+      try {
+        return apply()
+      } finally {
+        this.walks.charge(address, itemsWalked() - walked)
+      }
+    }
   }
 
   /** Runs `write` with room `name` held; what the room refuses becomes the spec's ApiError. */

@@ -92,6 +92,12 @@ function count(value: unknown, name: string): number {
 }
 
 /**
+ * Runs the synchronous part of a write, where the room applies it (the caller charges the text
+ * items its delta walked to the writer; see http/document-writes.ts).
+ */
+export type Meter = <T>(apply: () => T) => T
+
+/**
  * Applies `request` to `room` on behalf of `author` and resolves once it is durable; throws
  * ApiError 400 (`bad_request`: `base` ahead of the room; `bad_edit`) or 409 (`base_expired`).
  */
@@ -100,6 +106,7 @@ export async function applyTextEdit(
   history: ChangeHistory,
   request: TextEditRequest,
   author: string | null,
+  meter: Meter = (apply) => apply(),
 ): Promise<TextEditResult> {
   const { base } = request
   if (base !== null && base > room.changes.latestId) {
@@ -116,14 +123,16 @@ export async function applyTextEdit(
   for (;;) {
     while (at !== null && room.changes.since(at) === null) at = await readStored(room, history, at, stored)
     const placed: { outcome?: Placement } = {}
-    const changeId = await room.editText(
-      (text) => {
-        const outcome = place(room, request, text, at, stored)
-        placed.outcome = outcome
-        if (outcome.kind === 'placed') text.applyDelta(opToDelta(outcome.rebased.op))
-      },
-      author,
-      request.edit.insert.length,
+    const changeId = await meter(() =>
+      room.editText(
+        (text) => {
+          const outcome = place(room, request, text, at, stored)
+          placed.outcome = outcome
+          if (outcome.kind === 'placed') text.applyDelta(opToDelta(outcome.rebased.op))
+        },
+        author,
+        request.edit.insert.length,
+      ),
     )
     const { outcome } = placed
     if (!outcome) throw new Error('editText did not run the edit')

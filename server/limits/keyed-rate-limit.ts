@@ -27,6 +27,12 @@ export class KeyedRateLimit {
    * until it would be.
    */
   take(key: string, cost = 1): number {
+    const bucket = this.bucketFor(key)
+    return bucket.take(cost) ? 0 : Math.max(1, bucket.waitMs(cost))
+  }
+
+  /** `key`'s bucket, now the most recently used (a fresh one if it had none). */
+  private bucketFor(key: string): TokenBucket {
     let bucket = this.buckets.get(key)
     if (bucket) this.buckets.delete(key)
     else {
@@ -34,7 +40,12 @@ export class KeyedRateLimit {
       this.evict()
     }
     this.buckets.set(key, bucket)
-    return bucket.take(cost) ? 0 : Math.max(1, bucket.waitMs(cost))
+    return bucket
+  }
+
+  /** Charges `cost` to `key` after the fact (TokenBucket.charge): its next `take` waits out the debt. */
+  charge(key: string, cost: number): void {
+    if (cost > 0) this.bucketFor(key).charge(cost)
   }
 
   /** Buckets held now. */

@@ -23,6 +23,15 @@ export class TokenBucket {
     return true
   }
 
+  /**
+   * Takes `cost` tokens whether or not they are there (for work measured after it was done): the
+   * bucket may go into debt, at most one burst deep, and refuses every `take` until it is repaid.
+   */
+  charge(cost: number): void {
+    this.refill()
+    this.tokens = Math.max(-this.burst, this.tokens - cost)
+  }
+
   /** Milliseconds until `cost` tokens are there (0: now). */
   waitMs(cost = 1): number {
     this.refill()

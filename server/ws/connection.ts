@@ -15,6 +15,7 @@ import { type AccessLevel, CloseCode, encodeAccess, MessageType } from '../../sh
 import { PeerError } from '../admission/peer-error.ts'
 import { isEmptyUpdate } from '../admission/update-shape.ts'
 import type { ServerConfig } from '../config/config.ts'
+import { TEXT_WALK_BURST, TEXT_WALK_PER_SECOND } from '../limits/text-walk.ts'
 import { TokenBucket } from '../limits/token-bucket.ts'
 import type { RelayMetrics } from '../ops/metrics.ts'
 import type { Room, RoomMember } from '../rooms/room.ts'
@@ -76,15 +77,6 @@ export interface ConnectionOptions {
   /** Called once when the socket has closed, with the room it had joined (if any). */
   onClose: (connection: Connection, room: Room | null) => void
 }
-
-/**
- * Text items the room's text deltas may walk per second for one connection's updates, and the
- * burst (rooms/text-deltas.ts): 15-50 ns an item, so 2-5% of a core. Typing, even by several people
- * far apart, walks a few items per keystroke; the burst walks the largest text the quota allows
- * (about 150,000 items) 26 times.
- */
-const TEXT_WALK_PER_SECOND = 1_000_000
-const TEXT_WALK_BURST = 4_000_000
 
 export class Connection implements RoomMember {
   readonly id = nextConnectionId++
