@@ -32,6 +32,25 @@ export async function buildBundles(tandemRef: string | null = null): Promise<Bui
     const worker = join(source, `server/store/${name}.ts`)
     if (existsSync(worker)) entries[name] = worker
   }
+  const out = await bundle(entries, outdir)
+  return {
+    dir: outdir,
+    probe: out('probe'),
+    generator: out('generator'),
+    tandem: out('tandem'),
+    rawRelay: out('rawRelay'),
+    hocuspocus: out('hocuspocus'),
+  }
+}
+
+/**
+ * Bundles `entries` (name -> source) into `outdir` as ES modules for Node, dependencies left
+ * external; returns where each name's bundle is (`<outdir>/<name>.mjs`).
+ */
+export async function bundle(
+  entries: Record<string, string>,
+  outdir: string,
+): Promise<(name: string) => string> {
   await build({
     entryPoints: entries,
     outdir,
@@ -43,15 +62,7 @@ export async function buildBundles(tandemRef: string | null = null): Promise<Bui
     packages: 'external',
     logLevel: 'warning',
   })
-  const out = (name: string) => join(outdir, `${name}.mjs`)
-  return {
-    dir: outdir,
-    probe: out('probe'),
-    generator: out('generator'),
-    tandem: out('tandem'),
-    rawRelay: out('rawRelay'),
-    hocuspocus: out('hocuspocus'),
-  }
+  return (name) => join(outdir, `${name}.mjs`)
 }
 
 /** Which Tandem a run measures: the commit of `tandemRef`, or HEAD plus any uncommitted server changes. */
