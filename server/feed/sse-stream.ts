@@ -10,9 +10,14 @@
  * keep-alive, and its EventSource reconnects and resumes from the last id it received.
  *
  * The response carries `Connection: close`: the socket lives as long as the stream, which is what
- * the connection limits count (see http/document-api.ts).
+ * the connection limits count (see http/document-api.ts), and the body ends when the socket closes
+ * (no chunked framing). Once the head is sent the stream takes the socket over from Node's HTTP
+ * server (socket-handoff.ts) and writes events to it directly, so Node's request, response and
+ * parser do not live as long as the stream; where that cannot be done it writes to the response.
  */
 import type { ServerResponse } from 'node:http'
+import type { Writable } from 'node:stream'
+import { responseHead, takeSocket } from './socket-handoff.ts'
 
 /** Why a stream ended. */
 export type StreamEnd = 'client' | 'slow' | 'shutdown' | 'access' | 'error'
@@ -38,20 +43,32 @@ export class SseStream {
   /** Why it ended (null while open). */
   endedBy: StreamEnd | null = null
   private readonly closeListeners = new Set<(reason: StreamEnd) => void>()
+  /** Where events go: the response until started, then its socket once taken over. */
+  private out: Writable
+  /** True once the socket is taken over (no response to end). */
+  private raw = false
 
   constructor(
-    private readonly res: ServerResponse,
+    res: ServerResponse,
     private readonly maxBufferBytes: number,
   ) {
-    res.once('close', () => this.ended('client'))
-    // A write to a socket the peer reset: the 'close' that follows ends the stream.
-    res.on('error', () => this.ended('client'))
+    this.out = res
+    this.listen(res)
   }
 
-  /** Writes the head and the `retry:` field. */
+  /** Writes the head and the `retry:` field, taking the socket over when it can. */
   start(): void {
-    this.res.writeHead(200, SSE_HEADERS)
-    this.res.write(`retry: ${RETRY_MS}\n\n`)
+    const res = this.out as ServerResponse
+    const retry = `retry: ${RETRY_MS}\n\n`
+    const socket = takeSocket(res, responseHead(res, SSE_HEADERS) + retry)
+    if (!socket) {
+      res.writeHead(200, SSE_HEADERS)
+      res.write(retry)
+      return
+    }
+    this.out = socket
+    this.raw = true
+    this.listen(socket)
   }
 
   /**
@@ -66,7 +83,7 @@ export class SseStream {
 
   /** Bytes written and not yet taken by the client. */
   get backlog(): number {
-    return this.res.writableLength
+    return this.out.writableLength
   }
 
   /**
@@ -75,17 +92,17 @@ export class SseStream {
    */
   write(chunk: string): boolean {
     if (this.closed) return false
-    if (this.res.writableLength > this.maxBufferBytes) {
+    if (this.out.writableLength > this.maxBufferBytes) {
       this.close('slow')
       return false
     }
-    this.res.write(chunk)
+    this.out.write(chunk)
     return true
   }
 
   /** True while more than half the bound waits: a writer that can wait should (see `drained`). */
   get full(): boolean {
-    return this.res.writableLength > this.maxBufferBytes / 2
+    return this.out.writableLength > this.maxBufferBytes / 2
   }
 
   /**
@@ -93,14 +110,14 @@ export class SseStream {
    * once when no 'drain' is due (less than the socket's high-water mark waits).
    */
   drained(): Promise<void> {
-    if (this.closed || !this.full || !this.res.writableNeedDrain) return Promise.resolve()
+    if (this.closed || !this.full || !this.out.writableNeedDrain) return Promise.resolve()
     return new Promise((resolve) => {
       const done = () => {
-        this.res.off('drain', done)
+        this.out.off('drain', done)
         forget()
         resolve()
       }
-      this.res.on('drain', done)
+      this.out.on('drain', done)
       const forget = this.onClose(done)
     })
   }
@@ -113,8 +130,20 @@ export class SseStream {
   close(reason: StreamEnd): void {
     if (this.closed) return
     this.ended(reason)
-    if (reason === 'shutdown') this.res.end()
-    else this.res.destroy()
+    if (reason !== 'shutdown') this.out.destroy()
+    else if (!this.raw) this.out.end()
+    else {
+      // As Node ends a `Connection: close` response: the socket goes once what waits is sent.
+      const socket = this.out
+      socket.once('finish', () => socket.destroy())
+      socket.end()
+    }
+  }
+
+  private listen(out: Writable): void {
+    out.once('close', () => this.ended('client'))
+    // A write to a socket the peer reset: the 'close' that follows ends the stream.
+    out.on('error', () => this.ended('client'))
   }
 
   private ended(reason: StreamEnd): void {

@@ -12,8 +12,9 @@
  *
  * A stream counts as a connection, as a WebSocket does: it passes the upgrade limits' admission
  * (origin, per address, in total, rooms loaded) and leaves the plain HTTP socket limits, from its
- * request until its socket closes (the stream's response closes the socket); and at most
- * `maxFeedsPerRoom` streams on one room. A token that is revoked or expires ends its stream.
+ * request until its socket closes (the stream's response closes the socket; once its head is sent
+ * the stream takes the socket over from node:http, feed/socket-handoff.ts, and the limits' own
+ * 'close' listeners on the socket still count it); and at most `maxFeedsPerRoom` streams on one room. A token that is revoked or expires ends its stream.
  * Writes (`POST …/text`, `POST …/update`) are not answered here: other methods on those paths are
  * declined for the next handler.
  */
