@@ -401,6 +401,10 @@ describe('an old base read from the store', () => {
       length: 0,
       since: (after) => (after + 1 < this.memoryFrom ? null : this.log.filter((c) => c.id > after)),
       pending: () => [],
+      unitsAt: (indexes) => {
+        const text = this.text.toString()
+        return indexes.map((at) => (at < text.length ? text.charCodeAt(at) : Number.NaN))
+      },
       subscribe: () => () => {},
     }
 

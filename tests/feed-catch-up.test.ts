@@ -46,6 +46,11 @@ class ScriptedLog implements RoomChangeLog {
   pending(): readonly TextDelta[] {
     return []
   }
+  unitsAt(indexes: readonly number[]): number[] {
+    const text = this.text()
+    return indexes.map((at) => (at < text.length ? text.charCodeAt(at) : Number.NaN))
+  }
+
   subscribe(listener: ChangeListener): () => void {
     this.listeners.add(listener)
     return () => this.listeners.delete(listener)

@@ -250,3 +250,36 @@ function insertPoint(gen: prng.PRNG, text: Y.Text): number {
   if (at > 0 && at < s.length && /[\uDC00-\uDFFF]/.test(s[at])) at--
   return at
 }
+
+describe('TextDeltas.unitsAt', () => {
+  seededTest('reads the units of the current text at any index, from the nearest marker', (gen) => {
+    const doc = new Y.Doc()
+    const text = doc.getText(ROOM_TEXT)
+    const deltas = new TextDeltas(doc, ROOM_TEXT)
+    doc.on('afterTransaction', (transaction: Y.Transaction) => deltas.of(transaction))
+    const pieces = ['a', 'é', '😀', 'e\u0301', 'xyz', '🎉🎉']
+    for (let round = 0; round < 200; round++) {
+      const at = prng.uint32(gen, 0, text.length)
+      if (prng.uint32(gen, 0, 9) === 0) text.insertEmbed(at, { image: round })
+      else text.insert(at, prng.oneOf(gen, pieces))
+      if (text.length > 10 && prng.bool(gen)) text.delete(prng.uint32(gen, 0, text.length - 2), 1)
+      const current = roomText(text)
+      const indexes = Array.from({ length: 5 }, () => prng.uint32(gen, 0, current.length + 2))
+      const expected = indexes.map((i) => (i < current.length ? current.charCodeAt(i) : Number.NaN))
+      expect(deltas.unitsAt(indexes)).toEqual(expected)
+    }
+  })
+
+  it('reading beside where someone types walks a few items, not the text', () => {
+    const doc = new Y.Doc()
+    const text = doc.getText(ROOM_TEXT)
+    const deltas = new TextDeltas(doc, ROOM_TEXT)
+    doc.on('afterTransaction', (transaction: Y.Transaction) => deltas.of(transaction))
+    for (let i = 0; i < 20_000; i++) text.insert(0, 'x')
+    const place = 12_345
+    for (let i = 0; i < 50; i++) text.insert(place + i, 'y')
+    const before = itemsWalked()
+    expect(deltas.unitsAt([place + 49, place + 50])).toEqual(['y'.charCodeAt(0), 'x'.charCodeAt(0)])
+    expect(itemsWalked() - before).toBeLessThan(10)
+  })
+})

@@ -29,7 +29,6 @@ import {
   type TextOp,
 } from '../../shared/ot/index.ts'
 import type { RoomChangeLog } from '../rooms/change-log.ts'
-import { roomText } from '../rooms/text-deltas.ts'
 import type { ChangesRead } from '../store/index.ts'
 import { ApiError } from './api-error.ts'
 
@@ -197,17 +196,21 @@ function place(
     return refuse(`index ${edit.index} + delete ${edit.delete} runs past the end of ${where} (${length})`)
   }
   const rebased = rebaseEdit(edit, deltas)
-  const problem = fitProblem(rebased.op, text)
+  const problem = fitProblem(rebased.op, text, room.changes)
   return problem ? refuse(problem) : { kind: 'placed', rebased }
 }
 
 /** Why `op` cannot apply to `text` (past its end, or splitting a surrogate pair), or null. */
-function fitProblem(op: TextOp, text: Y.Text): string | null {
+function fitProblem(op: TextOp, text: Y.Text, changes: Pick<RoomChangeLog, 'unitsAt'>): string | null {
   const boundaries = opBoundaries(op)
   if (boundaries.length === 0) return null
   if (boundaries[boundaries.length - 1] > text.length) return 'the edit runs past the end of the text'
-  // As the room counts units: an embed is one (Y.Text.toString would leave it out).
-  const current = roomText(text)
+  // The units on both sides of each boundary, as the room counts units (an embed is one), read
+  // near where people edit instead of copying the text (a writer pays for the items walked).
+  const around = [...new Set(boundaries.flatMap((at) => [at - 1, at]))].filter((at) => at >= 0)
+  const units = changes.unitsAt(around)
+  const byIndex = new Map(around.map((at, i) => [at, units[i]]))
+  const current = { charCodeAt: (at: number) => byIndex.get(at) ?? Number.NaN }
   const split = boundaries.find((at) => splitsSurrogatePair(current, at))
   return split === undefined
     ? null

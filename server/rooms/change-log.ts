@@ -64,6 +64,11 @@ export interface RoomChangeLog {
    */
   pending(): readonly TextDelta[]
   /**
+   * The code units of the document's current text at `indexes` (NaN past the end), read without
+   * copying the text: a short walk near where people edit (text-deltas.ts `unitsAt`).
+   */
+  unitsAt(indexes: readonly number[]): number[]
+  /**
    * Hears each change committed from now on once it is durable, in id order, once per listener (a
    * listener that throws is logged and kept). Returns the unsubscribe.
    */

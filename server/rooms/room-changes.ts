@@ -475,6 +475,10 @@ export class RoomChanges implements RoomChangeLog {
       })
   }
 
+  unitsAt(indexes: readonly number[]): number[] {
+    return this.deltas.unitsAt(indexes)
+  }
+
   private readonly onTransaction = (transaction: Y.Transaction): void => {
     const delta = this.deltas.of(transaction)
     if (delta === null) return

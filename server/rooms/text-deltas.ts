@@ -109,6 +109,57 @@ export class TextDeltas {
   }
 
   /**
+   * The code units of the text at `indexes`, as it stood after the last transaction `of` saw (NaN
+   * past the end; an embed reads as OBJECT_UNIT), each read by walking from the nearest marker (from
+   * the start without one): a few items for an index near where people edit. The items stepped over
+   * count toward `itemsWalked`, so a writer pays for reading far from every marker.
+   */
+  unitsAt(indexes: readonly number[]): number[] {
+    const type = this.doc.share.get(this.name)
+    if (!type) return indexes.map(() => Number.NaN)
+    return indexes.map((index) => this.unitAt(type, index))
+  }
+
+  private unitAt(type: Root, index: number): number {
+    let item = type._start
+    let start = 0
+    for (const marker of this.markers) {
+      const structs = this.doc.store.clients.get(marker.client)
+      const last = structs?.[structs.length - 1]
+      if (!structs || !last || last.id.clock + last.length <= marker.clock) continue
+      const struct = structs[Y.findIndexSS(structs, marker.clock)]
+      if (!(struct instanceof Y.Item) || struct.parent !== type || struct.parentSub !== null) continue
+      if (struct.deleted || !struct.countable) continue
+      const itemStart = marker.index - (marker.clock - struct.id.clock)
+      if (item === null || Math.abs(itemStart - index) < Math.abs(start - index)) {
+        item = struct
+        start = itemStart
+      }
+    }
+    let steps = 0
+    try {
+      // Left while the index is before the item, then right until the item holds it.
+      while (item !== null && index < start) {
+        item = item.left
+        steps++
+        if (item !== null && !item.deleted && item.countable) start -= item.length
+      }
+      for (; item !== null; item = item.right, steps++) {
+        if (item.deleted || !item.countable) continue
+        if (index < start + item.length) {
+          return item.content instanceof Y.ContentString
+            ? item.content.str.charCodeAt(index - start)
+            : OBJECT_UNIT.charCodeAt(0)
+        }
+        start += item.length
+      }
+      return Number.NaN
+    } finally {
+      walked += steps
+    }
+  }
+
+  /**
    * A search that met every changed item, walking out from every marker in turn (from the start of
    * the text when there is none) until one meets a changed item, then from that one alone; after
    * `NEAR` items each way from every marker, from the marker used last alone. The cost: twice the
