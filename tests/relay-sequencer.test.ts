@@ -8,9 +8,10 @@
  */
 import * as prng from 'lib0/prng'
 import { describe, expect, it } from 'vitest'
+import { applyDelta } from '../client/src/live/text-delta.ts'
 import { ROOM_TEXT, type SequencedChange } from '../server/rooms/change-log.ts'
 import type { Room } from '../server/rooms/room.ts'
-import { applyDelta, roomText } from '../server/rooms/text-deltas.ts'
+import { roomText } from '../server/rooms/text-deltas.ts'
 import { typeEdits } from './helpers/event-stream.ts'
 import { sharedServices } from './helpers/instances.ts'
 import { freshRedisPrefix, TEST_REDIS_URL } from './helpers/redis.ts'

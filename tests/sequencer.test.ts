@@ -9,10 +9,11 @@
 import pino from 'pino'
 import { describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
+import { applyDelta } from '../client/src/live/text-delta.ts'
 import { MemoryStore } from '../server/index.ts'
 import { ROOM_TEXT, type SequencedChange } from '../server/rooms/change-log.ts'
 import { readConsistent, Sequencer } from '../server/rooms/sequencer.ts'
-import { applyDelta, roomText } from '../server/rooms/text-deltas.ts'
+import { roomText } from '../server/rooms/text-deltas.ts'
 import type { StoredRoom } from '../server/store/index.ts'
 import { waitFor } from './helpers/relay.ts'
 

@@ -464,17 +464,3 @@ class RunList {
     else this.runs.push({ delete: units })
   }
 }
-
-/** Applies `delta` to `text` (a string; for tests and checks). */
-export function applyDelta(text: string, delta: TextDelta): string {
-  let out = ''
-  let at = 0
-  for (const run of delta) {
-    if ('retain' in run) {
-      out += text.slice(at, at + run.retain)
-      at += run.retain
-    } else if ('delete' in run) at += run.delete
-    else out += run.insert
-  }
-  return out + text.slice(at)
-}
