@@ -33,7 +33,13 @@ type FreeParser = (parser: NodeParser, req: IncomingMessage | null, socket: Sock
 const freeParser = loadFreeParser()
 
 /** The sockets handed over on each server, for its closeAllConnections (see stillClosedByServer). */
-const handedOver = new WeakMap<HttpServer, Set<Socket>>()
+const handedOver = new WeakMap<HttpServer, HandedOver>()
+
+/** One server's handed-over sockets, and the one 'close' listener they share to leave the set. */
+interface HandedOver {
+  sockets: Set<Socket>
+  forget: (this: Socket) => void
+}
 
 /** The listeners Node's HTTP server puts on a connection's socket (`connectionListenerInternal`). */
 const SERVER_LISTENERS: Record<string, string> = {
@@ -105,15 +111,16 @@ function stillClosedByServer(socket: NodeSocket): void {
       closeAll.call(this)
       for (const one of [...sockets]) one.destroy()
     }
-    held = sockets
+    held = {
+      sockets,
+      forget(this: Socket) {
+        sockets.delete(this)
+      },
+    }
     handedOver.set(server, held)
   }
-  held.add(socket)
-  forgetOnClose(held, socket)
-}
-
-function forgetOnClose(held: Set<Socket>, socket: Socket): void {
-  socket.once('close', () => held.delete(socket))
+  held.sockets.add(socket)
+  socket.on('close', held.forget)
 }
 
 function destroySocket(this: Socket): void {

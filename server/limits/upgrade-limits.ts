@@ -70,13 +70,24 @@ export class UpgradeLimits {
   private readonly reserved = new Map<string, number>()
   /** The room each reserving socket holds. */
   private readonly reservations = new Map<Duplex, string>()
+  /** The address each admitted socket counts against, until it closes. */
+  private readonly addresses = new Map<Duplex, string>()
   private readonly allowedOrigins: readonly string[] | null
+  /**
+   * The one 'close' listener every admitted socket shares (called with the socket as `this`): a
+   * closure per socket, and `once`'s wrapper, would cost each idle connection a few hundred bytes.
+   */
+  private readonly onClose: (this: Duplex) => void
 
   constructor(
     private readonly options: UpgradeLimitOptions,
     private readonly rooms: LoadedRooms,
   ) {
     this.allowedOrigins = options.allowedOrigins?.map((origin) => normalizeOrigin(origin) ?? origin) ?? null
+    const limits = this
+    this.onClose = function onClose(this: Duplex) {
+      limits.closed(this)
+    }
   }
 
   /** Open (or opening) WebSocket connections from `address`. */
@@ -117,12 +128,19 @@ export class UpgradeLimits {
       increment(this.reserved, room)
       this.reservations.set(socket, room)
     }
-    socket.once('close', () => {
-      this.roomOpening(socket)
-      this.total--
-      decrement(this.perAddress, address)
-    })
+    this.addresses.set(socket, address)
+    socket.on('close', this.onClose)
     return null
+  }
+
+  /** An admitted socket closed: its slots are given back (once). */
+  private closed(socket: Duplex): void {
+    const address = this.addresses.get(socket)
+    if (address === undefined) return
+    this.addresses.delete(socket)
+    this.roomOpening(socket)
+    this.total--
+    decrement(this.perAddress, address)
   }
 
   /**
