@@ -22,6 +22,7 @@ export {
   type ChangeRetention,
   type ChangeStore,
   type ChangesRead,
+  type ChangesReadOptions,
   DEFAULT_CHANGE_RETENTION,
   type DocStore,
   type LogEntry,

@@ -3,7 +3,10 @@
  * by a real client, with a scripted change log and store so that every interleaving is chosen by
  * the test: changes committed while the store is read are held and sent once, in order; a live
  * change that is not next sends the subscriber back to catching up; changes that did not touch the
- * text are skipped but count; a stored change without its delta, or a pruned range, becomes a reset;
+ * text are skipped but count; a stored change without its delta yet (another instance's) is taken
+ * from memory, and the store is read only up to the room's latest id (later ones come live, even
+ * stored without deltas); a stored change without its delta that memory does not hold either, or a
+ * pruned range, becomes a reset;
  * a backlog far larger than the stream's bound is paced by the client rather than closed.
  */
 import http, { type Server } from 'node:http'
@@ -83,13 +86,17 @@ class ScriptedStore {
   waiting: Array<() => void> = []
   gated = false
   withoutDelta = new Set<number>()
+  /** Changes stored after the log's (committed by another instance, not yet heard), without deltas. */
+  elsewhere: SequencedChange[] = []
 
   constructor(private readonly log: ScriptedLog) {}
 
   async changesSince(_room: string, after: number, limit: number): Promise<ChangesRead> {
     this.reads++
     // Read now, answered once the gate opens: what is committed meanwhile is not in the answer.
-    const kept = this.log.all.filter((change) => change.id > this.pruned)
+    const all = [...this.log.all, ...this.elsewhere.filter((change) => change.id > this.log.latestId)]
+    for (const change of this.elsewhere) this.withoutDelta.add(change.id)
+    const kept = all.filter((change) => change.id > this.pruned)
     const changes: StoredChange[] = kept
       .filter((change) => change.id > after)
       .slice(0, limit)
@@ -102,8 +109,8 @@ class ScriptedStore {
     const read = {
       changes,
       oldest: kept[0]?.id ?? null,
-      latest: this.log.latestId,
-      latestAt: this.log.latestAt,
+      latest: all.length,
+      latestAt: all.at(-1)?.at ?? null,
     }
     if (this.gated) await new Promise<void>((resolve) => this.waiting.push(resolve))
     return read
@@ -216,6 +223,30 @@ describe('room feed catch-up', () => {
     expect(lost.ids()).toEqual([13, 14, 20])
     expect(lost.named('reset')).toHaveLength(1)
     expect(lost.text(applyPrefix(log, 12))).toBe(log.text())
+  })
+
+  it('takes a change stored without its delta yet from memory, and later ones live: no reset', async () => {
+    const log = new ScriptedLog(5)
+    const store = new ScriptedStore(log)
+    log.type(20)
+    // Another instance's changes, sequenced here (in memory), their deltas not yet in the store.
+    store.withoutDelta.add(17)
+    store.withoutDelta.add(19)
+    // And two committed elsewhere, in the store but not yet heard here.
+    store.elsewhere = [21, 22].map((id) => ({
+      id,
+      at: 1_000 + id,
+      author: 'Bo',
+      delta: [{ insert: `[${id}]` }],
+    }))
+    const { port } = await serve(log, store)
+    const stream = await EventStream.open(port, '/', { 'last-event-id': '5' })
+    await caughtUp(stream)
+    expect(stream.ids()).toEqual(Array.from({ length: 15 }, (_, i) => i + 6))
+    for (const change of store.elsewhere) log.commit(change.delta)
+    await stream.until((s) => s.ids().at(-1) === 22, 'the changes heard later, live')
+    expect(stream.named('reset')).toHaveLength(0)
+    expect(stream.text(applyPrefix(log, 5))).toBe(log.text())
   })
 
   it('paces a backlog far larger than the bound by the client, instead of closing it', async () => {

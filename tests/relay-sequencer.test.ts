@@ -4,7 +4,10 @@
  * characters, deletes that split surrogate pairs). On both instances `room.changes` hears every
  * change, its own and the other instance's, as ids 1..N in order, and the deltas applied in id
  * order rebuild the final text; the store's deltas (filled in by each change's committer) do the
- * same; while changes are in flight the document's text is always `text()` then `pending()`.
+ * same; while changes are in flight the document's text is always `text()` then `pending()`. After
+ * a Redis outage with edits on both instances, each sequencer replays what it skipped from the
+ * store: both hear every id in order, every stored delta gets filled, and a feed resuming over the
+ * outage on either instance gets exactly the changes, no reset.
  */
 import * as prng from 'lib0/prng'
 import { describe, expect, it } from 'vitest'
@@ -12,7 +15,7 @@ import { applyDelta } from '../client/src/live/text-delta.ts'
 import { ROOM_TEXT, type SequencedChange } from '../server/rooms/change-log.ts'
 import type { Room } from '../server/rooms/room.ts'
 import { roomText } from '../server/rooms/text-deltas.ts'
-import { typeEdits } from './helpers/event-stream.ts'
+import { feedOpener, typeEdits } from './helpers/event-stream.ts'
 import { sharedServices } from './helpers/instances.ts'
 import { freshRedisPrefix, TEST_REDIS_URL } from './helpers/redis.ts'
 import { cleanupAfterEach, connectClient, synced, type TestClient, waitFor } from './helpers/relay.ts'
@@ -21,6 +24,7 @@ import { TcpProxy } from './helpers/tcp-proxy.ts'
 
 const cleanups = cleanupAfterEach()
 const { skip, startInstance } = await sharedServices(cleanups)
+const openFeed = feedOpener(cleanups)
 
 function client(url: string, room: string, name: string): TestClient {
   const c = connectClient(url, room)
@@ -30,6 +34,19 @@ function client(url: string, room: string, name: string): TestClient {
 }
 
 const docText = (room: Room) => roomText(room.doc.share.get(ROOM_TEXT))
+
+/** Two instances on one Redis, the second through a proxy the test can cut. */
+async function twoWithProxy() {
+  const prefix = freshRedisPrefix()
+  const target = new URL(TEST_REDIS_URL)
+  const proxy = new TcpProxy([{ host: target.hostname, port: Number(target.port || 6379) }])
+  await proxy.listen()
+  cleanups.push(() => proxy.close())
+  target.host = `127.0.0.1:${proxy.port}`
+  const one = await startInstance({ redisPrefix: prefix })
+  const two = await startInstance({ redisPrefix: prefix, redisUrl: target.toString() })
+  return { proxy, one, two }
+}
 
 /** The room's document text equals its text at the latest id with the pending deltas applied. */
 function expectPendingExact(room: Room): void {
@@ -100,14 +117,7 @@ describe.skipIf(skip)('change ids and deltas across two instances', () => {
   )
 
   it('changes missed while an instance was cut off from Redis are re-read from the store, in id order', async () => {
-    const prefix = freshRedisPrefix()
-    const target = new URL(TEST_REDIS_URL)
-    const proxy = new TcpProxy([{ host: target.hostname, port: Number(target.port || 6379) }])
-    await proxy.listen()
-    cleanups.push(() => proxy.close())
-    target.host = `127.0.0.1:${proxy.port}`
-    const one = await startInstance({ redisPrefix: prefix })
-    const two = await startInstance({ redisPrefix: prefix, redisUrl: target.toString() })
+    const { proxy, one, two } = await twoWithProxy()
     const name = 'missed-changes'
     const [a, b] = [client(one.url, name, 'A'), client(two.url, name, 'B')]
     await Promise.all([synced(a), synced(b)])
@@ -138,5 +148,63 @@ describe.skipIf(skip)('change ids and deltas across two instances', () => {
     await waitFor(() => room.changes.latestId === 3, 'the next change heard')
     expect(heard.map((change) => change.id)).toEqual([1, 2, 3])
     expect(heard.reduce((text, change) => applyDelta(text, change.delta), '')).toBe('!before during')
+  })
+
+  it('after an outage with edits on both instances, each replays what it skipped: every id, every delta, no reset', async () => {
+    const { proxy, one, two } = await twoWithProxy()
+    const name = 'outage-both'
+    const [a, b] = [client(one.url, name, 'A'), client(two.url, name, 'B')]
+    await Promise.all([synced(a), synced(b)])
+    const rooms = [one.server.rooms.get(name)!, two.server.rooms.get(name)!]
+    const heard: SequencedChange[][] = rooms.map(() => [])
+    for (const [i, room] of rooms.entries()) room.changes.subscribe((change) => heard[i].push(change))
+    a.doc.getText(ROOM_TEXT).insert(0, 'before ')
+    await waitFor(() => rooms.every((room) => room.changes.latestId === 1), 'the first change on both')
+
+    proxy.cut()
+    await waitFor(
+      async () => (await fetch(`http://127.0.0.1:${two.port}/ready`)).status === 503,
+      'Redis down for two',
+    )
+    const latest = async () => (await one.server.store.changesSince(name, 0, 0)).latest
+    for (let round = 0; round < 3; round++) {
+      a.doc.getText(ROOM_TEXT).insert(0, `a${round}`)
+      b.doc.getText(ROOM_TEXT).insert(b.doc.getText(ROOM_TEXT).length, `b${round}`)
+      const expected = 2 + 2 * (round + 1) - 1
+      await waitFor(async () => (await latest()) === expected, `round ${round} committed on both`)
+    }
+    proxy.restore()
+
+    const n = await latest()
+    const final = () => a.doc.getText(ROOM_TEXT).toString()
+    await waitFor(() => b.doc.getText(ROOM_TEXT).toString() === final(), 'the clients to converge', 30_000)
+    await waitFor(
+      () => rooms.every((room) => room.changes.latestId === n && room.changes.pending().length === 0),
+      `both rooms to sequence all ${n} changes`,
+      30_000,
+    )
+    for (const [i, room] of rooms.entries()) {
+      expect(heard[i].map((change) => change.id)).toEqual(Array.from({ length: n }, (_, k) => k + 1))
+      expect(heard[i].reduce((text, change) => applyDelta(text, change.delta), '')).toBe(final())
+      expect(room.changes.text()).toBe(final())
+    }
+    expect(heard[1]).toEqual(heard[0])
+    await waitFor(
+      async () => (await one.server.store.changesSince(name, 0, 100)).changes.every((c) => c.delta !== null),
+      'every stored delta to be filled in',
+      30_000,
+    )
+    const stored = await one.server.store.changesSince(name, 0, 100)
+    expect(stored.changes.map((change) => JSON.parse(change.delta!))).toEqual(heard[0].map((c) => c.delta))
+    // A feed resuming from before the outage, on either instance: exactly the changes, no reset.
+    for (const server of [one, two]) {
+      const feed = await openFeed(server.port, name, { 'Last-Event-ID': '1' })
+      await feed.until((s) => s.named('presence').length > 0, 'the feed to catch up')
+      expect(feed.named('reset')).toHaveLength(0)
+      expect(feed.changes().map((change) => change.id)).toEqual(
+        Array.from({ length: n - 1 }, (_, k) => k + 2),
+      )
+      expect(feed.text('before ')).toBe(final())
+    }
   })
 })

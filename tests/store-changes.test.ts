@@ -2,14 +2,27 @@
  * The change log's contract, run against every DocStore: each appended update is a change numbered
  * per room from 1 in the transaction that stores it; the ids survive reopening and compaction; reads
  * page through them with the room's bounds; pruning keeps the last `count` and everything younger
- * than `ms`; and, on a shared PostgreSQL, two instances appending to one room get ids in commit order.
+ * than `ms`; each change keeps its update, read when asked, through compactions; a table from
+ * before the updates were kept gains the column (its rows read null); and, on a shared PostgreSQL,
+ * two instances appending to one room get ids in commit order.
  */
+import { join } from 'node:path'
+import Database from 'better-sqlite3'
+import pg from 'pg'
 import { describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
-import type { DocStore, LogEntry } from '../server/index.ts'
+import { type DocStore, type LogEntry, SqliteStore } from '../server/index.ts'
+import { TEST_DATABASE_URL } from './helpers/postgres.ts'
+import { makeTempDir } from './helpers/relay.ts'
 import { storeBackends } from './helpers/store-backends.ts'
 
-const { backends, pgSkip, freshSchema, openPostgres } = await storeBackends()
+const { backends, cleanups, pgSkip, freshSchema, openPostgres } = await storeBackends()
+
+/** The updates `room`'s changes keep, as byte arrays (null: not kept), oldest first. */
+async function keptUpdates(store: DocStore, room: string, after = 0): Promise<Array<number[] | null>> {
+  const { changes } = await store.changesSince(room, after, 1_000, { updates: true })
+  return changes.map((change) => (change.update ? Array.from(change.update) : null))
+}
 
 /** A valid update typing `word` (its own client, so compactions merge every one). */
 function typed(word: string): Uint8Array {
@@ -174,6 +187,29 @@ describe.each(backends)('$name', ({ open, reopen, skip }) => {
     expect((await store.changesSince('elsewhere', 0, 10)).latest).toBe(0)
   })
 
+  it.skipIf(skip)('keeps each change’s update, read when asked, through compactions', async () => {
+    const store = await open()
+    const words = ['one', 'two', 'three', 'four']
+    const updates = words.map(typed)
+    await store.append([
+      { room: 'u', update: updates[0] },
+      { room: 'other', update: updates[1] },
+      { room: 'u', update: updates[2], change: { at: 5, author: 'Ada', delta: null } },
+    ])
+    await store.append([{ room: 'u', update: updates[3] }])
+    const expected = [0, 2, 3].map((i) => Array.from(updates[i]))
+    expect(await keptUpdates(store, 'u')).toEqual(expected)
+    expect(await keptUpdates(store, 'u', 1)).toEqual(expected.slice(1))
+    expect(await keptUpdates(store, 'other')).toEqual([Array.from(updates[1])])
+    // Read without asking: no update at all.
+    for (const change of (await store.changesSince('u', 0, 10)).changes)
+      expect(change).not.toHaveProperty('update')
+    await store.compact('u')
+    expect(await keptUpdates(store, 'u')).toEqual(expected)
+    const page = await store.changesSince('u', 1, 1, { updates: true })
+    expect(page.changes.map(({ id, author }) => [id, author])).toEqual([[2, 'Ada']])
+  })
+
   it.skipIf(skip)('assigns no id in an append that fails; the next one goes on densely', async () => {
     const store = await open()
     await store.append(entries('f'))
@@ -192,6 +228,55 @@ describe.each(backends)('$name', ({ open, reopen, skip }) => {
     const second = await reopen!(first)
     expect(await second.changesSince('s', 0, 10)).toEqual(before)
     expect(await second.append(entries('s', 't'))).toEqual([3, 2])
+  })
+})
+
+describe('a change log from before updates were kept', () => {
+  const OLD_TABLE = `(room TEXT NOT NULL, id INTEGER NOT NULL, at INTEGER NOT NULL, author TEXT, delta TEXT,
+    PRIMARY KEY (room, id))`
+
+  it('SqliteStore adds the column: old rows read null, new ones their update', async () => {
+    const { dir, cleanup } = makeTempDir()
+    cleanups.push(cleanup)
+    const path = join(dir, 'old.db')
+    const old = new Database(path)
+    old.exec(`CREATE TABLE changes ${OLD_TABLE} WITHOUT ROWID`)
+    old.prepare('INSERT INTO changes VALUES (?, 1, 10, ?, ?)').run('r', 'Ada', '[{"insert":"a"}]')
+    old.close()
+    const store = new SqliteStore(path)
+    cleanups.push(() => store.close())
+    const update = typed('b')
+    expect(await store.append([{ room: 'r', update }])).toEqual([2])
+    expect(await keptUpdates(store, 'r')).toEqual([null, Array.from(update)])
+    expect((await store.changesSince('r', 0, 1)).changes).toEqual([
+      { id: 1, at: 10, author: 'Ada', delta: '[{"insert":"a"}]' },
+    ])
+  })
+
+  it.skipIf(pgSkip)('PostgresStore adds the column: old rows read null, new ones their update', async () => {
+    const schema = freshSchema()
+    const quoted = pg.escapeIdentifier(schema)
+    const client = new pg.Client({ connectionString: TEST_DATABASE_URL })
+    await client.connect()
+    try {
+      await client.query(`
+        CREATE SCHEMA ${quoted};
+        CREATE TABLE ${quoted}.changes (room text NOT NULL, id bigint NOT NULL, at bigint NOT NULL,
+          author text, delta text, PRIMARY KEY (room, id));
+        CREATE TABLE ${quoted}.room_changes (room text PRIMARY KEY, latest bigint NOT NULL, latest_at bigint NOT NULL);
+        INSERT INTO ${quoted}.changes VALUES ('r', 1, 10, 'Ada', '[{"insert":"a"}]');
+        INSERT INTO ${quoted}.room_changes VALUES ('r', 1, 10);
+      `)
+    } finally {
+      await client.end()
+    }
+    const store = await openPostgres(schema)
+    const update = typed('b')
+    expect(await store.append([{ room: 'r', update }])).toEqual([2])
+    expect(await keptUpdates(store, 'r')).toEqual([null, Array.from(update)])
+    // A second instance opening the migrated schema leaves it be.
+    const again = await openPostgres(schema)
+    expect(await keptUpdates(again, 'r')).toEqual([null, Array.from(update)])
   })
 })
 

@@ -213,20 +213,25 @@ export class RoomFeed {
   }
 
   /**
-   * Writes changes after the subscriber's id from the store, a page at a time, or a `reset` when
-   * the store no longer keeps the next one.
+   * Writes changes after the subscriber's id from the store, a page at a time, up to the room's
+   * latest id (later ones come live), or a `reset` when neither memory nor the store has the next
+   * one. A change the store holds without a delta (another instance's, its delta not yet written)
+   * ends the page: memory, which the caller tries first, may have it from there.
    */
   private async readStored(subscriber: Subscriber): Promise<void> {
     const after = subscriber.at
-    const read = await this.store.changesSince(this.room.name, after, STORE_PAGE)
+    const upTo = this.room.changes.latestId
+    if (upTo <= after) return
+    const read = await this.store.changesSince(this.room.name, after, Math.min(STORE_PAGE, upTo - after))
     const { stream } = subscriber
     if (stream.closed || subscriber.at !== after) return
-    if (read.changes[0]?.id !== after + 1) {
+    const first = read.changes[0]
+    if (first?.id !== after + 1 || first.delta === null) {
       this.reset(subscriber, 'expired')
       return
     }
     for (const change of read.changes) {
-      if (change.id !== subscriber.at + 1) break
+      if (change.id !== subscriber.at + 1 || change.delta === null) break
       if (stream.full) await stream.drained()
       if (stream.closed) return
       let event: string | null
@@ -235,7 +240,7 @@ export class RoomFeed {
       } catch (err) {
         this.log.warn(
           { err, room: this.room.name, id: change.id },
-          'change feed: a stored change has no delta',
+          'change feed: a stored delta is unreadable',
         )
         this.reset(subscriber, 'expired')
         return

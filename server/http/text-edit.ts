@@ -5,7 +5,8 @@
  *   body = {"index": n, "delete"?: n, "insert"?: string, "base"?: changeId}
  *
  * With `base`, the edit was made to the text at that change: it is rebased (shared/ot/rebase.ts)
- * over the deltas of every change committed since (from the room's memory, else the store; 409
+ * over the deltas of every change committed since (from the room's memory, else the store up to
+ * the room's latest id, handing over to memory at a change stored without its delta yet; 409
  * `base_expired` when neither reaches back), then over what the room applied but has not yet
  * committed (`changes.pending()`), which gives the edit against the document as it is. That last
  * step, the checks against the text and the Y.Text delete/insert all run in one synchronous step
@@ -148,18 +149,24 @@ type Placement =
   | { kind: 'stale' }
 
 /**
- * Appends to `out` the deltas of `room`'s stored changes after `after` (a page of them); returns
- * the id of the last one read. Throws 409 `base_expired` when the store no longer keeps them all.
+ * Appends to `out` the deltas of `room`'s stored changes after `after` (a page of them, up to the
+ * room's latest id: past it they are pending); returns the id of the last one read. A change the
+ * store holds without a delta (another instance's, its delta not yet written) ends the page: memory
+ * may have it from there. Throws 409 `base_expired` when neither keeps the next one.
  */
 async function readStored(room: EditableRoom, history: ChangeHistory, after: number, out: Delta[]) {
-  const read = await history.changesSince(room.name, after, STORE_PAGE)
+  const upTo = room.changes.latestId
+  const read = await history.changesSince(room.name, after, Math.min(STORE_PAGE, upTo - after))
   const expired = () =>
     new ApiError(409, 'base_expired', `the changes after ${after} are no longer kept; read the text again`)
-  if (read.oldest === null || read.oldest > after + 1 || read.changes.length === 0) throw expired()
+  const first = read.changes[0]
+  if (read.oldest === null || read.oldest > after + 1 || first?.id !== after + 1 || first.delta === null) {
+    throw expired()
+  }
   let at = after
   for (const change of read.changes) {
-    // A delta not known (not yet computed by the instance that committed it) cannot be rebased over.
-    if (change.id !== at + 1 || change.delta === null) throw expired()
+    if (change.id !== at + 1) throw expired()
+    if (change.delta === null) break
     out.push(JSON.parse(change.delta) as Delta)
     at = change.id
   }

@@ -22,9 +22,12 @@
  * every change, own and remote, in id order. Own changes are stored without a delta and the
  * sequencer fills it in (`setChangeDelta`). A gap (an id that does not come within the sequencer's
  * wait, or too many waiting, or a resync) restarts the sequence from the store: the changes it
- * skipped are heard from the store (with their committers' deltas) when it keeps them all with
- * deltas; otherwise they are not heard here and memory forgets (`since` answers null below the
- * new id; readers go to the store). In bus mode `pending()` is the delta from the shadow's text
+ * skipped are replayed from their stored updates and heard in id order, as live ones (their
+ * deltas written where the store lacks them); only when that cannot be done (rows stored before
+ * updates were kept, more than the replay bound) are they not heard here, and memory forgets
+ * (`since` answers null below the new id; readers go to the store). Readers (the feed, text edits)
+ * read the store only up to `latestId`, what this log has sequenced, and take a change stored
+ * without its delta yet (another instance's, its committer has not written it) from memory. In bus mode `pending()` is the delta from the shadow's text
  * to the document's, computed by item identity (the document holds everything the shadow holds:
  * remote changes are sequenced after they are applied to it, own ones are in it, a restart merges
  * what it read into it first), so the document's text is still `text()` then `pending()`; it

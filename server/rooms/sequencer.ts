@@ -10,20 +10,27 @@
  * before it arrive. When one does not arrive (Redis dropped a frame, an update too big for a frame
  * went by reference, the bus was away, a peer published without ids) the sequence restarts from the
  * store: after `gapMs` with the next id still missing, or at once when the buffer holds
- * `maxBuffered` changes or `maxBufferedBytes` of updates. A restart reads the room's state and latest id consistently
- * (`readConsistent`), merges that state into the room's document (so the document always holds
- * all the shadow holds: pending deltas stay computable), rebuilds the shadow from it and goes on
- * from that id. The changes it skipped are handed on from the store, in id order, when the store
- * keeps each with its delta (their committers write them) and they are at most REPLAY_MAX; else
- * they are not heard here (readers take them from the store).
+ * `maxBuffered` changes or `maxBufferedBytes` of updates. A restart reads the room's state and
+ * latest id consistently (`readConsistent`) and merges that state into the room's document (so the
+ * document always holds all the shadow holds: pending deltas stay computable). Then it replays the
+ * changes it skipped: the store keeps each change's update beside its delta, so the skipped ids are
+ * read with their updates and applied to the shadow in id order, exactly as offered ones are, each
+ * handed on with its exact delta, and the sequence goes on from the read id. That needs them all
+ * kept, each with its update, and at most REPLAY_MAX of them. Otherwise (rows from a database
+ * before updates were kept, pruned ones, more than the bound, an update that fails) the shadow is
+ * rebuilt from the state read; the skipped changes are handed on with their stored deltas when the
+ * store has all of those, else they are not heard here (`restarted`: memory forgets, readers take
+ * them from the store or reset).
  *
  * Own changes are stored without a delta in bus mode; once sequenced here, their delta is written
- * with `setChangeDelta` (fire and forget: a failure, or a crash before it, leaves null, which a
- * resuming reader meets as a reset). An own change a restart skipped keeps null too.
+ * with `setChangeDelta` (fire and forget: a failure, or a crash before it, leaves null). A replay
+ * writes the delta of every change it applied that the store holds without one (setChangeDelta
+ * writes only over null, and every instance's sequencer computes the same delta for an id), so a
+ * change whose committer skipped it or died first gets its delta from whichever instance replays it.
  */
 import type { Logger } from 'pino'
 import * as Y from 'yjs'
-import type { ChangeStore, DocStore, StoredRoom } from '../store/index.ts'
+import type { ChangeStore, DocStore, StoredChange, StoredRoom } from '../store/index.ts'
 import type { SequencedChange, TextDelta, TextRun } from './change-log.ts'
 import { ROOM_TEXT } from './change-log.ts'
 import { restoreDoc } from './room-restore.ts'
@@ -256,17 +263,84 @@ export class Sequencer {
   }
 
   private async reread(): Promise<void> {
-    const { store, name, merge, restore } = this.options
+    const { store, name, merge } = this.options
     const read = await readConsistent(store, name)
     if (this.destroyed) return
     if (!read.exact) throw new Error('no consistent read of the room')
     if (read.latest <= this.latest) return
     const from = this.latest
-    // The document first: it must hold all the new shadow holds before the shadow moves.
+    // The document first: it must hold all the shadow will hold before the shadow moves.
     await merge(read.stored)
     const skipped = await this.storedChanges(from, read.latest)
+    if (this.destroyed) return
+    if (skipped?.every((change) => change.update) && this.replay(skipped)) {
+      for (const change of this.buffer.values()) if (change.id <= read.latest) this.unbuffer(change)
+      return
+    }
+    // Today's way, for changes stored without their updates (older rows): their committers' deltas.
+    const withDeltas = this.latest === from && skipped?.every((change) => change.delta !== null)
+    await this.rebuild(read)
+    if (this.destroyed) return
+    if (skipped && withDeltas) {
+      for (const change of skipped) {
+        const delta = JSON.parse(change.delta!) as TextDelta
+        this.options.sequenced({ id: change.id, at: change.at, author: change.author, delta })
+      }
+      return
+    }
+    this.options.restarted(read.latest, read.latestAt, roomText(this.shadow.share.get(ROOM_TEXT)))
+  }
+
+  /**
+   * Applies the skipped changes' updates to the shadow in id order, as `drain` applies offered ones:
+   * each is handed on with its exact delta, which is written to the store where it has none (a
+   * change whose committer's sequencer skipped it too, or died first). Not merged afterwards: the
+   * read state holds exactly these changes' updates over the shadow's (a consistent read; every
+   * change's row holds its entry's update), and merging the state would only add what is not in a
+   * change up to the read id: what a compaction's snapshot took from the compacting instance's
+   * document before committing it. That belongs to a later change, whose delta would then come out
+   * empty, and the document (already merged) holding more than the shadow is what `pending` is
+   * for. False, after handing on those before it, when an update fails to apply.
+   */
+  private replay(skipped: readonly StoredChange[]): boolean {
+    const { name, log } = this.options
+    const filled: Array<{ id: number; delta: string }> = []
+    let replayed = true
+    for (const change of skipped) {
+      this.delta = null
+      try {
+        Y.applyUpdate(this.shadow, change.update!)
+      } catch (err) {
+        log.warn({ err, room: name, id: change.id }, 'change sequence: a stored update failed')
+        replayed = false
+        break
+      }
+      const delta = this.delta ?? []
+      this.delta = null
+      this.latest = change.id
+      if (change.delta === null) filled.push({ id: change.id, delta: JSON.stringify(delta) })
+      this.options.sequenced({ id: change.id, at: change.at, author: change.author, delta })
+    }
+    if (filled.length > 0) this.fillDeltas(filled)
+    return replayed
+  }
+
+  /** Writes deltas the store lacks, one at a time in the background (fire and forget, as `drain`). */
+  private fillDeltas(deltas: ReadonlyArray<{ id: number; delta: string }>): void {
+    const { store, name, log } = this.options
+    const write = async () => {
+      for (const { id, delta } of deltas) {
+        if (this.destroyed) return
+        await store.setChangeDelta(name, id, delta)
+      }
+    }
+    write().catch((err) => log.warn({ err, room: name }, 'could not store the deltas of replayed changes'))
+  }
+
+  /** Rebuilds the shadow from `read` (merged into the document first) and stands at its id. */
+  private async rebuild(read: ConsistentRead): Promise<void> {
     const shadow = new Y.Doc({ gc: true })
-    await restoreDoc(shadow, read.stored, restore)
+    await restoreDoc(shadow, read.stored, this.options.restore)
     if (this.destroyed) {
       shadow.destroy()
       return
@@ -276,31 +350,18 @@ export class Sequencer {
     this.follow(shadow)
     this.latest = read.latest
     for (const change of this.buffer.values()) if (change.id <= read.latest) this.unbuffer(change)
-    if (skipped) {
-      for (const change of skipped) this.options.sequenced(change)
-      return
-    }
-    this.options.restarted(read.latest, read.latestAt, roomText(shadow.share.get(ROOM_TEXT)))
   }
 
   /**
-   * The changes after `from` up to `to` as the store keeps them, when it keeps each with its delta
-   * (their committers wrote them) and there are at most REPLAY_MAX; else null.
+   * The changes after `from` up to `to` as the store keeps them, each with its update, when the
+   * store keeps them all and there are at most REPLAY_MAX; else null.
    */
-  private async storedChanges(from: number, to: number): Promise<SequencedChange[] | null> {
+  private async storedChanges(from: number, to: number): Promise<StoredChange[] | null> {
     if (to - from > REPLAY_MAX) return null
-    const read = await this.options.store.changesSince(this.options.name, from, to - from)
-    const out: SequencedChange[] = []
-    for (const change of read.changes) {
-      if (change.id !== from + 1 + out.length || change.delta === null) return null
-      out.push({
-        id: change.id,
-        at: change.at,
-        author: change.author,
-        delta: JSON.parse(change.delta) as TextDelta,
-      })
-    }
-    return out.length === to - from ? out : null
+    const read = await this.options.store.changesSince(this.options.name, from, to - from, { updates: true })
+    const { changes } = read
+    if (changes.length !== to - from) return null
+    return changes.every((change, i) => change.id === from + 1 + i) ? changes : null
   }
 
   private unbuffer(change: OfferedChange): void {

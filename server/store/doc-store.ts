@@ -30,6 +30,17 @@ export interface ChangeInfo {
 export interface StoredChange extends ChangeInfo {
   /** The room's change id: 1 for its first change, one more for each after it, in commit order. */
   id: number
+  /**
+   * Read only when asked (`changesSince` with `updates`): the change's Yjs update, as appended;
+   * null for a change stored before the store kept updates (a database from an older version).
+   */
+  update?: Uint8Array | null
+}
+
+/** How `changesSince` reads. */
+export interface ChangesReadOptions {
+  /** Read each change's update too (`StoredChange.update`); by default only what the feed shows. */
+  updates?: boolean
 }
 
 /** A stretch of a room's changes (see ChangeStore.changesSince). */
@@ -57,7 +68,9 @@ export const DEFAULT_CHANGE_RETENTION: ChangeRetention = { count: 1_000, ms: 24 
  * Where rooms' changes are numbered and kept for the change feed and for rebasing edits (see
  * PROTOCOL.md, "The document over HTTP"). Part of every DocStore: `append` numbers each entry in the
  * transaction that stores it, so ids follow commit order across instances and survive restarts, and
- * compaction of the log does not touch them. A room keeps a contiguous run of its changes, from
+ * compaction of the log does not touch them. Each change keeps its entry's update beside its delta
+ * (the same bytes the log holds until a compaction merges them): with other instances a sequencer
+ * that skipped changes replays them in id order to compute their exact deltas. A room keeps a contiguous run of its changes, from
  * `oldest` to `latest`.
  *
  * Pruning runs in the store's own `compact(room)` (the relay compacts a room as its log grows), with
@@ -67,9 +80,10 @@ export const DEFAULT_CHANGE_RETENTION: ChangeRetention = { count: 1_000, ms: 24 
 export interface ChangeStore {
   /**
    * The changes of `room` with ids above `after`, oldest first, at most `limit` of them (0: none,
-   * only the bounds); with the oldest id kept and the latest id, read consistently with them.
+   * only the bounds); with the oldest id kept and the latest id, read consistently with them. With
+   * `updates`, each with its Yjs update (a sequencer replays them, rooms/sequencer.ts).
    */
-  changesSince(room: string, after: number, limit: number): Promise<ChangesRead>
+  changesSince(room: string, after: number, limit: number, options?: ChangesReadOptions): Promise<ChangesRead>
   /** Sets the delta of a change stored without one (another instance computed it); no-op otherwise. */
   setChangeDelta(room: string, id: number, delta: string): Promise<void>
   /**

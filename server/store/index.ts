@@ -9,6 +9,7 @@ export type {
   ChangeRetention,
   ChangeStore,
   ChangesRead,
+  ChangesReadOptions,
   DocStore,
   LogEntry,
   PolicyStore,

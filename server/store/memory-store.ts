@@ -5,6 +5,7 @@
 import {
   type ChangeRetention,
   type ChangesRead,
+  type ChangesReadOptions,
   DEFAULT_CHANGE_RETENTION,
   type DocStore,
   type LogEntry,
@@ -74,6 +75,8 @@ export class MemoryStore implements DocStore {
         at: change?.at ?? now,
         author: change?.author ?? null,
         delta: change?.delta ?? null,
+        // The log's copy (shared until a compaction merges the log; pruned with the change).
+        update: copies[i],
       })
       return id
     })
@@ -87,14 +90,20 @@ export class MemoryStore implements DocStore {
     return merged.byteLength
   }
 
-  async changesSince(room: string, after: number, limit: number): Promise<ChangesRead> {
+  async changesSince(
+    room: string,
+    after: number,
+    limit: number,
+    options?: ChangesReadOptions,
+  ): Promise<ChangesRead> {
     const changes = this.changes.get(room)
     if (!changes || changes.kept.length === 0) return { changes: [], oldest: null, latest: 0, latestAt: null }
     const { kept, latest } = changes
     const oldest = kept[0].id
     const start = Math.max(0, after + 1 - oldest)
+    const page = kept.slice(start, start + Math.max(0, limit))
     return {
-      changes: kept.slice(start, start + Math.max(0, limit)).map((change) => ({ ...change })),
+      changes: page.map(({ update, ...change }) => (options?.updates ? { ...change, update } : change)),
       oldest,
       latest,
       latestAt: kept[kept.length - 1].at,

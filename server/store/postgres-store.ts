@@ -7,7 +7,7 @@
  * several instances cannot collide), `policies(room PRIMARY KEY, data jsonb)` (the mode),
  * `revocations(room, jti, until)` keyed (room, jti) (a revocation writes one row),
  * `quarantine(room, id, data, reason, at)`, and the change log (postgres-change-log.ts):
- * `changes(room, id, at, author, delta)` keyed (room, id) and `room_changes(room PRIMARY KEY,
+ * `changes(room, id, at, author, delta, data)` keyed (room, id) and `room_changes(room PRIMARY KEY,
  * latest, latest_at)`, each room's counter. `append` writes a whole batch in one statement (the relay's group commit): it bumps the
  * counter row of each room of the batch (an upsert, in room order so two batches never deadlock),
  * which holds that row's lock until the statement commits, so an instance appending to the same
@@ -33,6 +33,7 @@ import pg from 'pg'
 import {
   type ChangeRetention,
   type ChangesRead,
+  type ChangesReadOptions,
   DEFAULT_CHANGE_RETENTION,
   type DocStore,
   type LogEntry,
@@ -203,8 +204,8 @@ export class PostgresStore implements DocStore {
          INSERT INTO ${this.t.updates} (room, data) SELECT room, data FROM entry ORDER BY n
        ),
        changed AS (
-         INSERT INTO ${this.changeLog.changes} (room, id, at, author, delta)
-         SELECT room, id, at, author, delta FROM numbered
+         INSERT INTO ${this.changeLog.changes} (room, id, at, author, delta, data)
+         SELECT room, id, at, author, delta, data FROM numbered
        )
        SELECT id FROM numbered ORDER BY n`,
       values: [
@@ -218,9 +219,14 @@ export class PostgresStore implements DocStore {
     return rows.map((row) => Number(row.id))
   }
 
-  async changesSince(room: string, after: number, limit: number): Promise<ChangesRead> {
+  async changesSince(
+    room: string,
+    after: number,
+    limit: number,
+    options?: ChangesReadOptions,
+  ): Promise<ChangesRead> {
     await this.ready
-    return this.changeLog.read(this.pool, room, after, limit)
+    return this.changeLog.read(this.pool, room, after, limit, options)
   }
 
   async setChangeDelta(room: string, id: number, delta: string): Promise<void> {

@@ -33,6 +33,7 @@ import Database from 'better-sqlite3'
 import {
   type ChangeRetention,
   type ChangesRead,
+  type ChangesReadOptions,
   DEFAULT_CHANGE_RETENTION,
   type DocStore,
   type LogEntry,
@@ -158,7 +159,7 @@ export class SqliteStore implements DocStore {
         const now = Date.now()
         return entries.map(({ room, update, change }) => {
           this.insertUpdate.run(room, ++this.seq, update)
-          return this.changes.add(room, change, now)
+          return this.changes.add(room, update, change, now)
         })
       })
       this.replaceSnapshot = this.db.transaction((room: string, snapshot: Uint8Array) => {
@@ -205,8 +206,13 @@ export class SqliteStore implements DocStore {
     return this.appendAll(entries)
   }
 
-  async changesSince(room: string, after: number, limit: number): Promise<ChangesRead> {
-    return this.changes.read(room, after, limit)
+  async changesSince(
+    room: string,
+    after: number,
+    limit: number,
+    options?: ChangesReadOptions,
+  ): Promise<ChangesRead> {
+    return this.changes.read(room, after, limit, options)
   }
 
   async setChangeDelta(room: string, id: number, delta: string): Promise<void> {

@@ -6,6 +6,7 @@
 import type {
   ChangeRetention,
   ChangesRead,
+  ChangesReadOptions,
   DocStore,
   LogEntry,
   Revocation,
@@ -31,8 +32,13 @@ export class ForwardingStore implements DocStore {
     return this.inner.append(entries)
   }
 
-  changesSince(room: string, after: number, limit: number): Promise<ChangesRead> {
-    return this.inner.changesSince(room, after, limit)
+  changesSince(
+    room: string,
+    after: number,
+    limit: number,
+    options?: ChangesReadOptions,
+  ): Promise<ChangesRead> {
+    return this.inner.changesSince(room, after, limit, options)
   }
 
   setChangeDelta(room: string, id: number, delta: string): Promise<void> {
