@@ -35,8 +35,13 @@ export interface VersionInfo {
   readonly restoredFrom: number | null
 }
 
-/** A version's stored content: its whole text, or the operation from the version kept before it. */
-export type VersionContent = { readonly text: string } | { readonly op: TextOp }
+/**
+ * A version's stored content: its whole text, or the operation from the version kept before it.
+ * `base`, when given with an op, is the id of the version the op applies to: a store refuses the
+ * write (StaleVersionBaseError, version-chain.ts) when that is no longer the version kept before it
+ * (another instance added or removed versions meanwhile). Stores keep the op without it.
+ */
+export type VersionContent = { readonly text: string } | { readonly op: TextOp; readonly base?: number }
 
 /** A version as the store returns it for rebuilding texts. */
 export interface StoredVersion extends VersionInfo {
