@@ -501,4 +501,22 @@ describe('an old base read from the store', () => {
     }
     await expect(applyTextEdit(room, store, request(15), null)).rejects.toMatchObject({ status: 409 })
   })
+
+  it('takes a change stored without its delta yet from memory, and reads no further than the room', async () => {
+    const { room, before } = scripted(30, 10)
+    room.memoryFrom = 25
+    // Another instance's changes: 27 sequenced here, its delta not yet stored; 31 and 32 stored, not yet heard.
+    const store = {
+      changesSince: async (r: string, after: number, limit: number) => {
+        const read = await room.store.changesSince(r, after, limit)
+        const ahead = [31, 32].map((id) => ({ id, at: id, author: null, delta: null }))
+        const changes = [...read.changes, ...ahead].filter((c) => c.id > after).slice(0, limit)
+        return { ...read, latest: 32, changes: changes.map((c) => (c.id === 27 ? { ...c, delta: null } : c)) }
+      },
+    }
+    const request = { edit: { index: 2, delete: 2, insert: 'two ' }, base: 10 }
+    expect(before.slice(2, 4)).toBe('2 ')
+    expect(await applyTextEdit(room, store, request, null)).toEqual({ changeId: 31, index: 2 })
+    expect(room.text.toString()).toBe(`1 two ${Array.from({ length: 28 }, (_, i) => `${i + 3} `).join('')}`)
+  })
 })
