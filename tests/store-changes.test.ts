@@ -189,7 +189,8 @@ describe.each(backends)('$name', ({ open, reopen, skip }) => {
 
   it.skipIf(skip)('keeps each change’s update, read when asked, through compactions', async () => {
     const store = await open()
-    const words = ['one', 'two', 'three', 'four']
+    // One past a line of PostgreSQL's base64 (76 characters).
+    const words = ['one', 'two', 'three '.repeat(100), 'four']
     const updates = words.map(typed)
     await store.append([
       { room: 'u', update: updates[0] },

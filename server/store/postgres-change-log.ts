@@ -51,7 +51,7 @@ export class PostgresChangeLog {
 
   /**
    * The counter, the oldest id and the page in one statement: one snapshot of the database. Updates
-   * travel in the page's JSON as base64.
+   * travel in the page's JSON as base64 (PostgreSQL breaks its lines; Buffer.from skips the breaks).
    */
   async read(
     db: Db,
