@@ -1,16 +1,17 @@
 /**
- * Mints a room link: `npm run token -- --room R --access view --ttl 7d [--url http://host:port]`.
+ * Mints a room link: `npm run token -- --room R --access view --ttl 7d [--name N] [--url http://host:port]`.
  * Signs with TANDEM_AUTH_SECRET (the server's secret) and prints the token, its id (what an admin
  * revokes) and a ready link `<url>/r/<room>#token=…`.
  */
 import { parseArgs } from 'node:util'
-import { MIN_SECRET_LENGTH, parseTtl, signRoomToken } from '../server/auth/tokens.ts'
+import { isTokenName, MIN_SECRET_LENGTH, parseTtl, signRoomToken } from '../server/auth/tokens.ts'
 import { defaultConfig } from '../server/config/config.ts'
 import { isAccessLevel, roomNameProblem } from '../shared/protocol/index.ts'
 
 const USAGE =
-  'Usage: npm run token -- --room ROOM [--access view|edit|admin] [--ttl 7d] [--url http://localhost:1234]\n' +
+  'Usage: npm run token -- --room ROOM [--access view|edit|admin] [--ttl 7d] [--name NAME] [--url http://localhost:1234]\n' +
   '  --ttl: 30m, 12h, 7d or seconds (at most 365d, the server default --max-link-ttl)\n' +
+  "  --name: the holder's name, what their writes are credited to\n" +
   '  The secret is read from TANDEM_AUTH_SECRET, as the server does.\n'
 
 function fail(message: string): never {
@@ -26,6 +27,7 @@ async function main(): Promise<void> {
         room: { type: 'string' },
         access: { type: 'string', default: 'edit' },
         ttl: { type: 'string', default: '7d' },
+        name: { type: 'string' },
         url: { type: 'string', default: 'http://localhost:1234' },
         help: { type: 'boolean' },
       },
@@ -53,7 +55,9 @@ async function main(): Promise<void> {
     fail(`--ttl may be at most ${defaultConfig.maxLinkTtlSeconds / 86_400}d (longer tokens are refused)`)
   }
   const base = String(values.url).replace(/\/$/, '')
-  const minted = await signRoomToken(secret, { room, access, ttlSeconds })
+  const name = values.name === undefined ? undefined : String(values.name)
+  if (name !== undefined && !isTokenName(name)) fail('--name must be a name of 1-64 characters, no controls')
+  const minted = await signRoomToken(secret, { room, access, ttlSeconds, name })
   process.stdout.write(
     `token: ${minted.token}\njti: ${minted.jti}\nexpires: ${new Date(minted.expiresAt).toISOString()}\n` +
       `link: ${base}/r/${room}#token=${minted.token}\n`,

@@ -62,7 +62,7 @@ export class TokenAuthenticator {
     const { claims } = result
     const decision: AuthDecision = {
       access: await this.effectiveAccess(room, claims.access),
-      token: { access: claims.access, jti: claims.jti, expiresAt: claims.expiresAt },
+      token: { access: claims.access, jti: claims.jti, expiresAt: claims.expiresAt, name: claims.name },
     }
     return decision
   }

@@ -6,13 +6,20 @@
  *   iat     issued at (seconds); exp - iat is the token's lifetime
  *   exp     expiry (seconds)
  *   jti     16 random bytes, base64url: the id an admin revokes
+ *   name    optional: the holder's display name, what their writes are credited to (a presence
+ *           name: at most 64 units, no control characters)
  *
  * `verifyRoomToken` never throws for a bad token: it returns why it is refused, as one of the kinds
  * the HTTP API reports (`token_invalid`, `token_expired`).
  */
 import { randomBytes } from 'node:crypto'
 import { errors, jwtVerify, SignJWT } from 'jose'
-import { type AccessLevel, isAccessLevel, isValidRoomName } from '../../shared/protocol/index.ts'
+import {
+  type AccessLevel,
+  isAccessLevel,
+  isPresenceName,
+  isValidRoomName,
+} from '../../shared/protocol/index.ts'
 
 const ALGORITHM = 'HS256'
 /** Shortest secret accepted: HS256 wants a key of at least 256 bits. */
@@ -28,6 +35,8 @@ export interface RoomTokenClaims {
   expiresAt: number
   /** Lifetime the token was minted with, in seconds. */
   lifetimeSeconds: number
+  /** The holder's display name, when the token was minted with one. */
+  name?: string
 }
 
 /** A freshly signed token and what it says. */
@@ -52,9 +61,12 @@ const keyOf = (secret: string): Uint8Array => new TextEncoder().encode(secret)
 /** Signs a token for `room` with `access` that expires `ttlSeconds` from `now` (ms). */
 export async function signRoomToken(
   secret: string,
-  grant: { room: string; access: AccessLevel; ttlSeconds: number },
+  grant: { room: string; access: AccessLevel; ttlSeconds: number; name?: string },
   now = Date.now(),
 ): Promise<MintedToken> {
+  if (grant.name !== undefined && !isTokenName(grant.name)) {
+    throw new TypeError('name must be a presence name (1-64 characters, no controls)')
+  }
   if (!isValidRoomName(grant.room)) throw new TypeError(`invalid room name "${grant.room}"`)
   if (!isAccessLevel(grant.access)) throw new TypeError(`invalid access "${String(grant.access)}"`)
   if (!Number.isInteger(grant.ttlSeconds) || grant.ttlSeconds <= 0) {
@@ -63,7 +75,8 @@ export async function signRoomToken(
   const jti = randomId()
   const iat = Math.floor(now / 1000)
   const exp = iat + grant.ttlSeconds
-  const token = await new SignJWT({ room: grant.room, access: grant.access })
+  const claims = grant.name === undefined ? {} : { name: grant.name }
+  const token = await new SignJWT({ room: grant.room, access: grant.access, ...claims })
     .setProtectedHeader({ alg: ALGORITHM, typ: 'JWT' })
     .setJti(jti)
     .setIssuedAt(iat)
@@ -89,8 +102,9 @@ export async function verifyRoomToken(secret: string, token: string, now = Date.
     }
     return { ok: false, kind: 'token_invalid', reason: 'token is malformed' }
   }
-  const { room, access, jti, exp, iat } = payload
+  const { room, access, jti, exp, iat, name } = payload
   if (
+    (name !== undefined && !isTokenName(name)) ||
     typeof room !== 'string' ||
     !isValidRoomName(room) ||
     !isAccessLevel(access) ||
@@ -104,8 +118,20 @@ export async function verifyRoomToken(secret: string, token: string, now = Date.
   const issuedAt = typeof iat === 'number' ? iat : Math.floor(now / 1000)
   return {
     ok: true,
-    claims: { room, access, jti, expiresAt: exp * 1000, lifetimeSeconds: exp - issuedAt },
+    claims: {
+      room,
+      access,
+      jti,
+      expiresAt: exp * 1000,
+      lifetimeSeconds: exp - issuedAt,
+      ...(name === undefined ? {} : { name }),
+    },
   }
+}
+
+/** True when `value` may be a token's `name` claim: a non-empty presence name. */
+export function isTokenName(value: unknown): value is string {
+  return typeof value === 'string' && value.trim() !== '' && isPresenceName(value)
 }
 
 /** Link lifetimes are written as the server's duration options are (`30m`, `12h`, `7d`, `3600`). */

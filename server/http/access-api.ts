@@ -35,7 +35,7 @@ import {
 } from '../../shared/protocol/index.ts'
 import type { TokenAuthenticator } from '../auth/authenticator.ts'
 import type { LiveAccess } from '../auth/live-access.ts'
-import { randomId, signRoomToken } from '../auth/tokens.ts'
+import { isTokenName, randomId, signRoomToken } from '../auth/tokens.ts'
 import type { ServerConfig } from '../config/config.ts'
 import { KeyedRateLimit } from '../limits/keyed-rate-limit.ts'
 import { clientAddress, originProblem } from '../limits/upgrade-limits.ts'
@@ -195,7 +195,10 @@ class AccessApi {
     if (!isAccessLevel(body.access)) {
       throw new ApiError(400, 'bad_request', 'access must be "view", "edit" or "admin"')
     }
-    const minted = await this.mint(room, body.access, body.ttlSeconds)
+    if (body.name !== undefined && !isTokenName(body.name)) {
+      throw new ApiError(400, 'bad_request', 'name must be a name of 1-64 characters, no controls')
+    }
+    const minted = await this.mint(room, body.access, body.ttlSeconds, body.name)
     this.options.log.info({ room, jti: minted.jti, access: body.access, by: admin }, 'link minted')
     const url = linkUrl(this.origin(req), room, minted.token)
     sendJson(res, 201, { ...minted, url, access: body.access } satisfies CreateLinkResponse)
@@ -284,7 +287,7 @@ class AccessApi {
     if (problem) throw new ApiError(403, 'origin_not_allowed', problem)
   }
 
-  private async mint(room: string, access: AccessLevel, ttl: unknown) {
+  private async mint(room: string, access: AccessLevel, ttl: unknown, name?: string) {
     const { defaultLinkTtlSeconds, maxLinkTtlSeconds, authSecret } = this.options.config
     const ttlSeconds = ttl === undefined ? defaultLinkTtlSeconds : ttl
     if (typeof ttlSeconds !== 'number' || !Number.isInteger(ttlSeconds) || ttlSeconds <= 0) {
@@ -293,7 +296,7 @@ class AccessApi {
     if (ttlSeconds > maxLinkTtlSeconds) {
       throw new ApiError(400, 'bad_request', `ttlSeconds may be at most ${maxLinkTtlSeconds}`)
     }
-    return signRoomToken(authSecret!, { room, access, ttlSeconds })
+    return signRoomToken(authSecret!, { room, access, ttlSeconds, name })
   }
 
   /** Scheme and host links are built on: `publicUrl`, else the request's Host and X-Forwarded-Proto. */

@@ -14,12 +14,15 @@
  * text-edit.ts (400 / 409).
  *
  * The author a change is credited to: the `Tandem-Author` header (UTF-8, a presence name: at most
- * 64 units, no control characters), else "HTTP API".
+ * 64 units, no control characters), else "HTTP API"; the write's identity (authorship/identity.ts)
+ * is the token's holder, else that name. An update with structs of a client id bound to another
+ * identity is refused whole: 403 `author_mismatch`.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Logger } from 'pino'
 import { CloseCode, isPresenceName, roomNameProblem } from '../../shared/protocol/index.ts'
 import { PeerError } from '../admission/peer-error.ts'
+import { httpIdentity, type WriteAuthor } from '../authorship/identity.ts'
 import type { ServerConfig } from '../config/config.ts'
 import { KeyedRateLimit } from '../limits/keyed-rate-limit.ts'
 import { TEXT_WALK_BURST, TEXT_WALK_PER_SECOND } from '../limits/text-walk.ts'
@@ -52,7 +55,7 @@ export interface WritableRoom extends EditableRoom {
    * Admits, applies and commits `update` as a socket's update; resolves with its (last) change id
    * once durable. Rejects with the PeerError a socket would be closed with.
    */
-  applyLocal(update: Uint8Array, author: string | null): Promise<number>
+  applyLocal(update: Uint8Array, author: WriteAuthor): Promise<number>
 }
 
 export interface DocumentWritesOptions<R extends WritableRoom> {
@@ -143,9 +146,9 @@ class DocumentWrites<R extends WritableRoom> {
       this.walks.take(address, 0),
       `more than ${TEXT_WALK_PER_SECOND} text items walked per second (edits far apart in a long text)`,
     )
-    const { access } = await this.options.access(req, room, url)
+    const { access, token } = await this.options.access(req, room, url)
     if (access === 'view') throw new ApiError(403, 'forbidden', 'this token can only view the document')
-    const author = authorOf(req)
+    const author = httpIdentity(token ?? null, authorOf(req))
     const body = await readBody(req, action === 'update' ? config.maxPayload : MAX_JSON_BODY_BYTES)
     if (body.byteLength > config.documentByteBurst) {
       throw new ApiError(
@@ -161,7 +164,7 @@ class DocumentWrites<R extends WritableRoom> {
     if (action === 'update') {
       const meter = this.meter(address)
       const changeId = await this.write(room, (loaded) => meter(() => loaded.applyLocal(body, author)))
-      log.debug({ room, changeId, author, bytes: body.byteLength }, 'update written over HTTP')
+      log.debug({ room, changeId, author: author.key, bytes: body.byteLength }, 'update written over HTTP')
       sendJson(res, 200, { changeId })
       return
     }
@@ -169,7 +172,7 @@ class DocumentWrites<R extends WritableRoom> {
     const result = await this.write(room, (loaded) =>
       applyTextEdit(loaded, this.options.store, request, author, this.meter(address)),
     )
-    log.debug({ room, ...result, author, base: request.base }, 'text edit written over HTTP')
+    log.debug({ room, ...result, author: author.key, base: request.base }, 'text edit written over HTTP')
     sendJson(res, 200, result)
   }
 
@@ -209,6 +212,7 @@ function refusalFor(err: unknown, room: string, log: Logger): unknown {
   if (!(err instanceof PeerError)) return err
   log.info({ room, code: err.code, reason: err.message }, `HTTP write refused: ${err.description}`)
   if (err.code === CloseCode.limitExceeded) return new ApiError(413, 'too_large', err.message)
+  if (err.code === CloseCode.authorMismatch) return new ApiError(403, 'author_mismatch', err.message)
   const missing = err.code === CloseCode.needsResync ? ' (it depends on changes the room does not have)' : ''
   return new ApiError(422, 'invalid_update', err.message + missing)
 }

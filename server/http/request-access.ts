@@ -17,6 +17,8 @@ export interface RequestToken {
   access: AccessLevel
   jti: string
   expiresAt: number
+  /** The name the token was minted with, if any. */
+  name?: string | null
 }
 
 /** What a request may do in a room now, and the token behind it (if any). */
@@ -44,8 +46,11 @@ export function tokenAccess(authenticator: TokenAuthenticator): RequestAccess {
     const bearer = req.headers.authorization?.match(/^Bearer\s+(\S+)$/i)?.[1]
     const result = await authenticator.check(bearer ?? url.searchParams.get('token'), room)
     if (!result.ok) throw new ApiError(result.refusal.status, result.refusal.kind, result.refusal.reason)
-    const { access, jti, expiresAt } = result.claims
-    return { access: await authenticator.effectiveAccess(room, access), token: { access, jti, expiresAt } }
+    const { access, jti, expiresAt, name } = result.claims
+    return {
+      access: await authenticator.effectiveAccess(room, access),
+      token: { access, jti, expiresAt, name },
+    }
   }
 }
 

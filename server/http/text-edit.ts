@@ -29,6 +29,7 @@ import {
   type TextEdit,
   type TextOp,
 } from '../../shared/ot/index.ts'
+import type { WriteAuthor } from '../authorship/identity.ts'
 import type { RoomChangeLog } from '../rooms/change-log.ts'
 import type { ChangesRead } from '../store/index.ts'
 import { ApiError } from './api-error.ts'
@@ -47,7 +48,7 @@ export interface EditableRoom {
    * Runs `edit` on the room's text in one transaction; resolves with the change id once durable.
    * `inserted` (the units it inserts) is checked against the room's quota first.
    */
-  editText(edit: (text: Y.Text) => void, author: string | null, inserted: number): Promise<number>
+  editText(edit: (text: Y.Text) => void, author: WriteAuthor, inserted: number): Promise<number>
 }
 
 /** Where changes older than the room's memory are read (the store's `changesSince`). */
@@ -105,7 +106,7 @@ export async function applyTextEdit(
   room: EditableRoom,
   history: ChangeHistory,
   request: TextEditRequest,
-  author: string | null,
+  author: WriteAuthor,
   meter: Meter = (apply) => apply(),
 ): Promise<TextEditResult> {
   const { base } = request

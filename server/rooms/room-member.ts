@@ -4,6 +4,8 @@
  * implementation; tests use small fakes.
  */
 
+import type { TokenHolder } from '../authorship/identity.ts'
+
 /** What a room needs of a connection. */
 export interface RoomMember {
   readonly id: number
@@ -11,5 +13,7 @@ export interface RoomMember {
   readonly wantsSaved: boolean
   /** Awareness client ids this connection introduced (removed for everyone when it leaves). */
   readonly awarenessIds: Set<number>
+  /** The token it was admitted with (its holder is who it writes as, authorship/identity.ts); null: none. */
+  readonly token?: TokenHolder | null
   send(message: Uint8Array): void
 }

@@ -34,6 +34,8 @@ import { PeerError } from '../admission/peer-error.ts'
 import type { Admission } from '../admission/update-admission.ts'
 import { isEmptyUpdate } from '../admission/update-shape.ts'
 import { MAX_SLICE_BYTES, sliceBytes, sliceDeletes, sliceStructs } from '../admission/update-slices.ts'
+import { displayName, identityOf, type WriteAuthor } from '../authorship/identity.ts'
+import { RoomAuthors } from '../authorship/room-authors.ts'
 import type { ServerConfig } from '../config/config.ts'
 import {
   type BusKind,
@@ -43,6 +45,7 @@ import {
   BusKind as Kind,
 } from '../fanout/bus-message.ts'
 import type { RoomPublisher } from '../fanout/room-bus.ts'
+import type { AuthorStore } from '../history/history-types.ts'
 import type { RelayMetrics } from '../ops/metrics.ts'
 import type { StoredRoom } from '../store/index.ts'
 import { ROOM_TEXT, type RoomChangeLog, type TextDelta } from './change-log.ts'
@@ -90,6 +93,8 @@ export interface RoomOptions {
   bus?: RoomPublisher | null
   /** Times each document update's apply and counts refusals and slices (see metrics.ts). */
   metrics?: RelayMetrics
+  /** Where client ids are bound to authors (authorship/room-authors.ts); null or absent: not enforced. */
+  authors?: AuthorStore | null
 }
 
 /** With a bus: how long a change id may be missing while later ones wait, and how many may wait. */
@@ -121,6 +126,8 @@ export class Room {
   readonly awareness: RoomAwareness
   /** What could not be restored from the store when the room loaded (empty when all was fine). */
   setAside: SetAside[] = []
+  /** Who each client id writes for (null without an author store). */
+  authors: RoomAuthors | null = null
   destroyed = false
   /** The room's numbered changes: the text at the latest id, recent changes, listeners. */
   readonly changes: RoomChangeLog
@@ -149,6 +156,7 @@ export class Room {
       budget: config.maxUpdateWork,
     })
     room.footprint.recount()
+    if (options.authors) room.authors = await RoomAuthors.load(room.name, options.authors, room.doc)
     await room.changeLog.begin(options.stored)
     const cost = room.footprint.cost
     if (cost > config.maxDocumentBytes) {
@@ -234,6 +242,15 @@ export class Room {
     const update = admission.update
     // Nothing in it is new (a re-sent deletion, structs the room holds): nothing to do.
     if (update === null) return
+    // A client id not bound yet: bound durably first, then admitted again (the room may have moved).
+    const binding = this.authors?.admit(admission.shape, () =>
+      this.authors!.memberIdentity(member, this.awareness.states.getStates()),
+    )
+    if (binding) {
+      return binding.then(() => {
+        if (!this.destroyed && this.members.has(member)) return this.applyUpdate(member, received, frame)
+      })
+    }
     // Past a turn's work, or (with other instances) too big to reach them as one ordinary frame.
     const tooBig = this.bus !== null && update.byteLength > MAX_SLICE_BYTES
     if (admission.work > this.config.maxUpdateWork || tooBig) {
@@ -252,7 +269,7 @@ export class Room {
    * slice's; the latest id when it holds nothing new). Rejects with the PeerError a socket would be
    * closed with, or RoomUnloadedError when the room unloads first.
    */
-  async applyLocal(received: Uint8Array, author: string | null): Promise<number> {
+  async applyLocal(received: Uint8Array, author: WriteAuthor): Promise<number> {
     if (this.destroyed) throw new RoomUnloadedError(this.name)
     if (isEmptyUpdate(received)) return this.changeLog.settled()
     let admission: Admission
@@ -262,7 +279,9 @@ export class Room {
       throw peerErrorFor(err, 'document update')
     }
     if (admission.update === null) return this.changeLog.settled()
-    const writer = new ServerWrite(author)
+    const binding = this.authors?.admit(admission.shape, () => identityOf(author))
+    if (binding) return binding.then(() => this.applyLocal(received, author))
+    const writer = new ServerWrite(displayName(author))
     const tooBig = this.bus !== null && admission.update.byteLength > MAX_SLICE_BYTES
     if (admission.work > this.config.maxUpdateWork || tooBig) {
       try {
@@ -282,8 +301,19 @@ export class Room {
    * would get (4413). If `edit` throws, what it did is committed all the same, and the promise
    * rejects with its error. Rejects with RoomUnloadedError when the room unloads first.
    */
-  editText(edit: (text: Y.Text) => void, author: string | null, inserted = 0): Promise<number> {
+  editText(edit: (text: Y.Text) => void, author: WriteAuthor, inserted = 0): Promise<number> {
     if (this.destroyed) return Promise.reject(new RoomUnloadedError(this.name))
+    // Written under a client id of the server's own bound to the author (authorship/room-authors.ts).
+    const identity = identityOf(author)
+    const client = this.authors?.ownClient(identity) ?? null
+    if (this.authors && client === null) {
+      if (this.doc.store.clients.size >= this.config.maxRoomClients) {
+        return Promise.reject(
+          new PeerError(CloseCode.limitExceeded, `document holds ${this.config.maxRoomClients} client ids`),
+        )
+      }
+      return this.authors.makeOwnClient(identity).then(() => this.editText(edit, author, inserted))
+    }
     const quota = this.config.maxDocumentBytes
     // UTF-8 takes at most 3 bytes per UTF-16 unit; a struct or two besides.
     if (this.footprint.cost + inserted * 3 + 2 * STRUCT_MEMORY > quota) {
@@ -296,7 +326,7 @@ export class Room {
         ),
       )
     }
-    const writer = new ServerWrite(author)
+    const writer = new ServerWrite(displayName(author))
     let update: Uint8Array | null = null
     let newStructs = 0
     const capture = (bytes: Uint8Array, origin: unknown, _doc: Y.Doc, transaction: Y.Transaction) => {
@@ -305,6 +335,8 @@ export class Room {
       newStructs = addedStructs(transaction)
     }
     let failure: { err: unknown } | null = null
+    const serverClient = this.doc.clientID
+    if (client !== null) this.doc.clientID = client
     this.doc.on('update', capture)
     try {
       this.doc.transact(() => edit(this.doc.getText(ROOM_TEXT)), writer)
@@ -312,6 +344,8 @@ export class Room {
       failure = { err }
     } finally {
       this.doc.off('update', capture)
+      this.doc.clientID = serverClient
+      if (client !== null) this.authors?.wrote(identity, client)
     }
     const delta = this.changeLog.take()
     if (update) this.commitChange(writer, update, delta, newStructs, null)

@@ -43,6 +43,7 @@ export function createAccept(context: AcceptContext): UpgradeContext['accept'] {
       roomName: room,
       wantsSaved: url.searchParams.get(TANDEM_EXTENSIONS_PARAM) === '1',
       access: grant.access,
+      token: grant.token ?? null,
       log,
       limits: context.limits,
       noteWork: context.noteWork,

@@ -14,6 +14,7 @@ import type WebSocket from 'ws'
 import { type AccessLevel, CloseCode, encodeAccess, MessageType } from '../../shared/protocol/index.ts'
 import { PeerError } from '../admission/peer-error.ts'
 import { isEmptyUpdate } from '../admission/update-shape.ts'
+import type { TokenHolder } from '../authorship/identity.ts'
 import type { ServerConfig } from '../config/config.ts'
 import { TEXT_WALK_BURST, TEXT_WALK_PER_SECOND } from '../limits/text-walk.ts'
 import { TokenBucket } from '../limits/token-bucket.ts'
@@ -68,6 +69,8 @@ export interface ConnectionOptions {
   /** Opted in to Tandem's extensions (`?tandem=1`). */
   wantsSaved: boolean
   access: Access
+  /** The token it was admitted with (null: none): who it writes as (authorship/identity.ts). */
+  token?: TokenHolder | null
   log: Logger
   limits: ConnectionLimits
   /** Told about a message whose handling took long (for the stall monitor). */
@@ -93,6 +96,7 @@ export class Connection implements RoomMember {
   readonly ws: WebSocket
   readonly roomName: string
   readonly wantsSaved: boolean
+  readonly token: TokenHolder | null
   /** What this connection may do now; changed by `setAccess`. */
   access: Access
   private readonly socket: Duplex
@@ -113,6 +117,7 @@ export class Connection implements RoomMember {
     this.socket = options.socket
     this.roomName = roomName
     this.wantsSaved = options.wantsSaved
+    this.token = options.token ?? null
     this.access = options.access
     this.log = options.log
     this.limits = limits

@@ -18,6 +18,8 @@ export interface GrantToken {
   access: Access
   jti: string
   expiresAt: number
+  /** The name the token was minted with (its holder's display name as an author), if any. */
+  name?: string | null
 }
 
 /** Access granted at the upgrade: what the connection may do now, and the token behind it (if any). */

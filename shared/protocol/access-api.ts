@@ -50,6 +50,8 @@ export interface AccessResponse {
 export interface CreateLinkRequest {
   access: AccessLevel
   ttlSeconds?: number
+  /** The holder's name: what their writes are credited to (a presence name, 1-64 characters, no controls). */
+  name?: string
 }
 
 /** A minted link: `url` is ready to share (it carries `#token=`). */

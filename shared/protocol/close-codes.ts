@@ -21,6 +21,12 @@ export const CloseCode = {
   tokenExpired: 4401,
   /** The connection is not allowed to do what the message asks (for example a write on a view link). */
   forbidden: 4403,
+  /**
+   * A document update with structs of a Yjs client id the room has bound to another identity (the
+   * connection would write under someone else's name, PROTOCOL.md "History and authorship"). Nothing
+   * of it is applied.
+   */
+  authorMismatch: 4409,
   /** A well-formed frame whose top-level message type the server does not know. */
   unknownMessageType: 4404,
   /** The token this connection was opened with has been revoked by an admin of the room. */
