@@ -25,6 +25,7 @@ import { RedisBus } from './fanout/redis-bus.ts'
 import type { RoomBus } from './fanout/room-bus.ts'
 import { FeedHub } from './feed/feed-hub.ts'
 import { createAccessApi } from './http/access-api.ts'
+import { createAuthorsApi } from './http/authors-api.ts'
 import { createDocumentApi } from './http/document-api.ts'
 import { createDocumentWrites } from './http/document-writes.ts'
 import { createHttpListener, listenOn } from './http/http-listener.ts'
@@ -131,7 +132,8 @@ export function createServer(partial: Partial<ServerConfig> = {}, hooks: ServerH
     closing: () => closing !== null,
     log,
   })
-  const http = publicListener(config, log, monitoring, access, httpLimits, [documents, writes])
+  const authors = createAuthorsApi({ rooms, access: requests, config, closing: () => closing !== null, log })
+  const http = publicListener(config, log, monitoring, access, httpLimits, [documents, writes, authors])
   http.on(
     'upgrade',
     createUpgradeHandler({
