@@ -74,12 +74,15 @@ export function parseRoomAccess(body: unknown): RoomAccess | null {
   }
 }
 
-const authHeaders = (token: string | null): Record<string, string> =>
+/** The `authorization` header carrying `token` (none without one). */
+export const authHeaders = (token: string | null): Record<string, string> =>
   token ? { authorization: `Bearer ${token}` } : {}
 
-const roomPath = (room: string) => `/api/rooms/${encodeURIComponent(room)}`
+/** The path of `room` in the HTTP API: `/api/rooms/<room>`. */
+export const roomPath = (room: string) => `/api/rooms/${encodeURIComponent(room)}`
 
-async function jsonBody(response: Response): Promise<unknown> {
+/** A response's JSON body, or null when it has none. */
+export async function jsonBody(response: Response): Promise<unknown> {
   try {
     return await response.json()
   } catch {
@@ -88,7 +91,7 @@ async function jsonBody(response: Response): Promise<unknown> {
 }
 
 /** The server's refusal as `{code, reason}`, whatever shape its body has. */
-async function refusal(response: Response): Promise<{ code: string; reason: string }> {
+export async function refusal(response: Response): Promise<{ code: string; reason: string }> {
   const body = (await jsonBody(response)) as Record<string, unknown> | null
   return {
     code: typeof body?.code === 'string' ? body.code : `http_${response.status}`,

@@ -20,14 +20,17 @@ import {
   safeSessionStorage,
   withToken,
 } from './access-token.ts'
+import { mountAuthorsToggle } from './authors/authors-toggle.ts'
 import { watchConnection } from './connection-status.ts'
 import { documentTitle } from './document-title.ts'
 import { createEditor, TEXT_NAME } from './editor.ts'
+import { mountHistoryButton } from './history/history-button.ts'
 import { caretColor, loadIdentity, safeLocalStorage, saveName } from './identity.ts'
 import { mountPresence } from './presence.ts'
 import { guardPresence } from './presence-states.ts'
 import { setReadOnly } from './read-only.ts'
 import { showRefusedPage } from './refused-page.ts'
+import type { RoomApi } from './room-api.ts'
 import { liveUrl, newRoomId, ROOM_PATH_PREFIX, relayUrl, roomUrl, routeFor } from './room-url.ts'
 import { trackSaves } from './save-tracking.ts'
 import { registerServiceWorker } from './service-worker-registration.ts'
@@ -103,10 +106,27 @@ async function openRoom(roomId: string, token: string | null, access: RoomAccess
       connection.end(ended.title)
     }
   }
+  // History and authorship come over the HTTP API, with this link's token; writes are credited to the presence name.
+  const api: RoomApi = {
+    room: roomId,
+    token,
+    author: () => (provider.awareness.getLocalState()?.user as { name?: string } | undefined)?.name ?? null,
+  }
+  mountAuthorsToggle({ button: element('authors-toggle'), view, api, storage })
+  const history = mountHistoryButton(element('history-button'), {
+    api,
+    host: element('workspace'),
+    canEdit: () => !readOnly(),
+    onTextChange: (listener) => {
+      ytext.observe(listener)
+      return () => ytext.unobserve(listener)
+    },
+  })
   accessStatus.subscribe((state) => {
     if (access && state.access && !state.ended)
       cacheAccess({ ...access, effectiveAccess: state.access }, storage)
     showAccess()
+    history.refreshAccess()
   })
   showAccess()
   element('app').dataset.ready = 'true'
@@ -177,7 +197,8 @@ function showInvalidRoom(id: string): void {
   element('editor').replaceChildren(message)
   element('doc-title').textContent = 'Document not found'
   document.title = 'Document not found · Tandem'
-  element<HTMLButtonElement>('share').disabled = true
+  for (const id of ['share', 'history-button', 'authors-toggle'])
+    element<HTMLButtonElement>(id).disabled = true
   // Nothing to connect to or save, and nobody to list.
   element('status').hidden = true
   element('app').dataset.route = 'invalid'

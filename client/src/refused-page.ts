@@ -26,9 +26,11 @@ export function showRefusedPage(text: AccessText, code: string): void {
   byId('editor').replaceChildren(notice)
   byId('doc-title').textContent = text.title
   document.title = `${text.title} · Tandem`
-  // The live page has no Share button.
-  const share = document.getElementById('share') as HTMLButtonElement | null
-  if (share) share.disabled = true
+  // The live page has none of the editor's buttons.
+  for (const id of ['share', 'history-button', 'authors-toggle']) {
+    const button = document.getElementById(id) as HTMLButtonElement | null
+    if (button) button.disabled = true
+  }
   // Nothing to connect to or save, and nobody to list.
   byId('status').hidden = true
   const app = byId('app')

@@ -15,6 +15,7 @@ import {
   chromium,
   type Page,
 } from 'playwright-core'
+import type { ServerConfig } from '../../server/index.ts'
 import { startServer, type TestServer } from './relay.ts'
 
 export const CHROMIUM_PATH = '/usr/bin/chromium'
@@ -66,9 +67,9 @@ export async function buildClient(): Promise<{ dir: string; cleanup: () => void 
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) }
 }
 
-/** The real server (port 0, temp SQLite) serving the built client in `staticDir`. */
-export function startAppServer(staticDir: string): Promise<TestServer> {
-  return startServer({ staticDir })
+/** The real server (port 0, temp SQLite, `options`) serving the built client in `staticDir`. */
+export function startAppServer(staticDir: string, options: Partial<ServerConfig> = {}): Promise<TestServer> {
+  return startServer({ ...options, staticDir })
 }
 
 /** One Chromium and the real server serving a fresh production build, shared by a test file. */
@@ -83,10 +84,10 @@ export interface BrowserApp {
   close(): Promise<void>
 }
 
-/** Builds the client, launches Chromium and starts the real server serving the build. */
-export async function startBrowserApp(): Promise<BrowserApp> {
+/** Builds the client, launches Chromium and starts the real server (with `options`) serving the build. */
+export async function startBrowserApp(options: Partial<ServerConfig> = {}): Promise<BrowserApp> {
   const [build, browser] = await Promise.all([buildClient(), launchChromium()])
-  const server = await startAppServer(build.dir)
+  const server = await startAppServer(build.dir, options)
   const contexts: BrowserContext[] = []
   return {
     browser,
