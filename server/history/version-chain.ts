@@ -54,7 +54,10 @@ export function opOfDeltas(deltas: readonly Delta[]): TextOp {
   return composeAll(deltas.filter((delta) => delta.length > 0).map(deltaToOp))
 }
 
-/** The content as a store keeps it: whether it is a checkpoint, and its text or its op's JSON. */
+/**
+ * The content as a store keeps it: whether it is a checkpoint, and its text or its op as JSON (a
+ * JSON string keeps a NUL or a lone surrogate, which PostgreSQL text and UTF-8 would not).
+ */
 export interface EncodedContent {
   readonly checkpoint: boolean
   readonly data: string
@@ -62,12 +65,12 @@ export interface EncodedContent {
 
 export function encodeContent(content: VersionContent): EncodedContent {
   return 'text' in content
-    ? { checkpoint: true, data: content.text }
+    ? { checkpoint: true, data: JSON.stringify(content.text) }
     : { checkpoint: false, data: JSON.stringify(content.op) }
 }
 
 export function decodeContent(checkpoint: boolean, data: string): VersionContent {
-  return checkpoint ? { text: data } : { op: JSON.parse(data) as TextOp }
+  return checkpoint ? { text: JSON.parse(data) as string } : { op: JSON.parse(data) as TextOp }
 }
 
 /** Bytes a content takes as stored (UTF-8 of the text or of the op's JSON). */
