@@ -229,6 +229,39 @@ export const OPTIONS = {
     }),
   }),
 
+  ...section('History', {
+    historyQuietMs: option({
+      default: 30_000,
+      check: positive,
+      doc: 'an automatic version is made once edits to a room pause this long',
+      cli: { flag: 'history-quiet-ms', env: 'TANDEM_HISTORY_QUIET_MS', parse: number },
+    }),
+    historyMaxIntervalMs: option({
+      default: 300_000,
+      check: positive,
+      doc: '... and at least this often while editing goes on',
+      cli: { flag: 'history-max-interval-ms', env: 'TANDEM_HISTORY_MAX_INTERVAL_MS', parse: number },
+    }),
+    historyKeepAllDays: option({
+      default: 7,
+      check: atLeastZero,
+      doc: 'every automatic version is kept this many days (named and restore versions: until deleted)',
+      cli: { flag: 'history-keep-all-days', env: 'TANDEM_HISTORY_KEEP_ALL_DAYS', parse: number },
+    }),
+    historyHourlyDays: option({
+      default: 30,
+      check: atLeastZero,
+      doc: '... then one per hour until this many days, then one per day',
+      cli: { flag: 'history-hourly-days', env: 'TANDEM_HISTORY_HOURLY_DAYS', parse: number },
+    }),
+    historyThinIntervalMs: option({
+      default: 3_600_000,
+      check: positive,
+      doc: "how often each loaded room's automatic versions are thinned to that policy (also when it loads)",
+      cli: { flag: 'history-thin-interval-ms', env: 'TANDEM_HISTORY_THIN_INTERVAL_MS', parse: number },
+    }),
+  }),
+
   ...section('Several instances', {
     redisUrl: option<string | null>({
       default: null,
