@@ -12,7 +12,7 @@ import { parseAuthorship } from '../client/src/authors/authors-api.ts'
 import { type DiffRun, parseRuns, parseVersion, restoreVersion } from '../client/src/history/history-api.ts'
 import { diffSummary, versionAuthors, versionTitle } from '../client/src/history/history-panel.ts'
 import { diffMarks } from '../client/src/history/version-preview.ts'
-import { PALETTE } from '../client/src/identity.ts'
+import { loadIdentity, PALETTE, saveName } from '../client/src/identity.ts'
 import { RoomApiError, utf8HeaderValue } from '../client/src/room-api.ts'
 import { seededTest } from './helpers/seed.ts'
 
@@ -181,5 +181,21 @@ describe('room API calls', () => {
       fetch: (async () => Promise.reject(new TypeError('down'))) as typeof fetch,
     }
     await expect(restoreVersion(api, 1)).rejects.toMatchObject({ status: 0, code: 'unreachable' })
+  })
+})
+
+describe('the identity authorship credits', () => {
+  it('publishes a stable per-browser id the server takes as user.id, kept across renames', () => {
+    const items = new Map<string, string>()
+    const storage = {
+      getItem: (key: string) => items.get(key) ?? null,
+      setItem: (key: string, value: string) => void items.set(key, value),
+    } as Storage
+    const first = loadIdentity(storage)
+    expect(first.id).toMatch(/^[A-Za-z0-9_-]{22}$/)
+    saveName('Ada', storage)
+    expect(loadIdentity(storage)).toMatchObject({ id: first.id, name: 'Ada' })
+    items.set('tandem:user-id', 'not an id!')
+    expect(loadIdentity(storage).id).toMatch(/^[A-Za-z0-9_-]{22}$/)
   })
 })

@@ -1,18 +1,26 @@
 /**
- * Who this browser is in a room: a name the user can edit and a colour that stays the same for this
- * browser, both remembered in localStorage.
+ * Who this browser is in a room: a name the user can edit, a colour that stays the same for this
+ * browser, and a random id that does too (the server credits this browser's writing to `user:<id>`,
+ * so a rename keeps the authorship; PROTOCOL.md, "History and authorship"), all remembered in
+ * localStorage.
  */
 import { stripNameControls } from '../../shared/protocol/index.ts'
+import { newRoomId } from './room-url.ts'
 
 /** The name and colours published in awareness (`user` field, as y-codemirror.next reads it). */
 export interface Identity {
   name: string
   color: string
   colorLight: string
+  /** This browser's stable id (22 base64url characters); a peer's state may lack one. */
+  id?: string
 }
 
 const NAME_KEY = 'tandem:name'
 const COLOR_KEY = 'tandem:color'
+const ID_KEY = 'tandem:user-id'
+/** What the server takes as a presence `user.id`. */
+const USER_ID = /^[A-Za-z0-9_-]{1,64}$/
 const MAX_NAME_LENGTH = 40
 
 /** Caret colours readable on light and dark backgrounds. */
@@ -72,7 +80,13 @@ export function loadIdentity(storage: Storage | null = safeLocalStorage()): Iden
     color = pick(PALETTE)
     write(storage, COLOR_KEY, color)
   }
-  return { name, color, colorLight: `${color}33` }
+  let id = read(storage, ID_KEY) ?? ''
+  if (!USER_ID.test(id)) {
+    // Unguessable, as a new room's id is, so no one takes another's by accident.
+    id = newRoomId()
+    write(storage, ID_KEY, id)
+  }
+  return { name, color, colorLight: `${color}33`, id }
 }
 
 /** Remembers a new name; returns the cleaned name, or null when it was empty. */
