@@ -4,6 +4,7 @@
  * Every method may be called again after it failed (the relay retries failed writes).
  */
 import type { RoomMode } from '../../shared/protocol/index.ts'
+import type { AuthorStore, VersionStore } from '../history/history-types.ts'
 
 /** One update to append to one room's log: a change, which the store numbers (see ChangeStore). */
 export interface LogEntry {
@@ -156,6 +157,10 @@ export interface PolicyStore {
  * forgets one does not compile instead of silently losing what it does.
  */
 export interface DocStore extends PolicyStore, ChangeStore {
+  /** The room's versions (history; server/history/history-types.ts). */
+  readonly versions: VersionStore
+  /** Which identity each Yjs client id of a room writes for (authorship). */
+  readonly authors: AuthorStore
   /**
    * Resolves once the store can serve requests; rejects (with a StoreOpenError) if it cannot open.
    * Already resolved for stores that open synchronously. The server awaits it before listening.

@@ -16,6 +16,8 @@ import {
   type StoredPolicy,
   type StoredRoom,
 } from './doc-store.ts'
+import { MemoryAuthorLog } from './memory-author-log.ts'
+import { MemoryVersionLog } from './memory-version-log.ts'
 import { mergeStoredRoom } from './merge-log.ts'
 
 /** A room's kept changes: ids `latest - kept.length + 1` to `latest`, oldest first. */
@@ -35,6 +37,8 @@ export class MemoryStore implements DocStore {
   private readonly rooms = new Map<string, { snapshot: Uint8Array | null; updates: Uint8Array[] }>()
   private readonly changes = new Map<string, RoomChanges>()
   private readonly changeRetention: ChangeRetention
+  readonly versions = new MemoryVersionLog()
+  readonly authors = new MemoryAuthorLog()
 
   constructor(options: MemoryStoreOptions = {}) {
     this.changeRetention = options.changeRetention ?? DEFAULT_CHANGE_RETENTION

@@ -44,7 +44,9 @@ import {
   type StoredRoom,
 } from './doc-store.ts'
 import { LogMerger } from './log-merger.ts'
+import { PostgresAuthorLog } from './postgres-author-log.ts'
 import { PostgresChangeLog } from './postgres-change-log.ts'
+import { PostgresVersionLog } from './postgres-version-log.ts'
 import { StoreOpenError } from './store-open-error.ts'
 
 export interface PostgresStoreOptions {
@@ -81,6 +83,8 @@ export class PostgresStore implements DocStore {
   }
   /** The change log's tables and statements. */
   private readonly changeLog: PostgresChangeLog
+  readonly versions: PostgresVersionLog
+  readonly authors: PostgresAuthorLog
   private readonly changeRetention: ChangeRetention
   private closed: Promise<void> | null = null
 
@@ -111,6 +115,8 @@ export class PostgresStore implements DocStore {
     // An idle connection the server dropped: the pool discards it, and the next query that fails
     // rejects to its caller (the commit queue retries). Without a listener it would crash the process.
     this.pool.on('error', () => {})
+    this.versions = new PostgresVersionLog(this.pool, this.schema)
+    this.authors = new PostgresAuthorLog(this.pool, this.schema)
     this.ready = this.migrate().catch((err) => {
       throw postgresOpenError(connectionString, err)
     })
@@ -157,6 +163,8 @@ export class PostgresStore implements DocStore {
         );
       `)
       await this.changeLog.migrate(client)
+      await this.versions.migrate(client)
+      await this.authors.migrate(client)
       // Revocation lists an older version kept inside the policy's JSON become rows.
       await client.query(`
         INSERT INTO ${this.t.revocations} (room, jti, until)

@@ -44,8 +44,10 @@ import {
   type StoredRoom,
 } from './doc-store.ts'
 import { mergeStoredRoom } from './merge-log.ts'
+import { SqliteAuthorLog } from './sqlite-author-log.ts'
 import { SqliteBackground } from './sqlite-background.ts'
 import { SqliteChangeLog } from './sqlite-change-log.ts'
+import { SqliteVersionLog } from './sqlite-version-log.ts'
 import { storeOpenError } from './store-open-error.ts'
 
 /** SQLite `synchronous` pragma in WAL mode: NORMAL survives process crashes, FULL also power loss. */
@@ -78,6 +80,8 @@ export class SqliteStore implements DocStore {
   private readonly replaceSnapshotUpTo: (room: string, snapshot: Uint8Array, upToSeq: number) => void
   private readonly selectLastSeq: Database.Statement<[string], { seq: number | null }>
   private readonly changes: SqliteChangeLog
+  readonly versions: SqliteVersionLog
+  readonly authors: SqliteAuthorLog
   private readonly changeRetention: ChangeRetention
   /** The checkpoint and merge thread (null: plain mode). */
   readonly background: SqliteBackground | null = null
@@ -136,6 +140,8 @@ export class SqliteStore implements DocStore {
         ) WITHOUT ROWID;
       `)
       this.changes = new SqliteChangeLog(this.db)
+      this.versions = new SqliteVersionLog(this.db)
+      this.authors = new SqliteAuthorLog(this.db)
       this.db.transaction(() => {
         // Revocation lists an older version kept inside the policy's JSON become rows.
         this.db.exec(`

@@ -24,6 +24,14 @@ export class ForwardingStore implements DocStore {
     return this.inner.ready
   }
 
+  get versions(): DocStore['versions'] {
+    return this.inner.versions
+  }
+
+  get authors(): DocStore['authors'] {
+    return this.inner.authors
+  }
+
   load(room: string): Promise<StoredRoom> {
     return this.inner.load(room)
   }
