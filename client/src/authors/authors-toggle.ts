@@ -1,35 +1,21 @@
 /**
  * The "Authors" toggle in the editor's header: on, the text is coloured by who wrote it, with a
- * legend (authorship-view.ts); off by default, and remembered per browser. While on, the authorship
- * is fetched again `debounceMs` after the text stops changing, so it follows live edits.
- *
- * An answer describes the server's text, which may lag or lead this editor's. It is laid on the text
- * as it was when the request went out (mapped through the changes made since) when its length says
- * it is that text; otherwise the colours already shown stay, mapped, and it is asked again shortly.
+ * legend, following live edits (authorship-sync.ts and authorship-view.ts, loaded when it is first
+ * turned on, so the editor's shell carries only this); off by default, and remembered per browser.
  */
-import { ChangeSet, Compartment, StateEffect, type Text } from '@codemirror/state'
+import { Compartment, StateEffect } from '@codemirror/state'
 import type { EditorView } from '@codemirror/view'
 import type { RoomApi } from '../room-api.ts'
-import { fetchAuthorship } from './authors-api.ts'
-import { authorshipExtension, authorshipShown, showAuthorship } from './authorship-view.ts'
+import type { AuthorshipSyncOptions } from './authorship-sync.ts'
 
 const STORAGE_KEY = 'tandem:authors'
 
-export interface AuthorsToggleOptions {
+export interface AuthorsToggleOptions extends AuthorshipSyncOptions {
   button: HTMLButtonElement
   view: EditorView
   api: RoomApi
   storage: Storage | null
-  /** Quiet time after a change before fetching again. */
-  debounceMs?: number
-  /** Pause before asking again when an answer did not fit the text. */
-  retryMs?: number
 }
-
-export const DEFAULT_DEBOUNCE_MS = 500
-export const DEFAULT_RETRY_MS = 1000
-/** Answers in a row that may not fit before it waits for the next change to ask again. */
-const MAX_MISFITS = 8
 
 /** Whether this browser last left the toggle on. */
 export function rememberedOn(storage: Storage | null): boolean {
@@ -50,75 +36,52 @@ function remember(storage: Storage | null, on: boolean): void {
 
 /** Wires the toggle; returns what turns it off and unwires it. */
 export function mountAuthorsToggle(options: AuthorsToggleOptions): { stop: () => void } {
-  const { button, view, api } = options
-  const debounceMs = options.debounceMs ?? DEFAULT_DEBOUNCE_MS
-  const retryMs = options.retryMs ?? DEFAULT_RETRY_MS
+  const { button, view } = options
   const compartment = new Compartment()
   let installed = false
   let on = false
-  let timer: ReturnType<typeof setTimeout> | undefined
-  /** The request in flight: the text it was made at and the changes made since. */
-  let inFlight: { doc: Text; since: ChangeSet } | null = null
-  let again = false
-  /** Answers in a row that did not fit the text: each waits longer before asking again. */
-  let misfits = 0
+  /** Bumped on each switch, so a load that finishes after the toggle moved on is dropped. */
+  let generation = 0
+  let stopSync: (() => void) | null = null
 
-  const schedule = (delay: number) => {
-    clearTimeout(timer)
-    timer = setTimeout(refresh, delay)
-  }
-
-  const onDocChange = (changes: ChangeSet) => {
-    if (inFlight) inFlight.since = inFlight.since.compose(changes)
-    misfits = 0
-    schedule(debounceMs)
-  }
-
-  async function refresh(): Promise<void> {
-    if (!on) return
-    if (inFlight) {
-      again = true
-      return
-    }
-    const request = { doc: view.state.doc, since: ChangeSet.empty(view.state.doc.length) }
-    inFlight = request
-    try {
-      const authorship = await fetchAuthorship(api)
-      if (!on || inFlight !== request) return
-      if (authorship.length === request.doc.length) {
-        misfits = 0
-        view.dispatch({ effects: showAuthorship.of(authorshipShown(authorship, request.since)) })
-      } else {
-        // The server's text and this one differ for now (edits on their way one way or the other).
-        misfits++
-        again = misfits <= MAX_MISFITS
-      }
-    } catch (error) {
-      if (!on || inFlight !== request) return
-      const reason = error instanceof Error ? error.message : String(error)
-      view.dispatch({ effects: showAuthorship.of({ note: `Who wrote what could not be loaded: ${reason}` }) })
-    } finally {
-      if (inFlight === request) inFlight = null
-    }
-    if (again && on) {
-      again = false
-      schedule(retryMs * Math.max(1, misfits))
+  const configure = (extension: Parameters<typeof compartment.of>[0]) => {
+    if (installed) view.dispatch({ effects: compartment.reconfigure(extension) })
+    else {
+      installed = true
+      view.dispatch({ effects: StateEffect.appendConfig.of(compartment.of(extension)) })
     }
   }
 
   const set = (next: boolean) => {
     on = next
+    const current = ++generation
     button.setAttribute('aria-pressed', String(on))
-    button.dataset.on = String(on)
-    const extension = on ? authorshipExtension(onDocChange) : []
-    if (!installed) {
-      installed = true
-      view.dispatch({ effects: StateEffect.appendConfig.of(compartment.of(extension)) })
-    } else view.dispatch({ effects: compartment.reconfigure(extension) })
-    clearTimeout(timer)
-    inFlight = null
-    again = false
-    if (on) refresh()
+    stopSync?.()
+    stopSync = null
+    if (!on) {
+      if (installed) configure([])
+      return
+    }
+    button.setAttribute('aria-busy', 'true')
+    import('./authorship-sync.ts')
+      .then(({ followAuthorship }) => {
+        if (current !== generation) return
+        const sync = followAuthorship(view, options.api, options)
+        configure(sync.extension)
+        stopSync = sync.stop
+        sync.start()
+      })
+      .catch((error: unknown) => {
+        // Offline before it was ever loaded: the toggle goes back off; the next click tries again.
+        if (current !== generation) return
+        console.warn('tandem: the Authors view could not be loaded', error)
+        on = false
+        button.setAttribute('aria-pressed', 'false')
+        button.title = 'Authors needs a connection to the server.'
+      })
+      .finally(() => {
+        if (current === generation) button.removeAttribute('aria-busy')
+      })
   }
 
   const onClick = () => {
