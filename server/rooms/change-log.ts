@@ -9,23 +9,15 @@
  * one instance and for several are in room-changes.ts, which implements it.
  */
 
+import type { TextDelta } from '../../shared/protocol/text-delta.ts'
+
+export type { TextDelta, TextRun } from '../../shared/protocol/text-delta.ts'
+
 /**
  * The `Y.Text` a room's text is: the one the editor binds (`TEXT_NAME` in client/src/editor.ts;
  * tests/room-changes.test.ts checks they agree).
  */
 export const ROOM_TEXT = 'codemirror'
-
-/**
- * One run of a text delta, over UTF-16 code units: keep `retain` units, insert a string, or delete
- * `delete` units (Quill's and `Y.YTextEvent`'s form, without attributes).
- */
-export type TextRun = { readonly retain: number } | { readonly insert: string } | { readonly delete: number }
-
-/**
- * What a change did to the text, as runs applied from index 0 (what is past the last run is
- * unchanged). Empty when the change did not touch the text. JSON of it is the wire and store form.
- */
-export type TextDelta = readonly TextRun[]
 
 /** One committed change, numbered. */
 export interface SequencedChange {

@@ -1,20 +1,12 @@
 /**
- * The change feed's text deltas (PROTOCOL.md, "The document over HTTP"), read and applied:
- *
- *   delta = [run*]                 applied left to right from index 0; the rest is unchanged
- *   run   = {"retain": N}          keep N units
- *         | {"delete": N}          delete N units
- *         | {"insert": "text"}     insert the text
- *
- * Every N and index counts UTF-16 code units, as JavaScript strings and DOM Text nodes do, so a
- * delta applies to a string (slices) and to a Text node (`insertData`/`deleteData`) alike.
+ * The change feed's text deltas (shared/protocol/text-delta.ts), read and applied. Every N and
+ * index counts UTF-16 code units, as JavaScript strings and DOM Text nodes do, so a delta applies to
+ * a string (slices) and to a Text node (`insertData`/`deleteData`) alike.
  */
 
-/** One run of a delta. */
-export type TextRun = { readonly retain: number } | { readonly insert: string } | { readonly delete: number }
+import type { TextDelta, TextRun } from '../../../shared/protocol/text-delta.ts'
 
-/** A change's runs over the text. */
-export type TextDelta = readonly TextRun[]
+export type { TextDelta, TextRun }
 
 /** A delta that runs past the end of the text it is applied to: the reader has lost track. */
 export class DeltaDoesNotFitError extends Error {
