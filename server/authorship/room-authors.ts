@@ -17,7 +17,16 @@
  * text holds and the cache lacks (another instance's writers).
  *
  * A connection's identity is taken at its first write and kept for the rest of the connection, so a
- * stock client renamed while connected keeps writing. Text the server writes for an HTTP caller
+ * stock client renamed while connected keeps writing (a connection that wrote with neither a token
+ * nor a presence of its own is asked again at its next write). Its presence is only its own
+ * awareness state: a state under an awareness id another connection holds is not its own. One case
+ * has no state to read: a stock client that reconnects to the same server sends its presence with
+ * the awareness clock it had, which y-protocols ignores until it passes the clock the server's
+ * removal of its old state reached (up to 30 s). A connection without a token or a presence that
+ * holds the awareness id equal to a client id it writes with (stock providers use one id for both;
+ * no other connection holds it) writes as that id's binding. That trusts it as far as presence is
+ * trusted anyway: without tokens anyone may show any name or `user.id`; with a token the identity is
+ * the token's. Text the server writes for an HTTP caller
  * (`Room.editText`) is written under a client id of the server's own bound to the caller's identity:
  * one per identity per room load, reused while nothing else has written under it (its clock is
  * where this instance left it; another instance uses its own).
@@ -80,10 +89,15 @@ export class RoomAuthors {
   }
 
   /**
-   * The identity `member` writes as: pinned at its first write, from its token and its presence
-   * (the first of its awareness states with a `user`) in `states`.
+   * The identity `member` writes as when it writes with `clients`: pinned at its first write with a
+   * token or a presence, from its token and its presence (the first of its own awareness states with
+   * a `user`) in `states`; without either, see the module comment.
    */
-  memberIdentity(member: IdentifiedMember, states: ReadonlyMap<number, unknown>): AuthorIdentity {
+  memberIdentity(
+    member: IdentifiedMember,
+    states: ReadonlyMap<number, unknown>,
+    clients: readonly number[],
+  ): AuthorIdentity {
     const pinned = this.pinned.get(member)
     if (pinned) return pinned
     let presence: unknown = null
@@ -94,8 +108,13 @@ export class RoomAuthors {
         break
       }
     }
+    if (presence === null && !member.token) {
+      const held = clients.find((client) => member.awarenessIds.has(client) && this.clients.has(client))
+      const key = held === undefined ? undefined : this.clients.get(held)
+      if (key !== undefined) return this.identities.get(key) ?? { key, name: key, color: null }
+    }
     const identity = connectionIdentity(member.token ?? null, presence)
-    this.pinned.set(member, identity)
+    if (presence !== null || member.token) this.pinned.set(member, identity)
     return identity
   }
 
@@ -104,20 +123,22 @@ export class RoomAuthors {
    * as it is): null when every client id it adds structs to is bound to that identity; a promise
    * when some are not bound yet, which resolves once they are bound to it (durably) and rejects with
    * PeerError 4409 when one turns out bound to another identity. Throws that PeerError at once when
-   * the cache knows one is. `identity` is asked only when the update adds structs.
+   * the cache knows one is. `identity` is asked (with those client ids) only when there are some.
    */
-  admit(shape: UpdateShape, identity: () => AuthorIdentity): Promise<void> | null {
-    let writer: AuthorIdentity | null = null
-    const unbound: number[] = []
+  admit(shape: UpdateShape, identity: (clients: readonly number[]) => AuthorIdentity): Promise<void> | null {
+    const written: number[] = []
     for (const block of shape.blocks) {
-      if (block.end <= Y.getState(this.doc.store, block.client)) continue
-      writer ??= identity()
-      const key = this.clients.get(block.client)
-      if (key === undefined) unbound.push(block.client)
-      else if (key !== writer.key) throw mismatch(block.client)
+      if (block.end > Y.getState(this.doc.store, block.client)) written.push(block.client)
     }
-    if (unbound.length === 0 || writer === null) return null
-    const as = writer
+    if (written.length === 0) return null
+    const as = identity(written)
+    const unbound: number[] = []
+    for (const client of written) {
+      const key = this.clients.get(client)
+      if (key === undefined) unbound.push(client)
+      else if (key !== as.key) throw mismatch(client)
+    }
+    if (unbound.length === 0) return null
     return Promise.all(unbound.map((client) => this.bind(client, as))).then((keys) => {
       const other = keys.findIndex((key) => key !== as.key)
       if (other >= 0) throw mismatch(unbound[other])

@@ -243,8 +243,8 @@ export class Room {
     // Nothing in it is new (a re-sent deletion, structs the room holds): nothing to do.
     if (update === null) return
     // A client id not bound yet: bound durably first, then admitted again (the room may have moved).
-    const binding = this.authors?.admit(admission.shape, () =>
-      this.authors!.memberIdentity(member, this.awareness.states.getStates()),
+    const binding = this.authors?.admit(admission.shape, (clients) =>
+      this.authors!.memberIdentity(member, this.awareness.states.getStates(), clients),
     )
     if (binding) {
       return binding.then(() => {
