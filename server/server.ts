@@ -24,6 +24,7 @@ import { resolveConfig, type ServerConfig } from './config/config.ts'
 import { RedisBus } from './fanout/redis-bus.ts'
 import type { RoomBus } from './fanout/room-bus.ts'
 import { FeedHub } from './feed/feed-hub.ts'
+import { HistoryHub } from './history/history-hub.ts'
 import { createAccessApi } from './http/access-api.ts'
 import { createAuthorsApi } from './http/authors-api.ts'
 import { createDocumentApi } from './http/document-api.ts'
@@ -37,6 +38,7 @@ import { UpgradeLimits } from './limits/upgrade-limits.ts'
 import { createLogger } from './ops/logger.ts'
 import { Monitoring } from './ops/monitoring.ts'
 import { CommitQueue } from './rooms/commit-queue.ts'
+import type { Room } from './rooms/room.ts'
 import { RoomRegistry } from './rooms/room-registry.ts'
 import { type DocStore, openStore } from './store/index.ts'
 import { createAccept } from './ws/accept.ts'
@@ -49,6 +51,8 @@ export interface TandemServer {
   readonly config: ServerConfig
   readonly log: Logger
   readonly rooms: RoomRegistry
+  /** Versions of the loaded rooms (`history.of(room)`), attached and detached with them. */
+  readonly history: HistoryHub
   readonly store: DocStore
   /** The Redis bus to the other instances (null without `redisUrl`). */
   readonly bus: RoomBus | null
@@ -102,7 +106,17 @@ export function createServer(partial: Partial<ServerConfig> = {}, hooks: ServerH
         room.announceStorage(failing ? StorageState.failing : StorageState.ok)
     },
   })
-  const rooms = new RoomRegistry(store, commits, { ...config, metrics, fanoutMetrics: metrics }, log)
+  const history = new HistoryHub({ store: store.versions, config, log })
+  const lifecycle = {
+    loaded: (room: Room) => void history.attach(room),
+    unloading: (room: Room) => history.detach(room),
+  }
+  const rooms = new RoomRegistry(
+    store,
+    commits,
+    { ...config, metrics, fanoutMetrics: metrics, lifecycle },
+    log,
+  )
   const bus: RoomBus | null = config.redisUrl
     ? new RedisBus({ url: config.redisUrl, prefix: config.redisPrefix, listener: rooms, log, metrics })
     : null
@@ -160,6 +174,7 @@ export function createServer(partial: Partial<ServerConfig> = {}, hooks: ServerH
     config,
     log,
     rooms,
+    history,
     store,
     bus,
     get connectionCount() {
@@ -189,6 +204,7 @@ export function createServer(partial: Partial<ServerConfig> = {}, hooks: ServerH
         feeds,
         connections,
         rooms,
+        history,
         commits,
         bus,
         store,
@@ -239,6 +255,7 @@ interface RunningParts {
   feeds: Pick<FeedHub, 'close'>
   connections: Set<Connection>
   rooms: RoomRegistry
+  history: HistoryHub
   commits: CommitQueue
   bus: RoomBus | null
   store: DocStore
@@ -250,7 +267,8 @@ const CLOSE_GRACE_MS = 2_000
 
 /**
  * Stops a server, in order: no new connections or requests; every change feed ended and every
- * socket closed with 1012 (clients reconnect elsewhere); rooms flushed and unloaded; the commit
+ * socket closed with 1012 (clients reconnect elsewhere); rooms flushed and unloaded (each with its last
+ * version), history's thinning stopped; the commit
  * queue drained; then the bus (after the last commits' publishes) and the store; last, the HTTP
  * sockets still open.
  */
@@ -264,6 +282,7 @@ async function shutdown(parts: RunningParts): Promise<void> {
     [...connections].map((c) => c.closeWithin(CloseCode.serviceRestart, 'server restarting', CLOSE_GRACE_MS)),
   )
   await parts.rooms.closeAll()
+  await parts.history.close()
   await parts.commits.drain()
   // Publishes of the last commits go out before the connection to Redis closes.
   await parts.bus?.close()

@@ -31,7 +31,19 @@ export type RoomRegistryOptions = RoomConfig &
     metrics?: RelayMetrics
     /** Counts resyncs (see metrics.ts). */
     fanoutMetrics?: Pick<FanoutMetrics, 'resynced'>
+    /** Hears rooms come and go (the history hub). */
+    lifecycle?: RoomLifecycle
   }
+
+/**
+ * Hears the registry's rooms: `loaded` once a room is in memory (again, when an unload is called
+ * off because someone opened it meanwhile), `unloading` before it goes, its changes committed
+ * (awaited: e.g. the room's last version is made).
+ */
+export interface RoomLifecycle {
+  loaded(room: Room): void
+  unloading(room: Room): Promise<void>
+}
 
 /** Frames from the bus for a room still loading, applied once it has loaded. */
 interface PendingRemote {
@@ -257,6 +269,7 @@ export class RoomRegistry implements RoomBusListener {
       throw err
     }
     this.rooms.set(name, room)
+    this.options.lifecycle?.loaded(room)
     if (pending) {
       this.pendingRemote.delete(name)
       for (const message of pending.messages) {
@@ -305,9 +318,13 @@ export class RoomRegistry implements RoomBusListener {
     if (existing) return existing
     const done = (async () => {
       await this.commits.drain()
+      await this.options.lifecycle?.unloading(room)
       await room.compact()
       // Someone opened it while we flushed: keep the room.
-      if (!force && this.holderCount(room) > 0) return
+      if (!force && this.holderCount(room) > 0) {
+        this.options.lifecycle?.loaded(room)
+        return
+      }
       if (this.rooms.get(room.name) === room) this.rooms.delete(room.name)
       room.destroy()
       this.bus?.unsubscribe(room.name)
