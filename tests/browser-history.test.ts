@@ -208,6 +208,15 @@ describe.skipIf(skipReason !== null)('browser history and authorship', () => {
         () => stock.text.toString() === 'ALPHA\nbeta\ngamma',
         'the stock client to restore the passage',
       )
+
+      // A named version can be deleted, once a second click confirms it.
+      await nameVersion(page, 'Scratch')
+      await choose(page, 'Scratch')
+      await page.getByRole('button', { name: 'Delete version' }).click()
+      await page.getByRole('button', { name: 'Delete for everyone?' }).click()
+      await page.locator('[data-history-message]', { hasText: '“Scratch” deleted.' }).waitFor()
+      expect(await versionEntry(page, 'Scratch').count()).toBe(0)
+      expect(await versionEntry(page, 'Three lines').count()).toBe(1)
     },
     TEST_TIMEOUT,
   )
