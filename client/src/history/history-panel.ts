@@ -49,6 +49,8 @@ export interface HistoryPanel {
 
 export const DEFAULT_POLL_MS = 15_000
 export const DEFAULT_DIFF_DELAY_MS = 1500
+/** How many versions' texts the panel keeps once fetched. */
+const CACHED_TEXTS = 4
 /** The longest name the server takes for a version. */
 export const MAX_VERSION_NAME = 100
 
@@ -217,7 +219,7 @@ export function mountHistoryPanel(options: HistoryPanelOptions): HistoryPanel {
     if (items.length === 0) {
       const empty = document.createElement('li')
       empty.className = 'history-empty'
-      empty.textContent = 'No versions yet. One is made when editing pauses, or name the current version.'
+      empty.textContent = `No versions yet. One is made when editing pauses${options.canEdit() ? ', or name the current version' : ''}.`
       items.push(empty)
     }
     list.replaceChildren(...items)
@@ -241,12 +243,14 @@ export function mountHistoryPanel(options: HistoryPanelOptions): HistoryPanel {
     renderActions()
   }
 
-  /** A version's text never changes: fetched once per panel. */
+  /** A version's text never changes: fetched once, while among the last few shown. */
   async function cachedText(id: number): Promise<string> {
     const known = texts.get(id)
     if (known !== undefined) return known
     const text = await versionText(api, id)
     texts.set(id, text)
+    // A few texts are kept: going back and forth between versions, not the whole history in memory.
+    if (texts.size > CACHED_TEXTS) texts.delete(texts.keys().next().value!)
     return text
   }
 
