@@ -20,15 +20,13 @@
  * identity is refused whole: 403 `author_mismatch`.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { Logger } from 'pino'
 import type { WriteAuthor } from '../authorship/identity.ts'
 import type { ServerConfig } from '../config/config.ts'
 import { ApiError, sendApiError } from './api-error.ts'
 import { sendJson } from './http-routes.ts'
-import type { RequestAccess } from './request-access.ts'
 import type { RequestRooms } from './room-hold.ts'
 import { applyTextEdit, type ChangeHistory, type EditableRoom, parseTextEdit } from './text-edit.ts'
-import { parseJson, WriteGate } from './write-gate.ts'
+import { parseJson, WriteGate, type WriteGateOptions } from './write-gate.ts'
 
 /** Largest JSON body of `POST …/text`, in bytes. */
 export const MAX_JSON_BODY_BYTES = 1024 * 1024
@@ -46,26 +44,11 @@ export interface WritableRoom extends EditableRoom {
   applyLocal(update: Uint8Array, author: WriteAuthor): Promise<number>
 }
 
-export interface DocumentWritesOptions<R extends WritableRoom> {
+export interface DocumentWritesOptions<R extends WritableRoom> extends WriteGateOptions {
   rooms: RequestRooms<R>
   /** Where a text edit's base older than the room's memory is read from. */
   store: ChangeHistory
-  /** What a request may do in a room (request-access.ts). */
-  access: RequestAccess
-  config: Pick<
-    ServerConfig,
-    | 'maxPayload'
-    | 'maxRoomsLoaded'
-    | 'trustProxy'
-    | 'allowedOrigins'
-    | 'documentMessagesPerSecond'
-    | 'documentMessageBurst'
-    | 'documentBytesPerSecond'
-    | 'documentByteBurst'
-  >
-  /** True while the server shuts down: 503. */
-  closing(): boolean
-  log: Logger
+  config: WriteGateOptions['config'] & Pick<ServerConfig, 'maxPayload'>
   /** The checks and budgets every HTTP write passes (one per server; else its own). */
   gate?: WriteGate
 }
