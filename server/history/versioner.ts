@@ -14,8 +14,8 @@
  * - Several instances: each makes versions; the store refuses a second automatic version of one
  *   change and an op on a latest version that moved (StaleVersionBaseError): the versioner then
  *   learns the latest again from the store and tries once more.
- * - Texts of versions (`text`) are rebuilt from their chains off the hot path (sliced) and the last
- *   few are cached; thinning (`thin`) drops what the retention policy drops, rewriting what follows.
+ * - Making a version copies the text only for a checkpoint. Texts of versions (`text`) are rebuilt
+ *   from their chains off the hot path (sliced) and the last few are cached; thinning (`thin`) drops what the retention policy drops, rewriting what follows.
  *
  * Every store operation of one versioner runs in turn (one queue), so its view of the latest
  * version is never read half-updated.
@@ -289,15 +289,16 @@ export class Versioner {
       const op = known ? composeAll(entries.map((entry) => entry.op)) : null
       // Changes that left the text as it was (other shared types) make no automatic version.
       if (kind === 'auto' && op !== null && op.length === 0) return null
-      const text = changes.text()
       const tip = this.tip && { id: this.tip.info.id, opBytes: this.tip.opBytes }
-      const { content, opBytes } = nextContent(tip, op, text)
+      // The text is read (a copy of the whole document) only for a checkpoint; its UTF-16 length
+      // is a lower bound of its UTF-8 bytes.
+      const { content, opBytes } = nextContent(tip, op, { bytes: changes.length, read: () => changes.text() })
       const version: NewVersion = {
         at: this.now(),
         changeId,
         kind,
         name: user?.name ?? null,
-        length: text.length,
+        length: changes.length,
         authors: entries.length > 0 ? this.merged(entries).authors : [],
         by: user?.by ?? null,
         restoredFrom: user?.restoredFrom ?? null,
@@ -308,7 +309,7 @@ export class Versioner {
           await this.learnLatest()
           return null
         }
-        this.made(info, opBytes, text)
+        this.made(info, opBytes, 'text' in content ? content.text : null)
         return info
       } catch (err) {
         if (!(err instanceof StaleVersionBaseError) || attempt >= 2) throw err
@@ -317,10 +318,10 @@ export class Versioner {
     }
   }
 
-  private made(info: VersionInfo, opBytes: number, text: string): void {
+  private made(info: VersionInfo, opBytes: number, text: string | null): void {
     this.tip = { info, opBytes }
     this.forget(info.changeId)
-    this.cache(info.id, text)
+    if (text !== null) this.cache(info.id, text)
     if (this.options.changes.latestId > info.changeId && !this.closed) this.schedule()
     else this.clearTimers()
     for (const listener of this.listeners) {
