@@ -10,11 +10,10 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
 import { signRoomToken, verifyRoomToken } from '../server/auth/tokens.ts'
-import { PostgresStore, type ServerConfig, SqliteStore } from '../server/index.ts'
+import type { ServerConfig } from '../server/index.ts'
 import { ROOM_TEXT } from '../server/rooms/change-log.ts'
 import { CloseCode } from '../shared/protocol/index.ts'
 import { SECRET } from './helpers/auth.ts'
-import { withAuthorLog } from './helpers/author-stores.ts'
 import { dropSchema, freshSchemaName, postgresSkipReason, TEST_DATABASE_URL } from './helpers/postgres.ts'
 import { redisSkipReason, TEST_REDIS_URL } from './helpers/redis.ts'
 import {
@@ -37,16 +36,9 @@ interface Authors {
   authors: Array<{ key: string; name: string; color: string | null; chars: number }>
 }
 
-/** A server on a store that keeps authorship (SQLite at `db`, a temp file unless given). */
+/** A server on SQLite at `db` (a temp file unless given), closed after the test. */
 async function authoredServer(options: Partial<ServerConfig> & { db?: string } = {}): Promise<TestServer> {
-  const { db, ...rest } = options
-  let path = db
-  if (!path) {
-    const temp = makeTempDir()
-    cleanups.push(temp.cleanup)
-    path = join(temp.dir, 'tandem.db')
-  }
-  const server = await startServer({ ...rest, store: await withAuthorLog(new SqliteStore(path)) })
+  const server = await startServer(options)
   cleanups.push(() => server.close())
   return server
 }
@@ -266,8 +258,12 @@ describe('authorship across two instances', async () => {
       const schema = freshSchemaName()
       cleanups.push(() => dropSchema(schema))
       const instance = async (prefix: string) => {
-        const store = await withAuthorLog(new PostgresStore(TEST_DATABASE_URL, { schema, maxConnections: 4 }))
-        const server = await startServer({ store, redisUrl: TEST_REDIS_URL, redisPrefix: prefix })
+        const server = await startServer({
+          databaseUrl: TEST_DATABASE_URL,
+          databaseSchema: schema,
+          redisUrl: TEST_REDIS_URL,
+          redisPrefix: prefix,
+        })
         cleanups.push(() => server.close())
         return server
       }

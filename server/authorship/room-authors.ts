@@ -226,11 +226,3 @@ function mismatch(client: number): PeerError {
     `structs of client id ${client}, which the room has bound to another author`,
   )
 }
-
-/** `store` as an AuthorStore when it is one (a DocStore that keeps authorship), else null. */
-export function authorStoreOf(store: object): AuthorStore | null {
-  const candidate = store as Partial<AuthorStore>
-  return typeof candidate.bindClient === 'function' && typeof candidate.roomAuthors === 'function'
-    ? (store as AuthorStore)
-    : null
-}

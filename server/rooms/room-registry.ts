@@ -11,7 +11,6 @@
  * are re-read from the store and merged (`Room.mergeStored`), a few at a time.
  */
 import type { Logger } from 'pino'
-import { authorStoreOf } from '../authorship/room-authors.ts'
 import type { ServerConfig } from '../config/config.ts'
 import type { BusEntry } from '../fanout/bus-message.ts'
 import type { FanoutMetrics, RoomBus, RoomBusListener } from '../fanout/room-bus.ts'
@@ -258,7 +257,7 @@ export class RoomRegistry implements RoomBusListener {
         log: this.log,
         bus: this.bus,
         metrics: this.options.metrics,
-        authors: authorStoreOf(this.store),
+        authors: this.store.authors,
       })
       if (room.setAside.length > 0) await this.recover(room)
     } catch (err) {
