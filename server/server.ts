@@ -29,10 +29,12 @@ import { createAccessApi } from './http/access-api.ts'
 import { createAuthorsApi } from './http/authors-api.ts'
 import { createDocumentApi } from './http/document-api.ts'
 import { createDocumentWrites } from './http/document-writes.ts'
+import { createHistoryApi } from './http/history-api.ts'
 import { createHttpListener, listenOn } from './http/http-listener.ts'
 import { type FallbackHandler, HttpRoutes } from './http/http-routes.ts'
 import { requestAccess } from './http/request-access.ts'
 import { createStaticHandler } from './http/static-files.ts'
+import { WriteGate } from './http/write-gate.ts'
 import { HttpConnectionLimits } from './limits/http-connection-limits.ts'
 import { UpgradeLimits } from './limits/upgrade-limits.ts'
 import { createLogger } from './ops/logger.ts'
@@ -138,6 +140,7 @@ export function createServer(partial: Partial<ServerConfig> = {}, hooks: ServerH
     closing: () => closing !== null,
     log,
   })
+  const gate = new WriteGate({ access: requests, config, closing: () => closing !== null, log })
   const writes = createDocumentWrites({
     rooms,
     store,
@@ -145,9 +148,24 @@ export function createServer(partial: Partial<ServerConfig> = {}, hooks: ServerH
     config,
     closing: () => closing !== null,
     log,
+    gate,
+  })
+  const versions = createHistoryApi({
+    rooms,
+    history,
+    access: requests,
+    gate,
+    config,
+    closing: () => closing !== null,
+    log,
   })
   const authors = createAuthorsApi({ rooms, access: requests, config, closing: () => closing !== null, log })
-  const http = publicListener(config, log, monitoring, access, httpLimits, [documents, writes, authors])
+  const http = publicListener(config, log, monitoring, access, httpLimits, [
+    documents,
+    writes,
+    authors,
+    versions,
+  ])
   http.on(
     'upgrade',
     createUpgradeHandler({
