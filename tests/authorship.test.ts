@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
 import { signRoomToken, verifyRoomToken } from '../server/auth/tokens.ts'
-import type { ServerConfig } from '../server/index.ts'
+import { type ServerConfig, SqliteStore } from '../server/index.ts'
 import { ROOM_TEXT } from '../server/rooms/change-log.ts'
 import { CloseCode } from '../shared/protocol/index.ts'
 import { SECRET } from './helpers/auth.ts'
@@ -208,6 +208,28 @@ describe('authorship', () => {
     const bob = await writer(second, 'kept', 'Bob', { doc, wait: false })
     await waitFor(() => bob.codes.includes(CloseCode.authorMismatch), 'Bob to be closed with 4409')
     expect(await textOf(second, 'kept')).toBe('before')
+  })
+
+  it('shows text written before authorship was kept as unbound (null)', async () => {
+    const temp = makeTempDir()
+    cleanups.push(temp.cleanup)
+    const db = join(temp.dir, 'legacy.db')
+    const store = new SqliteStore(db)
+    const old = new Y.Doc()
+    old.getText(ROOM_TEXT).insert(0, 'old ')
+    await store.append([{ room: 'legacy', update: Y.encodeStateAsUpdate(old) }])
+    await store.close()
+    const server = await authoredServer({ db })
+    const ada = await writer(server, 'legacy', 'Ada')
+    ada.text.insert(4, 'new')
+    await serverHas(server, 'legacy', 'old new')
+    // Asked twice: the second answer does not need the store again (the unbound id did not move).
+    for (let i = 0; i < 2; i++) {
+      expect((await authorsOf(server, 'legacy')).spans).toEqual([
+        { length: 4, author: null },
+        { length: 3, author: 'name:Ada' },
+      ])
+    }
   })
 
   it('names a token holder by the token: its id is the identity, its name claim the name', async () => {

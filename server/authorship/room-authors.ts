@@ -60,6 +60,12 @@ export class RoomAuthors {
   /** The server's own client id per identity key, with the clock it left it at. */
   private readonly own = new Map<string, { client: number; clock: number }>()
   private readonly making = new Map<string, Promise<number>>()
+  /**
+   * Client ids the store had no binding for when last asked, with their clock then (text written
+   * before authorship was kept): not asked again until their clock moves, as a binding always comes
+   * before a client id's next struct.
+   */
+  private readonly unboundAt = new Map<number, number>()
 
   private constructor(
     private readonly room: string,
@@ -175,12 +181,20 @@ export class RoomAuthors {
    * keeps those the document holds. Resolves once done.
    */
   async refresh(clients: Iterable<number>): Promise<void> {
-    const missing = [...clients].filter((client) => !this.clients.has(client))
+    const clock = (client: number) => Y.getState(this.doc.store, client)
+    const missing = [...clients].filter(
+      (client) => !this.clients.has(client) && this.unboundAt.get(client) !== clock(client),
+    )
     if (missing.length === 0) return
     const stored = await this.store.roomAuthors(this.room)
     for (const client of missing) {
       const key = stored.clients.get(client)
-      if (key !== undefined && this.doc.store.clients.has(client)) this.clients.set(client, key)
+      if (!this.doc.store.clients.has(client)) continue
+      if (key === undefined) this.unboundAt.set(client, clock(client))
+      else {
+        this.clients.set(client, key)
+        this.unboundAt.delete(client)
+      }
     }
     for (const [key, identity] of stored.identities) this.identities.set(key, identity)
   }
