@@ -132,10 +132,23 @@ describe('authorship', () => {
       { key: 'name:Bob', name: 'Bob', color: colorOf('Bob'), chars: 4 },
     ])
     expect(authors.changeId).toBeGreaterThanOrEqual(4)
+    // A rename keeps the identity and names it anew once its writer writes again.
+    cy.client.provider.awareness.setLocalStateField('user', { name: 'Cyril', color: colorOf('Cy') })
+    await waitFor(
+      () => [...ada.client.provider.awareness.getStates().values()].some((s) => s.user?.name === 'Cyril'),
+      'the rename to reach Ada',
+    )
+    cy.text.insert(cy.text.length, '.')
+    await serverHas(server, 'three', '> Hello big world.')
+    const renamed = await authorsOf(server, 'three')
+    expect(renamed.authors.find((author) => author.key === 'name:Cy')).toMatchObject({
+      name: 'Cyril',
+      chars: 6,
+    })
     // Deleting carries no client id: Bob deletes part of Ada's text, the rest stays hers.
-    await waitFor(() => bob.text.length === 17, 'Bob to see everything')
+    await waitFor(() => bob.text.length === 18, 'Bob to see everything')
     bob.text.delete(0, 2)
-    await serverHas(server, 'three', 'Hello big world')
+    await serverHas(server, 'three', 'Hello big world.')
     expect((await authorsOf(server, 'three')).spans[0]).toEqual({ length: 6, author: 'name:Ada' })
   })
 

@@ -95,17 +95,16 @@ export class RoomAuthors {
   }
 
   /**
-   * The identity `member` writes as when it writes with `clients`: pinned at its first write with a
-   * token or a presence, from its token and its presence (the first of its own awareness states with
-   * a `user`) in `states`; without either, see the module comment.
+   * The identity `member` writes as when it writes with `clients`: its key pinned at its first write
+   * with a token or a presence, from its token and its presence (the first of its own awareness
+   * states with a `user`) in `states`; its name and colour the presence's latest (a rename); without
+   * a token or presence, see the module comment.
    */
   memberIdentity(
     member: IdentifiedMember,
     states: ReadonlyMap<number, unknown>,
     clients: readonly number[],
   ): AuthorIdentity {
-    const pinned = this.pinned.get(member)
-    if (pinned) return pinned
     let presence: unknown = null
     for (const id of member.awarenessIds) {
       const state = states.get(id) as { user?: unknown } | undefined
@@ -113,6 +112,15 @@ export class RoomAuthors {
         presence = state
         break
       }
+    }
+    const pinned = this.pinned.get(member)
+    if (pinned) {
+      if (presence === null) return pinned
+      const now = connectionIdentity(member.token ?? null, presence)
+      if (now.name === pinned.name && (now.color ?? pinned.color) === pinned.color) return pinned
+      const renamed = { key: pinned.key, name: now.name, color: now.color ?? pinned.color }
+      this.pinned.set(member, renamed)
+      return renamed
     }
     if (presence === null && !member.token) {
       const held = clients.find((client) => member.awarenessIds.has(client) && this.clients.has(client))
@@ -144,10 +152,33 @@ export class RoomAuthors {
       if (key === undefined) unbound.push(client)
       else if (key !== as.key) throw mismatch(client)
     }
+    const known = this.identities.get(as.key)
+    if (known && (known.name !== as.name || (as.color !== null && known.color !== as.color))) {
+      this.rename(
+        as,
+        written.find((client) => this.clients.get(client) === as.key),
+      )
+    }
     if (unbound.length === 0) return null
     return Promise.all(unbound.map((client) => this.bind(client, as))).then((keys) => {
       const other = keys.findIndex((key) => key !== as.key)
       if (other >= 0) throw mismatch(unbound[other])
+    })
+  }
+
+  /**
+   * Records `identity`'s new name or colour here and in the store (through a client id bound to it,
+   * when one is at hand; else its next binding records it). Not awaited: a name is not worth holding
+   * an update for, and a failed write is made again at the identity's next write.
+   */
+  private rename(identity: AuthorIdentity, client: number | undefined): void {
+    const previous = this.identities.get(identity.key)
+    this.identities.set(identity.key, identity)
+    if (client === undefined) return
+    this.store.bindClient(this.room, client, identity).catch(() => {
+      // Not recorded: the old name stands here too, so the next write tries again.
+      if (this.identities.get(identity.key) === identity && previous)
+        this.identities.set(identity.key, previous)
     })
   }
 
