@@ -55,8 +55,12 @@ export class RoomAuthors {
   private readonly identities: Map<string, AuthorIdentity>
   /** Bindings asked of the store and not yet answered, by client id. */
   private readonly binding = new Map<number, Promise<string>>()
-  /** Each connection's identity, from its first write on. */
-  private readonly pinned = new WeakMap<IdentifiedMember, AuthorIdentity>()
+  /**
+   * Each connection's identity from its first write on, with the presence `user` object it was
+   * last read from (y-protocols replaces a state's object on every change: the same object, the
+   * same presence, nothing to read again).
+   */
+  private readonly pinned = new WeakMap<IdentifiedMember, { identity: AuthorIdentity; user: unknown }>()
   /** The server's own client id per identity key, with the clock it left it at. */
   private readonly own = new Map<string, { client: number; clock: number }>()
   private readonly making = new Map<string, Promise<number>>()
@@ -105,7 +109,7 @@ export class RoomAuthors {
     states: ReadonlyMap<number, unknown>,
     clients: readonly number[],
   ): AuthorIdentity {
-    let presence: unknown = null
+    let presence: { user?: unknown } | null = null
     for (const id of member.awarenessIds) {
       const state = states.get(id) as { user?: unknown } | undefined
       if (state?.user) {
@@ -115,12 +119,14 @@ export class RoomAuthors {
     }
     const pinned = this.pinned.get(member)
     if (pinned) {
-      if (presence === null) return pinned
+      if (presence === null || presence.user === pinned.user) return pinned.identity
+      const was = pinned.identity
       const now = connectionIdentity(member.token ?? null, presence)
-      if (now.name === pinned.name && (now.color ?? pinned.color) === pinned.color) return pinned
-      const renamed = { key: pinned.key, name: now.name, color: now.color ?? pinned.color }
-      this.pinned.set(member, renamed)
-      return renamed
+      pinned.user = presence.user
+      if (now.name !== was.name || (now.color ?? was.color) !== was.color) {
+        pinned.identity = { key: was.key, name: now.name, color: now.color ?? was.color }
+      }
+      return pinned.identity
     }
     if (presence === null && !member.token) {
       const held = clients.find((client) => member.awarenessIds.has(client) && this.clients.has(client))
@@ -128,7 +134,7 @@ export class RoomAuthors {
       if (key !== undefined) return this.identities.get(key) ?? { key, name: key, color: null }
     }
     const identity = connectionIdentity(member.token ?? null, presence)
-    if (presence !== null || member.token) this.pinned.set(member, identity)
+    if (presence !== null || member.token) this.pinned.set(member, { identity, user: presence?.user })
     return identity
   }
 
