@@ -125,7 +125,7 @@ describe('diffTexts', () => {
       for (let i = 0; i < 50; i++) b = edited(gen, b)
       checkDiff(a, b)
       // No time at all: what is left after the common ends becomes one replacement, pairs kept whole.
-      const coarse = diffTexts(a, b, 0.001)
+      const coarse = diffTexts(a, b, { deadlineMs: 0.001 })
       expect(applyRuns(a, coarse.runs)).toBe(b)
     },
   )

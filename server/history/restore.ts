@@ -18,7 +18,7 @@ import { deltaToOp, normalize, opToDelta, type TextOp, transform } from '../../s
 import { displayName, type WriteAuthor } from '../authorship/identity.ts'
 import type { EditableRoom, Meter } from '../http/text-edit.ts'
 import type { VersionInfo } from './history-types.ts'
-import { mapRange, runsToOp, type TextDiff } from './text-diff.ts'
+import { type DiffCleanup, mapRange, runsToOp, type TextDiff } from './text-diff.ts'
 
 /** What a restore needs of the room's versions (history/versioner.ts `Versioner`). */
 export interface RestoreRecorder {
@@ -26,8 +26,8 @@ export interface RestoreRecorder {
   recordRestore(from: VersionInfo, by: string | null): Promise<VersionInfo>
 }
 
-/** Diffs two texts (text-differ.ts `TextDiffer`). */
-export type Differ = (from: string, to: string) => Promise<TextDiff>
+/** Diffs two texts, cleaned up as asked (text-differ.ts `TextDiffer`). */
+export type Differ = (from: string, to: string, cleanup: DiffCleanup) => Promise<TextDiff>
 
 /** A range of a version's text: both ends in UTF-16 units, `from <= to`. */
 export interface RestoreRange {
@@ -97,8 +97,9 @@ async function restoreOp(
   range: RestoreRange | null,
   differ: Differ,
 ): Promise<TextOp> {
-  if (!range) return runsToOp((await differ(current, text)).runs)
-  const { runs } = await differ(text, current)
+  if (!range) return runsToOp((await differ(current, text, 'semantic')).runs)
+  // Every unchanged stretch kept, so the range lands as close to its text as the diff can tell.
+  const { runs } = await differ(text, current, 'lossless')
   const mapped = mapRange(runs, range.from, range.to)
   const brought = text.slice(range.from, range.to)
   // Nothing to do when the range's text is already what it maps to.

@@ -4,15 +4,15 @@
  * no state between requests.
  */
 import { parentPort } from 'node:worker_threads'
-import { diffTexts } from './text-diff.ts'
+import { type DiffOptions, diffTexts } from './text-diff.ts'
 
-type Request = { id: number; from: string; to: string; deadlineMs: number }
+type Request = { id: number; from: string; to: string; options: DiffOptions }
 
 const port = parentPort!
 
 port.on('message', (request: Request) => {
   try {
-    port.postMessage({ id: request.id, diff: diffTexts(request.from, request.to, request.deadlineMs) })
+    port.postMessage({ id: request.id, diff: diffTexts(request.from, request.to, request.options) })
   } catch (err) {
     port.postMessage({ id: request.id, error: err instanceof Error ? err.message : String(err) })
   }

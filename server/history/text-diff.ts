@@ -12,7 +12,8 @@
  *
  * Computed with diff-match-patch (its ES rewrite, diff-match-patch-es): common prefix and suffix
  * first, then for texts over 100 units a line-level diff whose changed lines are diffed by
- * character, then a semantic clean-up so a diff reads as whole words. It is bounded in time: past
+ * character, then a clean-up (`DiffCleanup`: whole words for people, or only word-aligned for
+ * mapping positions). It is bounded in time: past
  * `DIFF_DEADLINE_MS` the library stops searching and diffs what is left as one replacement, so a
  * diff of two 1 MB texts with changes everywhere stays correct, only less fine, and never holds the
  * event loop much past the deadline. The clean-up is skipped for diffs of more than
@@ -24,6 +25,7 @@ import {
   DIFF_INSERT,
   type Diff,
   diffCleanupSemantic,
+  diffCleanupSemanticLossless,
   diffMain,
 } from 'diff-match-patch-es'
 import type { TextOp } from '../../shared/ot/index.ts'
@@ -44,10 +46,28 @@ export const DIFF_DEADLINE_MS = 25
 /** Diffs with more runs than this skip the semantic clean-up. */
 export const MAX_CLEANUP_RUNS = 20_000
 
+/**
+ * How a diff is cleaned up: `semantic` (for people to read) folds short unchanged stretches between
+ * changes into the changes, so a diff reads as whole words replaced; `lossless` (for mapping
+ * positions, as a partial restore does) keeps every unchanged stretch, only moving its ends to word
+ * boundaries.
+ */
+export type DiffCleanup = 'semantic' | 'lossless'
+
+export interface DiffOptions {
+  /** How long the library may search (ms); default DIFF_DEADLINE_MS. */
+  readonly deadlineMs?: number
+  /** Default `semantic`. */
+  readonly cleanup?: DiffCleanup
+}
+
 /** The runs turning `from` into `to` (see the module comment). */
-export function diffTexts(from: string, to: string, deadlineMs = DIFF_DEADLINE_MS): TextDiff {
-  const diffs = diffMain(from, to, { diffTimeout: deadlineMs / 1000 })
-  if (diffs.length <= MAX_CLEANUP_RUNS) diffCleanupSemantic(diffs)
+export function diffTexts(from: string, to: string, options: DiffOptions = {}): TextDiff {
+  const diffs = diffMain(from, to, { diffTimeout: (options.deadlineMs ?? DIFF_DEADLINE_MS) / 1000 })
+  if (diffs.length <= MAX_CLEANUP_RUNS) {
+    if (options.cleanup === 'lossless') diffCleanupSemanticLossless(diffs)
+    else diffCleanupSemantic(diffs)
+  }
   return toRuns(keepPairsWhole(groupChanges(diffs)))
 }
 

@@ -12,12 +12,12 @@
  * `MAX_WAITING` diffs wait for it: past that a diff is refused with DiffBusyError (the API answers
  * 503). A worker that dies fails the diffs it had; the next one starts another.
  *
- *   request  = { id, from, to, deadlineMs }     (structured clone)
+ *   request  = { id, from, to, options: DiffOptions }     (structured clone)
  *   response = { id, diff: TextDiff } | { id, error: message }
  */
 import { Worker } from 'node:worker_threads'
 import { workerEntry } from '../store/worker-entry.ts'
-import { type DiffRun, diffTexts, type TextDiff } from './text-diff.ts'
+import { type DiffCleanup, type DiffOptions, type DiffRun, diffTexts, type TextDiff } from './text-diff.ts'
 
 /** Middles up to this many units (both texts together) are diffed on the calling thread. */
 export const INLINE_UNITS = 32_768
@@ -48,8 +48,8 @@ export class TextDiffer {
   private readonly pending = new Map<number, Pending>()
   private nextId = 1
 
-  /** The runs turning `from` into `to` (text-diff.ts), the long part computed off this thread. */
-  async diff(from: string, to: string): Promise<TextDiff> {
+  /** The runs turning `from` into `to` (text-diff.ts, cleaned up as `cleanup` says), the long part off this thread. */
+  async diff(from: string, to: string, cleanup: DiffCleanup = 'semantic'): Promise<TextDiff> {
     const shorter = Math.min(from.length, to.length)
     let prefix = 0
     while (prefix < shorter && from.charCodeAt(prefix) === to.charCodeAt(prefix)) prefix++
@@ -66,8 +66,8 @@ export class TextDiffer {
     const newMiddle = to.slice(prefix, to.length - suffix)
     const middle =
       oldMiddle.length + newMiddle.length <= INLINE_UNITS
-        ? diffTexts(oldMiddle, newMiddle)
-        : await this.inWorker(oldMiddle, newMiddle)
+        ? diffTexts(oldMiddle, newMiddle, { cleanup })
+        : await this.inWorker(oldMiddle, newMiddle, { cleanup, deadlineMs: BACKGROUND_DEADLINE_MS })
     const runs: DiffRun[] = []
     const append = (run: DiffRun) => {
       const last = runs[runs.length - 1]
@@ -80,7 +80,7 @@ export class TextDiffer {
     return { runs, inserted: middle.inserted, deleted: middle.deleted }
   }
 
-  private inWorker(from: string, to: string): Promise<TextDiff> {
+  private inWorker(from: string, to: string, options: DiffOptions): Promise<TextDiff> {
     if (this.pending.size >= MAX_WAITING) {
       return Promise.reject(new DiffBusyError(`${MAX_WAITING} diffs are waiting already`))
     }
@@ -89,7 +89,7 @@ export class TextDiffer {
     return new Promise<TextDiff>((resolve, reject) => {
       this.pending.set(id, { resolve, reject })
       worker.ref()
-      worker.postMessage({ id, from, to, deadlineMs: BACKGROUND_DEADLINE_MS })
+      worker.postMessage({ id, from, to, options })
     })
   }
 

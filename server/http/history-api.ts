@@ -23,8 +23,8 @@ import { roomNameProblem } from '../../shared/protocol/index.ts'
 import { displayName } from '../authorship/identity.ts'
 import type { ServerConfig } from '../config/config.ts'
 import type { VersionInfo } from '../history/history-types.ts'
-import { type RestoreRange, RestoreRangeError, restoreVersion } from '../history/restore.ts'
-import type { TextDiff } from '../history/text-diff.ts'
+import { type Differ, type RestoreRange, RestoreRangeError, restoreVersion } from '../history/restore.ts'
+import type { DiffCleanup, TextDiff } from '../history/text-diff.ts'
 import { DiffBusyError, textDiffer } from '../history/text-differ.ts'
 import { ApiError, sendApiError } from './api-error.ts'
 import { sendJson } from './http-routes.ts'
@@ -63,7 +63,7 @@ export interface HistoryApiOptions<R extends HistoryRoom> {
   /** What every HTTP write passes (write-gate.ts; the server's one, shared with document writes). */
   gate: WriteGate
   /** Diffs two texts (default: the process's TextDiffer). */
-  diff?: (from: string, to: string) => Promise<TextDiff>
+  diff?: Differ
   config: Pick<ServerConfig, 'maxRoomsLoaded'>
   /** True while the server shuts down: 503. */
   closing(): boolean
@@ -117,10 +117,10 @@ function routeOf(req: IncomingMessage, res: ServerResponse, match: RegExpExecArr
 }
 
 class HistoryApi<R extends HistoryRoom> {
-  private readonly diff: (from: string, to: string) => Promise<TextDiff>
+  private readonly diff: Differ
 
   constructor(private readonly options: HistoryApiOptions<R>) {
-    this.diff = options.diff ?? ((from, to) => textDiffer.diff(from, to))
+    this.diff = options.diff ?? ((from, to, cleanup) => textDiffer.diff(from, to, cleanup))
   }
 
   async handle(req: IncomingMessage, res: ServerResponse, url: URL, route: Route): Promise<void> {
@@ -185,7 +185,7 @@ class HistoryApi<R extends HistoryRoom> {
       changeId = otherInfo.changeId
       target = otherText
     }
-    const diff = await this.diffOrBusy(text, target)
+    const diff = await this.diffOrBusy(text, target, 'semantic')
     sendJson(res, 200, { from: info.id, against: other, changeId, ...diff })
   }
 
@@ -198,7 +198,7 @@ class HistoryApi<R extends HistoryRoom> {
       if (text === null) throw notFound(id)
       try {
         const result = await restoreVersion(loaded, versions, info, text, range, admitted.author, {
-          differ: (from, to) => this.diffOrBusy(from, to),
+          differ: (from, to, cleanup) => this.diffOrBusy(from, to, cleanup),
           meter: admitted.meter,
         })
         log.debug({ room, version: id, range, by, changeId: result.changeId }, 'version restored over HTTP')
@@ -210,9 +210,9 @@ class HistoryApi<R extends HistoryRoom> {
     })
   }
 
-  private async diffOrBusy(from: string, to: string): Promise<TextDiff> {
+  private async diffOrBusy(from: string, to: string, cleanup: DiffCleanup): Promise<TextDiff> {
     try {
-      return await this.diff(from, to)
+      return await this.diff(from, to, cleanup)
     } catch (err) {
       if (err instanceof DiffBusyError) throw new ApiError(503, 'unavailable', err.message, 1)
       throw err
