@@ -231,8 +231,10 @@ async function oneMegabyte() {
     opTimes.push(ms(started))
     tip = made.tip
   }
-  const chain = await log.versionChain(ROOM, tip.id)
   let started = performance.now()
+  const chain = await log.versionChain(ROOM, tip.id)
+  const chainReadMs = ms(started)
+  started = performance.now()
   const rebuilt = rebuildText(chain)
   const rebuildMs = ms(started)
   started = performance.now()
@@ -252,6 +254,7 @@ async function oneMegabyte() {
     checkpointVersionMs: first.ms,
     opVersionMs: { median: median(opTimes), max: Math.max(...opTimes), versions: opTimes.length },
     chainUntilCheckpoint: { versions, chainLength: chain.length },
+    chainReadMs,
     rebuildLongestChainMs: rebuildMs,
     rebuildSliced: { totalMs: slicedMs, longestTurnMs: Math.round(longest * 100) / 100 },
     rebuiltBytes: Buffer.byteLength(rebuilt),
