@@ -127,7 +127,7 @@ export function createServer(partial: Partial<ServerConfig> = {}, hooks: ServerH
 
   const limits = new UpgradeLimits(config, rooms)
   const httpLimits = new HttpConnectionLimits(config)
-  const feeds = new FeedHub({ rooms, store, config, log, metrics })
+  const feeds = new FeedHub<Room>({ rooms, store, config, log, metrics, history })
   const requests = requestAccess(hooks.authenticate, access?.authenticator ?? null)
   const documents = createDocumentApi({
     rooms,

@@ -12,10 +12,12 @@ import type { VersionInfo } from '../server/history/history-types.ts'
 import { applyRuns, type DiffRun } from '../server/history/text-diff.ts'
 import { ROOM_TEXT } from '../server/rooms/change-log.ts'
 import { SECRET, tokenFor } from './helpers/auth.ts'
+import { feedOpener } from './helpers/event-stream.ts'
 import { cleanupAfterEach, type TestClient, tracked, waitFor } from './helpers/relay.ts'
 
 const cleanups = cleanupAfterEach()
 const { start, client } = tracked(cleanups)
+const openFeed = feedOpener(cleanups)
 
 interface Answer {
   status: number
@@ -223,6 +225,19 @@ describe('history API', () => {
     expect(await refused({ from: 0, to: 17 })).toBe('bad_range')
     expect(await refused({ from: -1, to: 2 })).toBe('bad_range')
     expect(await refused({ from: '0', to: 2 })).toBe('bad_range')
+  })
+
+  it('announces every version made to the change feed as `event: version`', async () => {
+    const room = 'history-feed'
+    const { port, version: v1 } = await roomWithVersion(room, 'feed me', 'v1')
+    const feed = await openFeed(port, room)
+    await waitFor(() => feed.named('presence').length > 0, 'the feed to be live')
+    const v2 = await name(port, room, 'v2')
+    const restored = await call(port, 'POST', `/api/rooms/${room}/versions/${v1.id}/restore`)
+    await waitFor(() => feed.named('version').length === 2, 'two version events')
+    const events = feed.named('version')
+    expect(events.map((event) => event.id)).toEqual([null, null])
+    expect(events.map((event) => JSON.parse(event.data))).toEqual([v2, restored.json.version])
   })
 
   it('refuses a range inside a surrogate pair', async () => {

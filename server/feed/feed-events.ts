@@ -4,12 +4,15 @@
  *   event: change            event: reset                event: presence
  *   id: <change id>          id: <change id>             data: {"people", "joined", "left"}
  *   data: {"delta", "at",    data: {"text", "at",
- *          "author"}                "reason"}            : keep-alive   (a comment)
+ *          "author"}                "reason"}            event: version
+ *                                                        data: VersionInfo
+ *                                                        : keep-alive   (a comment)
  *
  * Each event is one string, encoded once and written as is to every stream that gets it. `data`
  * is one line of JSON: JSON.stringify escapes every line break inside strings, and a stored delta
  * (JSON the store gives back) is re-encoded if it holds a raw one.
  */
+import type { VersionInfo } from '../history/history-types.ts'
 import type { SequencedChange } from '../rooms/change-log.ts'
 import type { StoredChange } from '../store/index.ts'
 
@@ -64,4 +67,9 @@ export function presenceEvent(
   left: readonly string[],
 ): string {
   return sseEvent('presence', null, JSON.stringify({ people, joined, left }))
+}
+
+/** The `version` event: a version the room's history made (no id: it is not a change). */
+export function versionEvent(version: VersionInfo): string {
+  return sseEvent('version', null, JSON.stringify(version))
 }

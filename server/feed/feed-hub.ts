@@ -13,7 +13,13 @@ import type { Logger } from 'pino'
 import type { ServerConfig } from '../config/config.ts'
 import { decrement, increment } from '../limits/counts.ts'
 import { KEEP_ALIVE } from './feed-events.ts'
-import { type ChangeSource, type FeedEventMetrics, type FeedRoom, RoomFeed } from './room-feed.ts'
+import {
+  type ChangeSource,
+  type FeedEventMetrics,
+  type FeedRoom,
+  RoomFeed,
+  type VersionEvents,
+} from './room-feed.ts'
 import { SseStream, type StreamEnd } from './sse-stream.ts'
 
 /** The options feeds read (each documented in options.ts). */
@@ -39,6 +45,8 @@ export interface FeedHubOptions<R extends FeedRoom> {
   config: FeedConfig
   log: Logger
   metrics?: FeedMetrics
+  /** A loaded room's versions (history/history-hub.ts), for `version` events; none without. */
+  history?: { of(room: R): VersionEvents }
 }
 
 export class FeedHub<R extends FeedRoom = FeedRoom> {
@@ -92,13 +100,31 @@ export class FeedHub<R extends FeedRoom = FeedRoom> {
     this.options.metrics?.feedOpened()
     let feed = this.feeds.get(room)
     if (!feed) {
-      feed = new RoomFeed(room, this.options.store, this.options.log, this.options.metrics)
+      feed = new RoomFeed(
+        room,
+        this.options.store,
+        this.options.log,
+        this.options.metrics,
+        this.versionsOf(room),
+      )
       this.feeds.set(room, feed)
     }
     feed.add(stream, after)
     stream.onClose((reason) => this.ended(stream, room, reason))
     this.keepAlive ??= setInterval(this.tick, config.feedKeepAliveMs).unref()
     return stream
+  }
+
+  /** `room`'s version events; null without history, or when it has none attached (logged). */
+  private versionsOf(room: R): VersionEvents | null {
+    const { history, log } = this.options
+    if (!history) return null
+    try {
+      return history.of(room)
+    } catch (err) {
+      log.warn({ err, room: room.name }, 'change feed: no history attached to the room; no version events')
+      return null
+    }
   }
 
   /** Ends every stream (shutdown: their clients reconnect, to another instance or once restarted). */

@@ -11,13 +11,16 @@
  * Each id is written at most once and in order; a gap (an id not next) sends the subscriber back to
  * catching up, so no path skips an id. Only when the store no longer keeps the missed changes does
  * the subscriber get a `reset` (reason `expired`) instead, and continue from there. Once caught up
- * it gets the presence snapshot, then live changes and presence events.
+ * it gets the presence snapshot, then live changes, presence events and the versions the room's
+ * history makes on this instance (`version` events, no id: a resumed stream does not get the ones
+ * it missed; the versions list has them).
  */
 import type { Logger } from 'pino'
 import type { Awareness } from 'y-protocols/awareness'
+import type { VersionInfo } from '../history/history-types.ts'
 import type { RoomChangeLog, SequencedChange } from '../rooms/change-log.ts'
 import type { ChangesRead } from '../store/index.ts'
-import { changeEvent, type ResetReason, resetEvent, storedChangeEvent } from './feed-events.ts'
+import { changeEvent, type ResetReason, resetEvent, storedChangeEvent, versionEvent } from './feed-events.ts'
 import { RoomPresence } from './room-presence.ts'
 import type { SseStream } from './sse-stream.ts'
 
@@ -33,9 +36,14 @@ export interface ChangeSource {
   changesSince(room: string, after: number, limit: number): Promise<ChangesRead>
 }
 
+/** Where a room's new versions are heard (history/versioner.ts `Versioner`). */
+export interface VersionEvents {
+  onVersion(listener: (version: VersionInfo) => void): () => void
+}
+
 /** What a feed reports: events written (kind, to how many streams, bytes in all). */
 export interface FeedEventMetrics {
-  feedEvents(kind: 'change' | 'reset' | 'presence', streams: number, bytes: number): void
+  feedEvents(kind: 'change' | 'reset' | 'presence' | 'version', streams: number, bytes: number): void
 }
 
 /** Changes read from the store at a time while catching up. */
@@ -56,6 +64,7 @@ class Subscriber {
 export class RoomFeed {
   private readonly subscribers = new Set<Subscriber>()
   private readonly unsubscribe: () => void
+  private readonly unsubscribeVersions: (() => void) | null
   private readonly presence: RoomPresence
   /** The `start` reset at one id, shared by the subscribers that start there. */
   private startReset: { id: number; event: string } | null = null
@@ -65,8 +74,10 @@ export class RoomFeed {
     private readonly store: ChangeSource,
     private readonly log: Logger,
     private readonly metrics?: FeedEventMetrics,
+    versions?: VersionEvents | null,
   ) {
     this.unsubscribe = room.changes.subscribe(this.onChange)
+    this.unsubscribeVersions = versions?.onVersion(this.onVersion) ?? null
     this.presence = new RoomPresence(room.awareness.states, this.onPresence)
   }
 
@@ -98,6 +109,7 @@ export class RoomFeed {
   /** Stops listening to the room (every subscriber has gone). */
   destroy(): void {
     this.unsubscribe()
+    this.unsubscribeVersions?.()
     this.presence.stop()
   }
 
@@ -124,12 +136,17 @@ export class RoomFeed {
     if (streams > 0 && event) this.metrics?.feedEvents('change', streams, streams * Buffer.byteLength(event))
   }
 
-  private readonly onPresence = (event: string): void => {
+  private readonly onPresence = (event: string): void => this.toLive('presence', event)
+
+  private readonly onVersion = (version: VersionInfo): void => this.toLive('version', versionEvent(version))
+
+  /** Writes `event` to every subscriber that is live (caught up). */
+  private toLive(kind: 'presence' | 'version', event: string): void {
     let streams = 0
     for (const subscriber of this.subscribers) {
       if (!subscriber.held && subscriber.stream.write(event)) streams++
     }
-    if (streams > 0) this.metrics?.feedEvents('presence', streams, streams * Buffer.byteLength(event))
+    if (streams > 0) this.metrics?.feedEvents(kind, streams, streams * Buffer.byteLength(event))
   }
 
   /** Writes a `reset` with the room's text as of its latest change; the subscriber stands there. */

@@ -102,7 +102,7 @@ export interface MetricsSources {
 }
 
 /** The `kind` label of the change-feed event counters. */
-type FeedEventKind = 'change' | 'reset' | 'presence'
+type FeedEventKind = 'change' | 'reset' | 'presence' | 'version'
 
 export class ServerMetrics implements RelayMetrics, FanoutMetrics, FeedMetrics {
   readonly register = new Registry()
@@ -274,7 +274,7 @@ export class ServerMetrics implements RelayMetrics, FanoutMetrics, FeedMetrics {
       labelNames: ['reason'],
       registers,
     })
-    for (const kind of ['change', 'reset', 'presence'] satisfies FeedEventKind[]) {
+    for (const kind of ['change', 'reset', 'presence', 'version'] satisfies FeedEventKind[]) {
       this.feedEventCount.inc({ kind }, 0)
       this.feedEventBytes.inc({ kind }, 0)
     }
