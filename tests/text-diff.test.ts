@@ -7,7 +7,7 @@
 import * as prng from 'lib0/prng'
 import { describe, expect, it } from 'vitest'
 import { applyRuns, type DiffRun, diffTexts, mapRange, runsToOp } from '../server/history/text-diff.ts'
-import { TextDiffer } from '../server/history/text-differ.ts'
+import { DiffBusyError, INLINE_UNITS, MAX_WAITING, TextDiffer } from '../server/history/text-differ.ts'
 import { apply } from '../shared/ot/index.ts'
 import { seededTest } from './helpers/seed.ts'
 
@@ -211,5 +211,17 @@ describe('TextDiffer', () => {
     const short = await differ.diff(c, d)
     expect(short.runs).toEqual([{ equal: a.length }, { delete: '😀' }, { insert: '😁' }, { equal: a.length }])
     expect(await differ.diff(a, a)).toEqual({ runs: [{ equal: a.length }], inserted: 0, deleted: 0 })
+  })
+})
+
+describe('TextDiffer queue', () => {
+  it('refuses a long diff while MAX_WAITING wait for the worker, and takes them again after', async () => {
+    const differ = new TextDiffer()
+    const a = `${'a'.repeat(INLINE_UNITS)}x`
+    const b = `${'b'.repeat(INLINE_UNITS)}x`
+    const waiting = Array.from({ length: MAX_WAITING }, () => differ.diff(a, b))
+    await expect(differ.diff(a, b)).rejects.toThrow(DiffBusyError)
+    for (const diff of await Promise.all(waiting)) expect(applyRuns(a, diff.runs)).toBe(b)
+    expect(applyRuns(a, (await differ.diff(a, b)).runs)).toBe(b)
   })
 })
