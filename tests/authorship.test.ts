@@ -207,6 +207,31 @@ describe('authorship', () => {
     expect((await post(server, '/api/rooms/http/update', update, zed)).status).toBe(403)
   })
 
+  it("credits an HTTP write sending the editor's Tandem-Author-Id as that browser's socket writes", async () => {
+    const server = await authoredServer()
+    const ada = await writer(server, 'browser-id', 'Ada')
+    ada.client.provider.awareness.setLocalStateField('user', {
+      id: 'browser-1',
+      name: 'Ada',
+      color: '#aa0000',
+    })
+    ada.text.insert(0, 'typed')
+    await serverHas(server, 'browser-id', 'typed')
+    const headers = { 'tandem-author': 'Ada', 'tandem-author-id': 'browser-1' }
+    const written = await post(server, '/api/rooms/browser-id/text', { index: 5, insert: ' posted' }, headers)
+    expect(written.status).toBe(200)
+    const authors = await authorsOf(server, 'browser-id')
+    expect(authors.spans).toEqual([{ length: 12, author: 'user:browser-1' }])
+    expect(authors.authors.map((author) => author.key)).toEqual(['user:browser-1'])
+    const bad = await post(
+      server,
+      '/api/rooms/browser-id/text',
+      { index: 0, insert: 'x' },
+      { 'tandem-author-id': 'a b' },
+    )
+    expect(bad.status).toBe(400)
+  })
+
   it('keeps bindings across a restart on the same SQLite file', async () => {
     const temp = makeTempDir()
     cleanups.push(temp.cleanup)

@@ -106,11 +106,13 @@ async function openRoom(roomId: string, token: string | null, access: RoomAccess
       connection.end(ended.title)
     }
   }
-  // History and authorship come over the HTTP API, with this link's token; writes are credited to the presence name.
+  // History and authorship come over the HTTP API, with this link's token; writes are credited to
+  // this browser's presence id and name (as its socket's are).
   const api: RoomApi = {
     room: roomId,
     token,
     author: () => (provider.awareness.getLocalState()?.user as { name?: string } | undefined)?.name ?? null,
+    authorId: () => (provider.awareness.getLocalState()?.user as { id?: string } | undefined)?.id ?? null,
   }
   mountAuthorsToggle({ button: element('authors-toggle'), view, api, storage })
   const history = mountHistoryButton(element('history-button'), {

@@ -24,6 +24,8 @@ export interface RoomApi {
   readonly token: string | null
   /** The name writes are credited to (the presence name), read at each call; null: the server's default. */
   readonly author?: () => string | null
+  /** This browser's presence `user.id`, sent as `Tandem-Author-Id` so writes are credited as its socket's are. */
+  readonly authorId?: () => string | null
   readonly fetch?: Fetch
 }
 
@@ -54,6 +56,8 @@ export async function roomRequest(
   if (init.body !== undefined) headers['content-type'] = 'application/json'
   const author = method === 'GET' ? null : (api.author?.() ?? null)
   if (author) headers['tandem-author'] = utf8HeaderValue(author)
+  const authorId = method === 'GET' ? null : (api.authorId?.() ?? null)
+  if (authorId) headers['tandem-author-id'] = authorId
   let response: Response
   try {
     response = await (api.fetch ?? fetch)(`${roomPath(api.room)}${path}`, {

@@ -6,7 +6,9 @@
  * `name` claim, else its presence name; else the presence `user.id` the editor publishes (a stable
  * per-browser id, so a rename keeps the identity), `user:<id>`; else its presence name,
  * `name:<name>` (a stock client); else `anonymous`. An HTTP write: `token:<jti>` with a token, else
- * `name:<Tandem-Author>` (the caller names itself, or "HTTP API").
+ * `user:<Tandem-Author-Id>` when the caller sends the editor's per-browser id (so the editor's HTTP
+ * writes, a restore, are credited as its socket's are), else `name:<Tandem-Author>` (the caller
+ * names itself, or "HTTP API"). Without tokens neither is checked, as presence is not.
  */
 import { isPresenceColor, isPresenceName } from '../../shared/protocol/index.ts'
 import type { AuthorIdentity } from '../history/history-types.ts'
@@ -21,7 +23,7 @@ export interface TokenHolder {
 }
 
 /** A presence `user.id`: at most 64 of [A-Za-z0-9_-] (anything else is ignored). */
-const USER_ID = /^[A-Za-z0-9_-]{1,64}$/
+export const USER_ID = /^[A-Za-z0-9_-]{1,64}$/
 
 /** `user.id`, `user.name` and `user.color` of an awareness state, where they are well-formed. */
 export function presenceUser(state: unknown): {
@@ -50,9 +52,17 @@ export function connectionIdentity(token: TokenHolder | null, state: unknown): A
   return user.color ? { ...ANONYMOUS, color: user.color } : ANONYMOUS
 }
 
-/** The identity of an HTTP caller with `token` (null without one) that names itself `author`. */
-export function httpIdentity(token: TokenHolder | null, author: string): AuthorIdentity {
+/**
+ * The identity of an HTTP caller with `token` (null without one) that names itself `author`, with
+ * the editor's per-browser `userId` when it sends one (null: none).
+ */
+export function httpIdentity(
+  token: TokenHolder | null,
+  author: string,
+  userId: string | null = null,
+): AuthorIdentity {
   if (token) return { key: `token:${token.jti}`, name: token.name || author, color: null }
+  if (userId) return { key: `user:${userId}`, name: author, color: null }
   return { key: `name:${author}`, name: author, color: null }
 }
 

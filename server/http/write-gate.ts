@@ -17,7 +17,7 @@ import type { IncomingMessage } from 'node:http'
 import type { Logger } from 'pino'
 import { CloseCode, isPresenceName, roomNameProblem } from '../../shared/protocol/index.ts'
 import { PeerError } from '../admission/peer-error.ts'
-import { httpIdentity } from '../authorship/identity.ts'
+import { httpIdentity, USER_ID } from '../authorship/identity.ts'
 import type { ServerConfig } from '../config/config.ts'
 import type { AuthorIdentity } from '../history/history-types.ts'
 import { KeyedRateLimit } from '../limits/keyed-rate-limit.ts'
@@ -95,7 +95,7 @@ export class WriteGate {
     )
     const { access, token } = await this.options.access(req, room, url)
     if (access === 'view') throw new ApiError(403, 'forbidden', 'this token can only view the document')
-    const author = httpIdentity(token ?? null, authorOf(req))
+    const author = httpIdentity(token ?? null, authorOf(req), authorIdOf(req))
     const body = await readBody(req, bodyLimit)
     if (body.byteLength > config.documentByteBurst) {
       throw new ApiError(
@@ -183,6 +183,17 @@ function authorOf(req: IncomingMessage): string {
     )
   }
   return name
+}
+
+/** The `Tandem-Author-Id` header (the editor's per-browser id), else null; 400 when it is not one. */
+function authorIdOf(req: IncomingMessage): string | null {
+  const header = req.headers['tandem-author-id']
+  if (header === undefined) return null
+  const id = String(header)
+  if (!USER_ID.test(id)) {
+    throw new ApiError(400, 'bad_request', 'Tandem-Author-Id must be 1 to 64 of A-Z, a-z, 0-9, _ and -')
+  }
+  return id
 }
 
 /** `body` as JSON; 400 when it is not. */
