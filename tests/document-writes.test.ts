@@ -213,6 +213,23 @@ describe('an edit on an old base', () => {
     { seeds: seedRange(3), timeout: 60_000 },
   )
 
+  it('waits for a base this instance has not heard yet (read on another instance), then rebases over it', async () => {
+    const server = await start()
+    const { text } = await typist(server, 'ahead')
+    text.insert(0, 'abc')
+    await waitFor(async () => (await getText(server.port, 'ahead')).text === 'abc', 'the server to have abc')
+    const { changeId } = await getText(server.port, 'ahead')
+    // A base one past the latest (its text '> abc', read on another instance): the edit waits for it.
+    const posting = postText(server.port, 'ahead', { index: 5, insert: '!', base: changeId + 1 })
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    text.insert(0, '> ')
+    expect(await posting).toMatchObject({ status: 200, json: { changeId: changeId + 2, index: 5 } })
+    await waitFor(() => text.toString() === '> abc!', 'the stock client to see the rebased edit')
+    // One this room never reaches is refused once the wait is over.
+    const never = await postText(server.port, 'ahead', { index: 0, insert: 'x', base: changeId + 50 })
+    expect(never).toMatchObject({ status: 400, json: { code: 'bad_request' } })
+  })
+
   it('answers 409 base_expired once the changes after base are no longer kept, and rebases a kept one', async () => {
     const server = await start({ feedKeepChanges: 2, feedKeepHours: 0, roomUnloadDelayMs: 20 })
     const { client: c, text } = await typist(server, 'old')

@@ -110,7 +110,11 @@ export async function applyTextEdit(
   meter: Meter = (apply) => apply(),
 ): Promise<TextEditResult> {
   const { base } = request
-  if (base !== null && base > room.changes.latestId) {
+  if (
+    base !== null &&
+    base > room.changes.latestId &&
+    !(await reaches(room.changes, base, BASE_AHEAD_WAIT_MS))
+  ) {
     throw new ApiError(
       400,
       'bad_request',
@@ -141,6 +145,28 @@ export async function applyTextEdit(
     if (outcome.kind === 'refused') throw outcome.refusal
     // Memory moved on past what the store read reached while it was read: read on from there.
   }
+}
+
+/**
+ * How long an edit waits for a `base` this instance has not heard yet: read on another instance,
+ * whose change reaches this one over the bus a moment later (the sequencer restarts from the store
+ * when an id is 1 s late, so this covers that too).
+ */
+export const BASE_AHEAD_WAIT_MS = 3_000
+
+/** Resolves true once `changes` reaches change `id`, false when `ms` pass first. */
+function reaches(changes: RoomChangeLog, id: number, ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const done = (reached: boolean) => {
+      clearTimeout(timer)
+      unsubscribe()
+      resolve(reached)
+    }
+    const timer = setTimeout(() => done(changes.latestId >= id), ms)
+    const unsubscribe = changes.subscribe(() => {
+      if (changes.latestId >= id) done(true)
+    })
+  })
 }
 
 /** Where an edit stands against the document now: placed, refused, or memory moved on meanwhile. */
