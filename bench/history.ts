@@ -26,13 +26,13 @@ import type { ChainTip } from '../server/history/version-chain.ts'
 import {
   CHECKPOINT_RATIO,
   composeAll,
-  encodeContent,
   nextContent,
   rebuildText,
   rebuildTextSliced,
 } from '../server/history/version-chain.ts'
 import { ROOM_TEXT } from '../server/rooms/change-log.ts'
 import { SqliteVersionLog } from '../server/store/sqlite-version-log.ts'
+import { encodeContent } from '../server/store/version-checks.ts'
 import { apply } from '../shared/ot/apply.ts'
 import { spliceOp, type TextOp } from '../shared/ot/op.ts'
 import { Rope } from '../shared/ot/rope.ts'

@@ -8,9 +8,9 @@
  * temp dir, fetch as the client.
  */
 import { describe, expect, it } from 'vitest'
-import type { VersionInfo } from '../server/history/history-types.ts'
 import { applyRuns, type DiffRun } from '../server/history/text-diff.ts'
 import { ROOM_TEXT } from '../server/rooms/change-log.ts'
+import type { VersionInfo } from '../server/store/history-store.ts'
 import { SECRET, tokenFor } from './helpers/auth.ts'
 import { feedOpener } from './helpers/event-stream.ts'
 import { cleanupAfterEach, type TestClient, tracked, waitFor } from './helpers/relay.ts'

@@ -7,11 +7,11 @@
 import * as prng from 'lib0/prng'
 import { describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
-import type { VersionInfo } from '../server/history/history-types.ts'
 import { type Differ, RestoreRangeError, restoreVersion } from '../server/history/restore.ts'
 import { diffTexts, mapRange } from '../server/history/text-diff.ts'
 import type { EditableRoom } from '../server/http/text-edit.ts'
 import type { RoomChangeLog, SequencedChange, TextDelta } from '../server/rooms/change-log.ts'
+import type { VersionInfo } from '../server/store/history-store.ts'
 import { seededTest } from './helpers/seed.ts'
 
 const VERSION: VersionInfo = {

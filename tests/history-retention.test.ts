@@ -4,8 +4,8 @@
  * and restore versions and the latest version never dropped; a second run drops nothing more.
  */
 import { describe, expect, it } from 'vitest'
-import type { VersionInfo, VersionKind } from '../server/history/history-types.ts'
 import { versionsToDrop } from '../server/history/retention.ts'
+import type { VersionInfo, VersionKind } from '../server/store/history-store.ts'
 
 const MINUTE = 60_000
 const HOUR = 60 * MINUTE

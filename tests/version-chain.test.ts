@@ -11,9 +11,9 @@ import {
   opOfDeltas,
   rebuildTextSliced,
   rewriteForRemoval,
-  StaleVersionBaseError,
 } from '../server/history/version-chain.ts'
 import { MemoryVersionLog } from '../server/store/memory-version-log.ts'
+import { StaleVersionBaseError } from '../server/store/version-checks.ts'
 import { apply } from '../shared/ot/apply.ts'
 import type { TextOp } from '../shared/ot/op.ts'
 import { opToDelta } from '../shared/ot/rebase.ts'

@@ -11,7 +11,7 @@
  * names itself, or "HTTP API"). Without tokens neither is checked, as presence is not.
  */
 import { isPresenceColor, isPresenceName } from '../../shared/protocol/index.ts'
-import type { AuthorIdentity } from '../history/history-types.ts'
+import type { AuthorIdentity } from '../store/history-store.ts'
 
 /** The identity of a writer known by nothing at all. */
 export const ANONYMOUS: AuthorIdentity = { key: 'anonymous', name: 'Anonymous', color: null }

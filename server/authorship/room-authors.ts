@@ -36,7 +36,7 @@ import * as Y from 'yjs'
 import { CloseCode } from '../../shared/protocol/index.ts'
 import { PeerError } from '../admission/peer-error.ts'
 import type { UpdateShape } from '../admission/update-shape.ts'
-import type { AuthorIdentity, AuthorStore } from '../history/history-types.ts'
+import type { AuthorIdentity, AuthorStore } from '../store/history-store.ts'
 import { connectionIdentity, type TokenHolder } from './identity.ts'
 
 /** What identifying a connection needs of it (rooms/room-member.ts `RoomMember`). */

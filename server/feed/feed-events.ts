@@ -12,8 +12,9 @@
  * is one line of JSON: JSON.stringify escapes every line break inside strings, and a stored delta
  * (JSON the store gives back) is re-encoded if it holds a raw one.
  */
-import type { VersionInfo } from '../history/history-types.ts'
+
 import type { SequencedChange } from '../rooms/change-log.ts'
+import type { VersionInfo } from '../store/history-store.ts'
 import type { StoredChange } from '../store/index.ts'
 
 /** Why a stream starts from the full text: a fresh subscriber, missed changes no longer kept, or an id the room never reached. */

@@ -17,8 +17,8 @@
  */
 import type { Logger } from 'pino'
 import type { Awareness } from 'y-protocols/awareness'
-import type { VersionInfo } from '../history/history-types.ts'
 import type { RoomChangeLog, SequencedChange } from '../rooms/change-log.ts'
+import type { VersionInfo } from '../store/history-store.ts'
 import type { ChangesRead } from '../store/index.ts'
 import { changeEvent, type ResetReason, resetEvent, storedChangeEvent, versionEvent } from './feed-events.ts'
 import { RoomPresence } from './room-presence.ts'

@@ -7,7 +7,7 @@
 import type { Logger } from 'pino'
 import type { ServerConfig } from '../config/config.ts'
 import type { RoomChangeLog } from '../rooms/change-log.ts'
-import type { VersionStore } from './history-types.ts'
+import type { VersionStore } from '../store/history-store.ts'
 import type { RetentionPolicy } from './retention.ts'
 import { realTimers, type Timers, Versioner } from './versioner.ts'
 

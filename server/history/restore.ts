@@ -16,9 +16,18 @@
 import type * as Y from 'yjs'
 import { deltaToOp, normalize, opToDelta, type TextOp, transform } from '../../shared/ot/index.ts'
 import { displayName, type WriteAuthor } from '../authorship/identity.ts'
-import type { EditableRoom, Meter } from '../http/text-edit.ts'
-import type { VersionInfo } from './history-types.ts'
+import type { RoomChangeLog } from '../rooms/change-log.ts'
+import type { VersionInfo } from '../store/history-store.ts'
 import { type DiffCleanup, mapRange, runsToOp, type TextDiff } from './text-diff.ts'
+
+/** What a restore needs of a room (rooms/room.ts `Room`, as http/text-edit.ts edits it). */
+export interface RestorableRoom {
+  readonly changes: RoomChangeLog
+  editText(edit: (text: Y.Text) => void, author: WriteAuthor, inserted: number): Promise<number>
+}
+
+/** Runs an edit's synchronous part, charging the text items it walks to the writer. */
+export type Meter = <T>(apply: () => T) => T
 
 /** What a restore needs of the room's versions (history/versioner.ts `Versioner`). */
 export interface RestoreRecorder {
@@ -58,7 +67,7 @@ export interface RestoreOptions {
  * `room.editText` rejects with (quota, unloading).
  */
 export async function restoreVersion(
-  room: EditableRoom,
+  room: RestorableRoom,
   versions: RestoreRecorder,
   version: VersionInfo,
   text: string,
@@ -111,7 +120,7 @@ async function restoreOp(
  * `op`, made on the text at change `at`, carried over the changes since and those pending (the
  * op goes after them where both insert at one place); null when memory no longer holds them.
  */
-function carryOver(room: EditableRoom, op: TextOp, at: number): TextOp | null {
+function carryOver(room: RestorableRoom, op: TextOp, at: number): TextOp | null {
   const { changes } = room
   const since = changes.since(at)
   if (since === null) return null

@@ -10,7 +10,7 @@
  * fixed buckets of the epoch, so what a run keeps a later run keeps too until it ages into days:
  * thinning twice at one time drops nothing the second time.
  */
-import type { VersionInfo } from './history-types.ts'
+import type { VersionInfo } from '../store/history-store.ts'
 
 /** How long automatic versions are kept (history* options). */
 export interface RetentionPolicy {

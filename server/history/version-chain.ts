@@ -23,18 +23,14 @@ import { compose } from '../../shared/ot/compose.ts'
 import type { TextOp } from '../../shared/ot/op.ts'
 import { type Delta, deltaToOp } from '../../shared/ot/rebase.ts'
 import { Rope } from '../../shared/ot/rope.ts'
-import type { StoredVersion, VersionContent } from './history-types.ts'
+import type { StoredVersion, VersionContent } from '../store/history-store.ts'
+import { encodeContent } from '../store/version-checks.ts'
 
 /**
  * A version is stored whole once the ops since the latest checkpoint would pass this many times its
  * text's bytes. 1 keeps history within 2x of what the ops alone cost (bench/history.ts).
  */
 export const CHECKPOINT_RATIO = 1
-
-/** A write whose op applies to a version that is no longer the one kept before it (see VersionContent). */
-export class StaleVersionBaseError extends Error {
-  override readonly name = 'StaleVersionBaseError'
-}
 
 /** One op with the effect of `ops` in turn, composed pairwise (a balanced tree, not a long fold). */
 export function composeAll(ops: readonly TextOp[]): TextOp {
@@ -52,25 +48,6 @@ export function composeAll(ops: readonly TextOp[]): TextOp {
 /** The op of changes' deltas made in turn (a change that did not touch the text adds nothing). */
 export function opOfDeltas(deltas: readonly Delta[]): TextOp {
   return composeAll(deltas.filter((delta) => delta.length > 0).map(deltaToOp))
-}
-
-/**
- * The content as a store keeps it: whether it is a checkpoint, and its text or its op as JSON (a
- * JSON string keeps a NUL or a lone surrogate, which PostgreSQL text and UTF-8 would not).
- */
-export interface EncodedContent {
-  readonly checkpoint: boolean
-  readonly data: string
-}
-
-export function encodeContent(content: VersionContent): EncodedContent {
-  return 'text' in content
-    ? { checkpoint: true, data: JSON.stringify(content.text) }
-    : { checkpoint: false, data: JSON.stringify(content.op) }
-}
-
-export function decodeContent(checkpoint: boolean, data: string): VersionContent {
-  return checkpoint ? { text: JSON.parse(data) as string } : { op: JSON.parse(data) as TextOp }
 }
 
 /** Bytes a content takes as stored (UTF-8 of the text or of the op's JSON). */
@@ -182,46 +159,4 @@ export async function rewriteForRemoval(
   if (kept < 0) return { text: await rebuildTextSliced(chain) }
   const ops = chain.slice(kept + 1).map((version) => (version.content as { op: TextOp }).op)
   return { op: composeAll(ops), base: chain[kept].id }
-}
-
-/**
- * Checks a removal against the room's versions as the store holds them now (`versions`, ascending,
- * each with whether it is stored whole): every version kept whose predecessor changes must then be
- * a checkpoint or get an op whose `base` is its new predecessor; else StaleVersionBaseError (the
- * caller planned it on versions another instance has changed since). Returns the ids it removes.
- */
-export function checkRemoval(
-  versions: readonly { readonly id: number; readonly checkpoint: boolean }[],
-  removed: readonly number[],
-  rewritten: ReadonlyMap<number, VersionContent>,
-): number[] {
-  const gone = new Set(removed)
-  const out: number[] = []
-  let kept: number | null = null
-  let changed = false
-  for (const { id, checkpoint } of versions) {
-    if (gone.has(id)) {
-      out.push(id)
-      changed = true
-      continue
-    }
-    const content = rewritten.get(id)
-    const whole = content ? 'text' in content : checkpoint
-    if (!whole && content && 'op' in content && content.base !== undefined && content.base !== kept)
-      throw new StaleVersionBaseError(`version ${id}: its new op applies to ${content.base}, not ${kept}`)
-    if (!whole && changed && !content)
-      throw new StaleVersionBaseError(`version ${id} needs a new content once the versions before it go`)
-    if (!whole && kept === null) throw new StaleVersionBaseError(`version ${id} would be an op with no base`)
-    kept = id
-    changed = false
-  }
-  return out
-}
-
-/** Throws StaleVersionBaseError unless `content` may follow the room's latest version `latestId`. */
-export function checkAddBase(content: VersionContent, latestId: number | null): void {
-  if (!('op' in content)) return
-  if (latestId === null) throw new StaleVersionBaseError('an op with no version before it')
-  if (content.base !== undefined && content.base !== latestId)
-    throw new StaleVersionBaseError(`the op applies to version ${content.base}; the latest is ${latestId}`)
 }

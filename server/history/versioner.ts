@@ -24,7 +24,14 @@ import type { Logger } from 'pino'
 import type { TextOp } from '../../shared/ot/op.ts'
 import { deltaToOp } from '../../shared/ot/rebase.ts'
 import type { RoomChangeLog, SequencedChange } from '../rooms/change-log.ts'
-import type { NewVersion, VersionContent, VersionInfo, VersionKind, VersionStore } from './history-types.ts'
+import type {
+  NewVersion,
+  VersionContent,
+  VersionInfo,
+  VersionKind,
+  VersionStore,
+} from '../store/history-store.ts'
+import { StaleVersionBaseError } from '../store/version-checks.ts'
 import { type RetentionPolicy, versionsToDrop } from './retention.ts'
 import {
   composeAll,
@@ -32,7 +39,6 @@ import {
   opBytesSinceCheckpoint,
   rebuildTextSliced,
   rewriteForRemoval,
-  StaleVersionBaseError,
 } from './version-chain.ts'
 
 /** Timer functions (injectable for tests). */

@@ -45,8 +45,8 @@ import {
   BusKind as Kind,
 } from '../fanout/bus-message.ts'
 import type { RoomPublisher } from '../fanout/room-bus.ts'
-import type { AuthorStore } from '../history/history-types.ts'
 import type { RelayMetrics } from '../ops/metrics.ts'
+import type { AuthorStore } from '../store/history-store.ts'
 import type { StoredRoom } from '../store/index.ts'
 import { ROOM_TEXT, type RoomChangeLog, type TextDelta } from './change-log.ts'
 import type { CommitQueue } from './commit-queue.ts'

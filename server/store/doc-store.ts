@@ -4,7 +4,7 @@
  * Every method may be called again after it failed (the relay retries failed writes).
  */
 import type { RoomMode } from '../../shared/protocol/index.ts'
-import type { AuthorStore, VersionStore } from '../history/history-types.ts'
+import type { AuthorStore, VersionStore } from './history-store.ts'
 
 /** One update to append to one room's log: a change, which the store numbers (see ChangeStore). */
 export interface LogEntry {
@@ -157,7 +157,7 @@ export interface PolicyStore {
  * forgets one does not compile instead of silently losing what it does.
  */
 export interface DocStore extends PolicyStore, ChangeStore {
-  /** The room's versions (history; server/history/history-types.ts). */
+  /** The room's versions (history; server/store/history-store.ts). */
   readonly versions: VersionStore
   /** Which identity each Yjs client id of a room writes for (authorship). */
   readonly authors: AuthorStore

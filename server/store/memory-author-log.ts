@@ -2,7 +2,7 @@
  * The memory store's author log: AuthorStore in this process's maps (nothing survives a restart),
  * with the durable stores' semantics: first binding wins, names and colours are the latest known.
  */
-import type { AuthorIdentity, AuthorStore } from '../history/history-types.ts'
+import type { AuthorIdentity, AuthorStore } from './history-store.ts'
 
 export class MemoryAuthorLog implements AuthorStore {
   private readonly rooms = new Map<

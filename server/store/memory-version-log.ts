@@ -1,16 +1,10 @@
 /**
- * The memory store's versions (VersionStore, server/history/history-types.ts): per room, the
+ * The memory store's versions (VersionStore, server/store/history-store.ts): per room, the
  * versions in id order with their contents, and the last id given (ids are never reused). Nothing
- * survives the process; the rules are the stores' own (version-chain.ts checkAddBase, checkRemoval).
+ * survives the process; the rules are the stores' own (version-checks.ts checkAddBase, checkRemoval).
  */
-import type {
-  NewVersion,
-  StoredVersion,
-  VersionContent,
-  VersionInfo,
-  VersionStore,
-} from '../history/history-types.ts'
-import { checkAddBase, checkRemoval } from '../history/version-chain.ts'
+import type { NewVersion, StoredVersion, VersionContent, VersionInfo, VersionStore } from './history-store.ts'
+import { checkAddBase, checkRemoval } from './version-checks.ts'
 
 interface RoomVersions {
   lastId: number

@@ -12,7 +12,7 @@
  * upserted beside it.
  */
 import pg from 'pg'
-import type { AuthorIdentity, AuthorStore } from '../history/history-types.ts'
+import type { AuthorIdentity, AuthorStore } from './history-store.ts'
 
 type Db = pg.Pool | pg.PoolClient
 

@@ -3,12 +3,12 @@
  * version-rows.ts, keyed (room, id)) and `version_ids` (each room's last id). Every write takes the
  * room's `version_ids` row lock first, so adds and removals of one room are ordered across
  * instances; inside it the checks that keep chains sound run on what is committed
- * (version-chain.ts checkAddBase, checkRemoval): two instances never make two automatic versions of
+ * (version-checks.ts checkAddBase, checkRemoval): two instances never make two automatic versions of
  * one change, nor an op on a version the other removed.
  */
 import pg from 'pg'
-import type * as History from '../history/history-types.ts'
-import { checkAddBase, checkRemoval, encodeContent } from '../history/version-chain.ts'
+import type * as History from './history-store.ts'
+import { checkAddBase, checkRemoval, encodeContent } from './version-checks.ts'
 import {
   chainEndingAt,
   factsOf,

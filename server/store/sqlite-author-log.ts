@@ -10,7 +10,7 @@
  * removed: a client id's items may stay in the text for ever.
  */
 import type Database from 'better-sqlite3'
-import type { AuthorIdentity, AuthorStore } from '../history/history-types.ts'
+import type { AuthorIdentity, AuthorStore } from './history-store.ts'
 
 export class SqliteAuthorLog implements AuthorStore {
   private readonly bind: (room: string, clientId: number, identity: AuthorIdentity) => string

@@ -2,11 +2,11 @@
  * The SQLite store's versions (VersionStore, on its connection): `versions` (one row per version,
  * see version-rows.ts; keyed (room, id), with an index of the checkpoints so a chain's start is one
  * lookup) and `version_ids` (each room's last id). Each write is one transaction on the caller's
- * thread; the checks that keep chains sound are version-chain.ts checkAddBase and checkRemoval.
+ * thread; the checks that keep chains sound are version-checks.ts checkAddBase and checkRemoval.
  */
 import type Database from 'better-sqlite3'
-import type * as History from '../history/history-types.ts'
-import { checkAddBase, checkRemoval, encodeContent } from '../history/version-chain.ts'
+import type * as History from './history-store.ts'
+import { checkAddBase, checkRemoval, encodeContent } from './version-checks.ts'
 import * as rows from './version-rows.ts'
 
 export class SqliteVersionLog implements History.VersionStore {

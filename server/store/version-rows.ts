@@ -1,12 +1,12 @@
 /**
  * How the SQL stores (sqlite-version-log.ts, postgres-version-log.ts) keep a version: one row of
  * `versions` per version, its facts in columns and its content in `content` (the whole text when
- * `checkpoint`, else the op's JSON, version-chain.ts encodeContent); `authors` is a JSON array.
+ * `checkpoint`, else the op's JSON, version-checks.ts encodeContent); `authors` is a JSON array.
  * Ids come from a per-room counter row (`version_ids`), so an id is never given twice, even after
  * the latest version is deleted.
  */
-import type { StoredVersion, VersionInfo, VersionKind } from '../history/history-types.ts'
-import { decodeContent } from '../history/version-chain.ts'
+import type { StoredVersion, VersionInfo, VersionKind } from './history-store.ts'
+import { decodeContent } from './version-checks.ts'
 
 /** The facts' columns, in the order `factsOf` reads them. */
 export const VERSION_COLUMNS = 'id, at, change_id, kind, name, length, authors, by, restored_from'

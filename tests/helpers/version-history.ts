@@ -5,7 +5,6 @@
  */
 import * as prng from 'lib0/prng'
 import { expect } from 'vitest'
-import type { NewVersion, VersionContent, VersionStore } from '../../server/history/history-types.ts'
 import {
   type ChainTip,
   nextContent,
@@ -14,6 +13,7 @@ import {
   rebuildText,
   rewriteForRemoval,
 } from '../../server/history/version-chain.ts'
+import type { NewVersion, VersionContent, VersionStore } from '../../server/store/history-store.ts'
 import { apply } from '../../shared/ot/apply.ts'
 import { randomOp } from '../../shared/ot/random-op.ts'
 import { opToDelta } from '../../shared/ot/rebase.ts'

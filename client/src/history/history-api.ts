@@ -4,7 +4,7 @@
  * and restoring one (whole, or a range of its text). Answers are read defensively: a body that is not
  * what the contract says throws a RoomApiError like a refusal does.
  */
-import type { VersionInfo, VersionKind } from '../../../server/history/history-types.ts'
+import type { VersionInfo, VersionKind } from '../../../server/store/history-store.ts'
 import { jsonBody } from '../access-api.ts'
 import { type RoomApi, RoomApiError, roomRequest } from '../room-api.ts'
 

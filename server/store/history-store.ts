@@ -6,7 +6,7 @@
  * A version is the room's text as of one change id. Its content is stored either whole (a
  * checkpoint) or as a text operation (shared/ot `TextOp`, UTF-16 units) from the previous version
  * kept in the room, with a checkpoint whenever the operations since the last one outgrow the text
- * (version-chain.ts): storage grows with the edits, not with versions times the document's size.
+ * (history/version-chain.ts): storage grows with the edits, not with versions times the document's size.
  * Dropping a version (retention, or a user deleting it) composes its operation into the next one's.
  */
 import type { TextOp } from '../../shared/ot/op.ts'
@@ -38,7 +38,7 @@ export interface VersionInfo {
 /**
  * A version's stored content: its whole text, or the operation from the version kept before it.
  * `base`, when given with an op, is the id of the version the op applies to: a store refuses the
- * write (StaleVersionBaseError, version-chain.ts) when that is no longer the version kept before it
+ * write (StaleVersionBaseError, version-checks.ts) when that is no longer the version kept before it
  * (another instance added or removed versions meanwhile). Stores keep the op without it.
  */
 export type VersionContent = { readonly text: string } | { readonly op: TextOp; readonly base?: number }
