@@ -16,7 +16,7 @@
  *
  * Results go to bench/results/history.json.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
@@ -390,6 +390,11 @@ if (!flags['no-stall']) {
 }
 const out = path.join(repoRoot, 'bench/results/history.json')
 mkdirSync(path.dirname(out), { recursive: true })
-writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`)
+// A partial run (--stall-only, --no-stall) replaces only the parts it measured, each with its date.
+const kept = existsSync(out) ? (JSON.parse(readFileSync(out, 'utf8')) as Record<string, unknown>) : {}
+for (const part of ['storage', 'oneMegabyte', 'stall']) {
+  if (results[part] !== undefined) kept[part] = { date: results.date, ...(results[part] as object) }
+}
+writeFileSync(out, `${JSON.stringify({ ...kept, node: results.node }, null, 2)}\n`)
 console.log(`written to ${path.relative(repoRoot, out)}`)
 process.exit(0)
