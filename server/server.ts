@@ -159,7 +159,14 @@ export function createServer(partial: Partial<ServerConfig> = {}, hooks: ServerH
     closing: () => closing !== null,
     log,
   })
-  const authors = createAuthorsApi({ rooms, access: requests, config, closing: () => closing !== null, log })
+  const authors = createAuthorsApi({
+    rooms,
+    access: requests,
+    gate,
+    config,
+    closing: () => closing !== null,
+    log,
+  })
   const http = publicListener(config, log, monitoring, access, httpLimits, [
     documents,
     writes,

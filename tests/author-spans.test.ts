@@ -55,6 +55,6 @@ describe('authorSpans', () => {
 
   it('answers an empty text with no spans', () => {
     const result = authorSpans(new Y.Doc().getText(ROOM_TEXT), () => undefined)
-    expect(result).toEqual({ length: 0, spans: [], chars: new Map(), unbound: new Set() })
+    expect(result).toEqual({ length: 0, spans: [], chars: new Map(), unbound: new Set(), items: 0 })
   })
 })

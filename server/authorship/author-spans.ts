@@ -22,6 +22,8 @@ export interface TextAuthorship {
   chars: Map<string, number>
   /** Client ids of visible items `keyOf` did not know. */
   unbound: Set<number>
+  /** Items walked (deleted ones too): what the read cost. */
+  items: number
 }
 
 /** The spans of `text`, with `keyOf` giving the identity key a client id is bound to (undefined: none). */
@@ -34,7 +36,9 @@ export function authorSpans(text: Y.Text, keyOf: (client: number) => string | un
   // Items come in runs of one client: the last lookup answers most of them.
   let lastClient = -1
   let lastAuthor: string | null = null
+  let items = 0
   for (let item = text._start; item !== null; item = item.right) {
+    items++
     if (item.deleted || !item.countable) continue
     const client = item.id.client
     if (client !== lastClient) {
@@ -52,5 +56,5 @@ export function authorSpans(text: Y.Text, keyOf: (client: number) => string | un
   }
   for (const span of spans)
     if (span.author !== null) chars.set(span.author, (chars.get(span.author) ?? 0) + span.length)
-  return { length, spans, chars, unbound }
+  return { length, spans, chars, unbound, items }
 }

@@ -6,7 +6,8 @@
  * Any access to the room reads it (request-access.ts, as the other reads); the room is held for the
  * request (room-hold.ts). Spans are of the document as it is when read (authorship/author-spans.ts);
  * client ids the room's cache does not know (another instance bound them) are read from the store
- * first. `authors` lists each identity with text in the spans, most characters first.
+ * first. `authors` lists each identity with text in the spans, most characters first. The items a
+ * read walks are charged to its address's text-walk budget (429 once spent, write-gate.ts).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Logger } from 'pino'
@@ -20,6 +21,7 @@ import { ApiError, sendApiError } from './api-error.ts'
 import { sendJson } from './http-routes.ts'
 import type { RequestAccess } from './request-access.ts'
 import { type RequestRooms, withRoom } from './room-hold.ts'
+import type { WriteGate } from './write-gate.ts'
 
 /** What the authors read needs of a room (rooms/room.ts `Room`). */
 export interface AuthoredRoom {
@@ -31,6 +33,8 @@ export interface AuthoredRoom {
 export interface AuthorsApiOptions<R extends AuthoredRoom> {
   rooms: RequestRooms<R>
   access: RequestAccess
+  /** The per-address budget the read's walk is charged to (write-gate.ts `readBudget`). */
+  gate: Pick<WriteGate, 'readBudget'>
   config: Pick<ServerConfig, 'maxRoomsLoaded'>
   closing(): boolean
   log: Logger
@@ -60,9 +64,12 @@ export function createAuthorsApi<R extends AuthoredRoom>(options: AuthorsApiOpti
       if (problem) throw new ApiError(400, 'bad_room', problem)
       if (options.closing()) throw new ApiError(503, 'unavailable', 'server is shutting down')
       await options.access(req, room, url)
+      const charge = options.gate.readBudget(req)
       const { rooms, config, log } = options
       const hold = { maxRoomsLoaded: config.maxRoomsLoaded, log, what: 'an authors read' }
-      await withRoom(rooms, hold, room, async (loaded) => sendJson(res, 200, await roomAuthorship(loaded)))
+      await withRoom(rooms, hold, room, async (loaded) =>
+        sendJson(res, 200, await roomAuthorship(loaded, charge)),
+      )
     } catch (err) {
       if (!(err instanceof ApiError) || res.headersSent) throw err
       sendApiError(res, err)
@@ -71,11 +78,14 @@ export function createAuthorsApi<R extends AuthoredRoom>(options: AuthorsApiOpti
   }
 }
 
-/** The `/authors` answer for `room`. */
-export async function roomAuthorship(room: AuthoredRoom) {
+/** The `/authors` answer for `room`; each walk of its text is charged to `charge` (its items). */
+export async function roomAuthorship(room: AuthoredRoom, charge: (items: number) => void = () => {}) {
   const { authors } = room
-  const read = (): TextAuthorship =>
-    authorSpans(room.doc.getText(ROOM_TEXT), (client) => authors?.keyOf(client))
+  const read = (): TextAuthorship => {
+    const authorship = authorSpans(room.doc.getText(ROOM_TEXT), (client) => authors?.keyOf(client))
+    charge(authorship.items)
+    return authorship
+  }
   let authorship = read()
   if (authors && authorship.unbound.size > 0) {
     await authors.refresh(authorship.unbound)

@@ -25,6 +25,7 @@ import type { ServerConfig } from '../config/config.ts'
 import { type Differ, type RestoreRange, RestoreRangeError, restoreVersion } from '../history/restore.ts'
 import type { DiffCleanup, TextDiff } from '../history/text-diff.ts'
 import { DiffBusyError, textDiffer } from '../history/text-differ.ts'
+import { READ_UNITS_PER_ITEM } from '../limits/text-walk.ts'
 import type { VersionInfo } from '../store/history-store.ts'
 import { ApiError, sendApiError } from './api-error.ts'
 import { sendJson } from './http-routes.ts'
@@ -131,10 +132,11 @@ class HistoryApi<R extends HistoryRoom> {
           sendJson(res, 200, { versions: (await versions.list()).reverse() })
         })
       case 'text':
-        return this.read(req, url, room, async (versions) => {
+        return this.read(req, url, room, async (versions, _loaded, charge) => {
           const id = versionId(route.id)
           const [info, text] = await Promise.all([find(versions, id), versions.text(id)])
           if (text === null) throw notFound(id)
+          charge(text.length / READ_UNITS_PER_ITEM)
           res.writeHead(200, {
             'content-type': 'text/plain; charset=utf-8',
             'content-length': Buffer.byteLength(text),
@@ -145,8 +147,8 @@ class HistoryApi<R extends HistoryRoom> {
           res.end(text)
         })
       case 'diff':
-        return this.read(req, url, room, (versions, loaded) =>
-          this.answerDiff(res, versions, loaded, versionId(route.id), against(url)),
+        return this.read(req, url, room, (versions, loaded, charge) =>
+          this.answerDiff(res, versions, loaded, versionId(route.id), against(url), charge),
         )
       case 'name':
         return this.write(req, url, room, async (versions, _loaded, author, body) => {
@@ -171,6 +173,7 @@ class HistoryApi<R extends HistoryRoom> {
     loaded: R,
     id: number,
     other: number | 'current',
+    charge: (items: number) => void,
   ): Promise<void> {
     const [info, text] = await Promise.all([find(versions, id), versions.text(id)])
     if (text === null) throw notFound(id)
@@ -185,6 +188,7 @@ class HistoryApi<R extends HistoryRoom> {
       changeId = otherInfo.changeId
       target = otherText
     }
+    charge((text.length + target.length) / READ_UNITS_PER_ITEM)
     const diff = await this.diffOrBusy(text, target, 'semantic')
     sendJson(res, 200, { from: info.id, against: other, changeId, ...diff })
   }
@@ -224,15 +228,17 @@ class HistoryApi<R extends HistoryRoom> {
     req: IncomingMessage,
     url: URL,
     room: string,
-    answer: (versions: VersionSource, loaded: R) => Promise<void>,
+    answer: (versions: VersionSource, loaded: R, charge: (items: number) => void) => Promise<void>,
   ): Promise<void> {
     const { rooms, config, log } = this.options
     const problem = roomNameProblem(room)
     if (problem) throw new ApiError(400, 'bad_room', problem)
     if (this.options.closing()) throw new ApiError(503, 'unavailable', 'server is shutting down')
     await this.options.access(req, room, url)
+    // Texts rebuilt or compared are charged to the address (limits/text-walk.ts): 429 once spent.
+    const charge = this.options.gate.readBudget(req)
     const hold = { maxRoomsLoaded: config.maxRoomsLoaded, log, what: 'a history read' }
-    await withRoom(rooms, hold, room, (loaded) => answer(this.versionsOf(loaded), loaded))
+    await withRoom(rooms, hold, room, (loaded) => answer(this.versionsOf(loaded), loaded, charge))
   }
 
   /** Runs a write to `room`'s history once the write gate lets it through, with the room held. */

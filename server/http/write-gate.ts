@@ -111,6 +111,20 @@ export class WriteGate {
     return { author, body, meter: this.meter(address) }
   }
 
+  /**
+   * For a costly read (…/authors, a version's text, a diff): 429 when the caller's address has
+   * spent its text-walk budget (the one its writes draw on, limits/text-walk.ts); else returns the
+   * charge to make once the read knows what it walked.
+   */
+  readBudget(req: IncomingMessage): (items: number) => void {
+    const address = clientAddress(req, this.options.config.trustProxy)
+    limit(
+      this.walks.take(address, 0),
+      `more than ${TEXT_WALK_PER_SECOND} text items walked per second (reads of long texts)`,
+    )
+    return (items) => this.walks.charge(address, Math.ceil(items))
+  }
+
   /** Runs `write` with room `name` held; what the room refuses becomes the spec's ApiError. */
   write<R, T>(rooms: RequestRooms<R>, name: string, write: (room: R) => Promise<T>): Promise<T> {
     const { config, log } = this.options

@@ -5,6 +5,15 @@
  * (http/document-writes.ts): 1,000,000 items a second, 2-5% of a core. Typing, even by several
  * people far apart, walks a few items per keystroke; the burst walks the largest text the quota
  * allows (about 150,000 items) 26 times.
+ *
+ * Costly HTTP reads draw on the same per-address budget (http/write-gate.ts `readBudget`): `GET
+ * …/authors` the items it walks (about 200 ns each, its JSON included), a version's text or a diff
+ * one item per READ_UNITS_PER_ITEM units of the texts it rebuilds or compares (a 1 MiB version's
+ * rebuild is about 80 ms of work: 500,000 items at this rate), so one address cannot keep the event
+ * loop busy by repeating them.
  */
 export const TEXT_WALK_PER_SECOND = 1_000_000
 export const TEXT_WALK_BURST = 4_000_000
+
+/** UTF-16 units of a text a read rebuilds or compares, charged as one item. */
+export const READ_UNITS_PER_ITEM = 2
