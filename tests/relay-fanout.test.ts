@@ -24,7 +24,7 @@ import {
   waitFor,
 } from './helpers/relay.ts'
 import { seededTest } from './helpers/seed.ts'
-import { TcpProxy } from './helpers/tcp-proxy.ts'
+import { proxyFor, TcpProxy } from './helpers/tcp-proxy.ts'
 
 const cleanups = cleanupAfterEach()
 const skip = (await postgresSkipReason()) ?? (await redisSkipReason())
@@ -130,16 +130,6 @@ async function startInstance(options: { prefix: string; databaseUrl?: string; re
   })
   cleanups.push(() => server.close())
   return server
-}
-
-/** A TCP proxy in front of the service at `url` (closed after the test), and `url` through it. */
-async function proxyFor(url: string, defaultPort: number): Promise<{ proxy: TcpProxy; via: string }> {
-  const target = new URL(url)
-  const proxy = new TcpProxy([{ host: target.hostname, port: Number(target.port || defaultPort) }])
-  await proxy.listen()
-  cleanups.push(() => proxy.close())
-  target.host = `127.0.0.1:${proxy.port}`
-  return { proxy, via: target.toString() }
 }
 
 /** Everything reached PostgreSQL: a fresh instance loads `room` with the same tokens as `text`. */
@@ -294,7 +284,7 @@ describe.skipIf(skip)('two instances on one PostgreSQL and one Redis', () => {
     'Redis cut off mid-session, then back: both instances report it, serve their own clients, and every client ends with every edit',
     async (gen) => {
       const prefix = freshRedisPrefix()
-      const { proxy, via } = await proxyFor(TEST_REDIS_URL, 6379)
+      const { proxy, via } = await proxyFor(TEST_REDIS_URL, 6379, cleanups)
       const [one, two] = await Promise.all([
         startInstance({ prefix, redisUrl: via }),
         startInstance({ prefix, redisUrl: via }),
@@ -343,7 +333,7 @@ describe.skipIf(skip)('two instances on one PostgreSQL and one Redis', () => {
     'PostgreSQL failing, then slow: nothing is lost, rooms stay in memory, writes retry, readiness reports it',
     async (gen) => {
       const prefix = freshRedisPrefix()
-      const { proxy, via } = await proxyFor(TEST_DATABASE_URL, 5432)
+      const { proxy, via } = await proxyFor(TEST_DATABASE_URL, 5432, cleanups)
       const [one, two] = await Promise.all([
         startInstance({ prefix, databaseUrl: via }),
         startInstance({ prefix, databaseUrl: via }),

@@ -19,7 +19,7 @@ import {
   type TestServer,
   waitFor,
 } from './helpers/relay.ts'
-import { TcpProxy } from './helpers/tcp-proxy.ts'
+import { proxyFor } from './helpers/tcp-proxy.ts'
 
 const cleanups = cleanupAfterEach()
 const { skip, startInstance: start } = await sharedServices(cleanups)
@@ -94,13 +94,9 @@ describe.skipIf(skip)('room policy across two instances', () => {
 
   it('a change made while an instance was cut off from Redis is re-read when it is back', async () => {
     const prefix = freshRedisPrefix()
-    const target = new URL(TEST_REDIS_URL)
-    const proxy = new TcpProxy([{ host: target.hostname, port: Number(target.port || 6379) }])
-    await proxy.listen()
-    cleanups.push(() => proxy.close())
-    target.host = `127.0.0.1:${proxy.port}`
+    const { proxy, via } = await proxyFor(TEST_REDIS_URL, 6379, cleanups)
     const one = await startInstance(prefix)
-    const two = await startInstance(prefix, target.toString())
+    const two = await startInstance(prefix, via)
     const room = 'missed-across'
     const admin = (await tokenFor(room, 'admin')).token
     const edit = await tokenFor(room, 'edit')

@@ -20,7 +20,7 @@ import { sharedServices } from './helpers/instances.ts'
 import { freshRedisPrefix, TEST_REDIS_URL } from './helpers/redis.ts'
 import { cleanupAfterEach, connectClient, synced, type TestClient, waitFor } from './helpers/relay.ts'
 import { seededTest } from './helpers/seed.ts'
-import { TcpProxy } from './helpers/tcp-proxy.ts'
+import { proxyFor } from './helpers/tcp-proxy.ts'
 
 const cleanups = cleanupAfterEach()
 const { skip, startInstance } = await sharedServices(cleanups)
@@ -38,13 +38,9 @@ const docText = (room: Room) => roomText(room.doc.share.get(ROOM_TEXT))
 /** Two instances on one Redis, the second through a proxy the test can cut. */
 async function twoWithProxy() {
   const prefix = freshRedisPrefix()
-  const target = new URL(TEST_REDIS_URL)
-  const proxy = new TcpProxy([{ host: target.hostname, port: Number(target.port || 6379) }])
-  await proxy.listen()
-  cleanups.push(() => proxy.close())
-  target.host = `127.0.0.1:${proxy.port}`
+  const { proxy, via } = await proxyFor(TEST_REDIS_URL, 6379, cleanups)
   const one = await startInstance({ redisPrefix: prefix })
-  const two = await startInstance({ redisPrefix: prefix, redisUrl: target.toString() })
+  const two = await startInstance({ redisPrefix: prefix, redisUrl: via })
   return { proxy, one, two }
 }
 

@@ -14,8 +14,16 @@
  * then the versioner records a `restore` version of it.
  */
 import type * as Y from 'yjs'
-import { deltaToOp, normalize, opToDelta, type TextOp, transform } from '../../shared/ot/index.ts'
+import {
+  deltaToOp,
+  normalize,
+  opToDelta,
+  splitsSurrogatePair,
+  type TextOp,
+  transform,
+} from '../../shared/ot/index.ts'
 import { displayName, type WriteAuthor } from '../authorship/identity.ts'
+import type { Meter } from '../limits/text-walk.ts'
 import type { RoomChangeLog } from '../rooms/change-log.ts'
 import type { VersionInfo } from '../store/history-store.ts'
 import { type DiffCleanup, mapRange, runsToOp, type TextDiff } from './text-diff.ts'
@@ -25,9 +33,6 @@ export interface RestorableRoom {
   readonly changes: RoomChangeLog
   editText(edit: (text: Y.Text) => void, author: WriteAuthor, inserted: number): Promise<number>
 }
-
-/** Runs an edit's synchronous part, charging the text items it walks to the writer. */
-export type Meter = <T>(apply: () => T) => T
 
 /** What a restore needs of the room's versions (history/versioner.ts `Versioner`). */
 export interface RestoreRecorder {
@@ -132,9 +137,6 @@ function carryOver(room: RestorableRoom, op: TextOp, at: number): TextOp | null 
   return carried
 }
 
-const isHigh = (unit: number) => unit >= 0xd800 && unit <= 0xdbff
-const isLow = (unit: number) => unit >= 0xdc00 && unit <= 0xdfff
-
 /** Throws RestoreRangeError unless `range` is a range of `text` not splitting a surrogate pair. */
 function checkRange(text: string, { from, to }: RestoreRange): void {
   if (!(Number.isSafeInteger(from) && Number.isSafeInteger(to) && 0 <= from && from <= to)) {
@@ -144,7 +146,7 @@ function checkRange(text: string, { from, to }: RestoreRange): void {
     throw new RestoreRangeError(`to ${to} runs past the end of the version's text (${text.length})`)
   }
   for (const at of [from, to]) {
-    if (at > 0 && at < text.length && isHigh(text.charCodeAt(at - 1)) && isLow(text.charCodeAt(at))) {
+    if (splitsSurrogatePair(text, at)) {
       throw new RestoreRangeError(`${at} splits a surrogate pair of the version's text`)
     }
   }

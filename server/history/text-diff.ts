@@ -19,6 +19,7 @@
  * event loop much past the deadline. The clean-up is skipped for diffs of more than
  * `MAX_CLEANUP_RUNS` runs (its cost grows faster than the runs).
  */
+
 import {
   DIFF_DELETE,
   DIFF_EQUAL,
@@ -29,6 +30,7 @@ import {
   diffMain,
 } from 'diff-match-patch-es'
 import type { TextOp } from '../../shared/ot/index.ts'
+import { isHighSurrogate, isLowSurrogate } from '../../shared/ot/rebase.ts'
 
 /** One run of a diff: keep, remove or add text (lengths in UTF-16 units). */
 export type DiffRun = { readonly equal: number } | { readonly delete: string } | { readonly insert: string }
@@ -97,9 +99,6 @@ function groupChanges(diffs: readonly Diff[]): Part[] {
   return parts
 }
 
-const isHigh = (unit: number) => unit >= 0xd800 && unit <= 0xdbff
-const isLow = (unit: number) => unit >= 0xdc00 && unit <= 0xdfff
-
 /**
  * Moves surrogate halves out of unchanged text into the replacements beside it where a boundary
  * would split a pair: a high half ending the text before a replacement, a low half starting the
@@ -110,14 +109,14 @@ function keepPairsWhole(parts: Part[]): Part[] {
     const part = parts[i]
     if ('equal' in part) continue
     const before = parts[i - 1]
-    if (before && 'equal' in before && isHigh(before.equal.charCodeAt(before.equal.length - 1))) {
+    if (before && 'equal' in before && isHighSurrogate(before.equal.charCodeAt(before.equal.length - 1))) {
       const half = before.equal.slice(-1)
       before.equal = before.equal.slice(0, -1)
       part.delete = half + part.delete
       part.insert = half + part.insert
     }
     const after = parts[i + 1]
-    if (after && 'equal' in after && isLow(after.equal.charCodeAt(0))) {
+    if (after && 'equal' in after && isLowSurrogate(after.equal.charCodeAt(0))) {
       const half = after.equal[0]
       after.equal = after.equal.slice(1)
       part.delete += half

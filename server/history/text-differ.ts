@@ -15,7 +15,9 @@
  *   request  = { id, from, to, options: DiffOptions }     (structured clone)
  *   response = { id, diff: TextDiff } | { id, error: message }
  */
+
 import { Worker } from 'node:worker_threads'
+import { isHighSurrogate, isLowSurrogate } from '../../shared/ot/rebase.ts'
 import { workerEntry } from '../store/worker-entry.ts'
 import { type DiffCleanup, type DiffOptions, type DiffRun, diffTexts, type TextDiff } from './text-diff.ts'
 
@@ -40,9 +42,6 @@ interface Pending {
   reject(err: Error): void
 }
 
-const isHigh = (unit: number) => unit >= 0xd800 && unit <= 0xdbff
-const isLow = (unit: number) => unit >= 0xdc00 && unit <= 0xdfff
-
 export class TextDiffer {
   private worker: Worker | null = null
   private readonly pending = new Map<number, Pending>()
@@ -53,7 +52,7 @@ export class TextDiffer {
     const shorter = Math.min(from.length, to.length)
     let prefix = 0
     while (prefix < shorter && from.charCodeAt(prefix) === to.charCodeAt(prefix)) prefix++
-    if (prefix > 0 && isHigh(from.charCodeAt(prefix - 1))) prefix--
+    if (prefix > 0 && isHighSurrogate(from.charCodeAt(prefix - 1))) prefix--
     let suffix = 0
     const tail = shorter - prefix
     while (
@@ -61,7 +60,7 @@ export class TextDiffer {
       from.charCodeAt(from.length - 1 - suffix) === to.charCodeAt(to.length - 1 - suffix)
     )
       suffix++
-    if (suffix > 0 && isLow(from.charCodeAt(from.length - suffix))) suffix--
+    if (suffix > 0 && isLowSurrogate(from.charCodeAt(from.length - suffix))) suffix--
     const oldMiddle = from.slice(prefix, from.length - suffix)
     const newMiddle = to.slice(prefix, to.length - suffix)
     const middle =

@@ -30,6 +30,7 @@ import {
   type TextOp,
 } from '../../shared/ot/index.ts'
 import type { WriteAuthor } from '../authorship/identity.ts'
+import type { Meter } from '../limits/text-walk.ts'
 import type { RoomChangeLog } from '../rooms/change-log.ts'
 import type { ChangesRead } from '../store/index.ts'
 import { ApiError } from './api-error.ts'
@@ -91,12 +92,6 @@ function count(value: unknown, name: string): number {
   }
   return value
 }
-
-/**
- * Runs the synchronous part of a write, where the room applies it (the caller charges the text
- * items its delta walked to the writer; see http/document-writes.ts).
- */
-export type Meter = <T>(apply: () => T) => T
 
 /**
  * Applies `request` to `room` on behalf of `author` and resolves once it is durable; throws

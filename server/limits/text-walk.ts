@@ -15,5 +15,11 @@
 export const TEXT_WALK_PER_SECOND = 1_000_000
 export const TEXT_WALK_BURST = 4_000_000
 
+/**
+ * Runs the synchronous part of a write, where the room applies it, charging the text items its
+ * delta walked to the writer (http/write-gate.ts makes one per address).
+ */
+export type Meter = <T>(apply: () => T) => T
+
 /** UTF-16 units of a text a read rebuilds or compares, charged as one item. */
 export const READ_UNITS_PER_ITEM = 2

@@ -31,6 +31,8 @@ export {
   type Delta,
   type DeltaRun,
   deltaToOp,
+  isHighSurrogate,
+  isLowSurrogate,
   lengthChange,
   opBoundaries,
   opToDelta,

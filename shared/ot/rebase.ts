@@ -123,8 +123,10 @@ export function opBoundaries(op: TextOp): number[] {
 
 /** True when `at` falls between the two units of a surrogate pair in `text`. */
 export function splitsSurrogatePair(text: { charCodeAt(i: number): number }, at: number): boolean {
-  return isHigh(text.charCodeAt(at - 1)) && isLow(text.charCodeAt(at))
+  return isHighSurrogate(text.charCodeAt(at - 1)) && isLowSurrogate(text.charCodeAt(at))
 }
 
-const isHigh = (unit: number): boolean => unit >= 0xd800 && unit <= 0xdbff
-const isLow = (unit: number): boolean => unit >= 0xdc00 && unit <= 0xdfff
+/** A UTF-16 high (leading) surrogate. */
+export const isHighSurrogate = (unit: number): boolean => unit >= 0xd800 && unit <= 0xdbff
+/** A UTF-16 low (trailing) surrogate. */
+export const isLowSurrogate = (unit: number): boolean => unit >= 0xdc00 && unit <= 0xdfff

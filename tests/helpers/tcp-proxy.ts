@@ -93,3 +93,20 @@ export class TcpProxy {
     socket.once('close', () => this.sockets.delete(socket))
   }
 }
+
+/**
+ * A proxy in front of the service at `url` (closed by `cleanups` after the test), and `url` with
+ * its host swapped for the proxy's: connect through `via`, cut with `proxy`.
+ */
+export async function proxyFor(
+  url: string,
+  defaultPort: number,
+  cleanups: Array<() => unknown>,
+): Promise<{ proxy: TcpProxy; via: string }> {
+  const target = new URL(url)
+  const proxy = new TcpProxy([{ host: target.hostname, port: Number(target.port || defaultPort) }])
+  await proxy.listen()
+  cleanups.push(() => proxy.close())
+  target.host = `127.0.0.1:${proxy.port}`
+  return { proxy, via: target.toString() }
+}
