@@ -153,6 +153,8 @@ export function mountHistoryPanel(options: HistoryPanelOptions): HistoryPanel {
   let stopTextChanges: (() => void) | null = null
   /** Answers to older requests for the preview are dropped: only the latest one shows. */
   let previewRequest = 0
+  /** Likewise for the list: a refresh started before an action must not overwrite the one after it. */
+  let listRequest = 0
   const texts = new Map<number, string>()
 
   /** The preview's editor exists while the panel is open (one editor on the page otherwise). */
@@ -227,10 +229,14 @@ export function mountHistoryPanel(options: HistoryPanelOptions): HistoryPanel {
   }
 
   async function refreshList(): Promise<void> {
+    const request = ++listRequest
     try {
-      versions = await listVersions(api)
+      const listed = await listVersions(api)
+      if (request !== listRequest) return
+      versions = listed
       panel.dataset.state = 'ready'
     } catch (error) {
+      if (request !== listRequest) return
       panel.dataset.state = 'error'
       failed('The history could not be loaded', error)
       return
@@ -286,20 +292,26 @@ export function mountHistoryPanel(options: HistoryPanelOptions): HistoryPanel {
     }
   }
 
-  /** Runs `action` with the buttons disabled; then refreshes the list and the chosen version. */
+  /**
+   * Runs `action` with the buttons disabled; then refreshes the list and says how it went, so the
+   * message never shows beside a list that does not reflect it yet.
+   */
   async function act(action: () => Promise<string>, failure: string): Promise<void> {
     if (busy) return
     busy = true
     renderActions()
+    let outcome: string | null = null
+    let error: unknown = null
     try {
-      say(await action())
-    } catch (error) {
-      failed(failure, error)
-    } finally {
-      busy = false
-      await refreshList()
-      if (chosen !== null) await showVersion(chosen)
+      outcome = await action()
+    } catch (caught) {
+      error = caught
     }
+    busy = false
+    await refreshList()
+    if (outcome !== null) say(outcome)
+    else failed(failure, error)
+    if (chosen !== null) await showVersion(chosen)
   }
 
   const restore = (range: TextRange | null) => {
