@@ -21,8 +21,9 @@ import { TokenAuthenticator } from './auth/authenticator.ts'
 import { LiveAccess } from './auth/live-access.ts'
 import { RoomPolicies } from './auth/room-policy.ts'
 import { resolveConfig, type ServerConfig } from './config/config.ts'
+import { BusKind } from './fanout/bus-message.ts'
 import { RedisBus } from './fanout/redis-bus.ts'
-import type { RoomBus } from './fanout/room-bus.ts'
+import type { RoomBus, RoomBusListener } from './fanout/room-bus.ts'
 import { FeedHub } from './feed/feed-hub.ts'
 import { HistoryHub } from './history/history-hub.ts'
 import { createAccessApi } from './http/access-api.ts'
@@ -119,10 +120,19 @@ export function createServer(partial: Partial<ServerConfig> = {}, hooks: ServerH
     { ...config, metrics, fanoutMetrics: metrics, lifecycle },
     log,
   )
+  // What other instances publish: versions go to history (the feeds' `version` events), the rest to the rooms.
+  const listener: RoomBusListener = {
+    message: (room, entry) =>
+      entry.kind === BusKind.version ? history.heard(room, entry.payload) : rooms.message(room, entry),
+    resync: (names) => rooms.resync(names),
+  }
   const bus: RoomBus | null = config.redisUrl
-    ? new RedisBus({ url: config.redisUrl, prefix: config.redisPrefix, listener: rooms, log, metrics })
+    ? new RedisBus({ url: config.redisUrl, prefix: config.redisPrefix, listener, log, metrics })
     : null
-  if (bus) rooms.useBus(bus)
+  if (bus) {
+    rooms.useBus(bus)
+    history.useBus(bus)
+  }
   const access = config.authSecret ? accessControl(config.authSecret, config, store, bus, log) : null
 
   const limits = new UpgradeLimits(config, rooms)

@@ -10,9 +10,12 @@ import {
   BusMessageError,
   decodeBusFrame,
   decodeChangeEntry,
+  decodeVersionEntry,
   encodeBusFrame,
   encodeChangeEntry,
+  encodeVersionEntry,
 } from '../server/fanout/bus-message.ts'
+import type { VersionInfo } from '../server/store/history-store.ts'
 import { seededTest } from './helpers/seed.ts'
 
 const KINDS = [BusKind.update, BusKind.awareness, BusKind.resync, BusKind.policy] as const
@@ -89,5 +92,64 @@ describe('fan-out frames', () => {
         BusMessageError,
       )
     }
+  })
+
+  it('carries a version with all its facts; every truncation or extra byte fails the frame', () => {
+    const versions: VersionInfo[] = [
+      {
+        id: 7,
+        at: 1_700_000_000_123,
+        changeId: 120,
+        kind: 'restore',
+        name: 'Restored from “Draft” 😀',
+        length: 5000,
+        authors: ['Ada', 'Bo 😀', ''],
+        by: 'Ada',
+        restoredFrom: 0,
+      },
+      {
+        id: 1,
+        at: 0,
+        changeId: 0,
+        kind: 'auto',
+        name: null,
+        length: 0,
+        authors: [],
+        by: null,
+        restoredFrom: null,
+      },
+      {
+        id: 2,
+        at: 5,
+        changeId: 9,
+        kind: 'named',
+        name: '',
+        length: 1,
+        authors: ['x'],
+        by: 'x',
+        restoredFrom: 1,
+      },
+    ]
+    for (const version of versions) {
+      const payload = encodeVersionEntry(version)
+      const frame = decodeBusFrame(encodeBusFrame('a', [{ kind: BusKind.version, payload }], 0))
+      expect(decodeVersionEntry(frame.entries[0].payload)).toEqual(version)
+      for (let end = 0; end < payload.length; end++) {
+        expect(() => decodeVersionEntry(payload.subarray(0, end))).toThrow(BusMessageError)
+      }
+      const longer = new Uint8Array([...payload, 0])
+      expect(() =>
+        decodeBusFrame(encodeBusFrame('a', [{ kind: BusKind.version, payload: longer }], 0)),
+      ).toThrow(BusMessageError)
+    }
+    // id 0, an unknown kind, an author count past the payload.
+    const zero = encodeVersionEntry(versions[1])
+    zero[0] = 0
+    const kind = encodeVersionEntry(versions[1])
+    kind[10] = 3
+    const count = encodeVersionEntry(versions[1])
+    count[13] = 100
+    for (const payload of [zero, kind, count])
+      expect(() => decodeVersionEntry(payload)).toThrow(BusMessageError)
   })
 })

@@ -240,6 +240,34 @@ describe('history API', () => {
     expect(events.map((event) => JSON.parse(event.data))).toEqual([v2, restored.json.version])
   })
 
+  it('gives a resumed feed the versions made while it was away, each once', async () => {
+    const room = 'history-feed-resume'
+    const { port, a, version: v1 } = await roomWithVersion(room, 'feed me', 'v1')
+    const feed = await openFeed(port, room)
+    await waitFor(() => feed.named('presence').length > 0, 'the feed to be live')
+    textOf(a).insert(0, 'more ')
+    await waitFor(() => feed.named('change').length === 1, 'the change')
+    const lastId = feed.lastEventId
+    feed.close()
+    // While it is away: a version at the id it stands at, a change, and a version after that.
+    const v2 = await name(port, room, 'v2')
+    textOf(a).insert(0, 'and ')
+    await serverHas(port, room, 'and more feed me')
+    const v3 = await name(port, room, 'v3')
+
+    const resumed = await openFeed(port, room, { 'Last-Event-ID': lastId })
+    await waitFor(() => resumed.named('presence').length > 0, 'the resumed feed to be live')
+    expect(resumed.named('reset')).toEqual([])
+    expect(resumed.changes().map((change) => change.id)).toEqual([Number(lastId) + 1])
+    expect(resumed.named('version').map((event) => JSON.parse(event.data))).toEqual([v2, v3])
+    // Versions come after the changes they stand at, before the presence snapshot.
+    const kinds = resumed.events.map((event) => event.event)
+    expect(kinds.indexOf('version')).toBeGreaterThan(kinds.indexOf('change'))
+    expect(kinds.lastIndexOf('version')).toBeLessThan(kinds.indexOf('presence'))
+    // A version older than the resumed id is not sent again.
+    expect(resumed.named('version').some((event) => JSON.parse(event.data).id === v1.id)).toBe(false)
+  })
+
   it('refuses a range inside a surrogate pair', async () => {
     const room = 'history-pairs'
     const { port, version: v1 } = await roomWithVersion(room, 'a😀b', 'emoji')

@@ -2,17 +2,20 @@
  * History across two instances on one PostgreSQL schema and Redis (CI runs it; skipped outside CI
  * without the services): both hold the room and make versions; a pause makes one automatic version,
  * not two; each instance lists the same versions and rebuilds the same texts; a name given on one
- * is seen on the other; the room unloading on both leaves one last version.
+ * is seen on the other, and a change feed on the other hears it; the room unloading on both leaves
+ * one last version.
  */
 import { randomBytes } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 import { ROOM_TEXT } from '../server/rooms/change-log.ts'
+import { feedOpener } from './helpers/event-stream.ts'
 import { sharedServices } from './helpers/instances.ts'
 import { cleanupAfterEach, synced, tracked, waitFor } from './helpers/relay.ts'
 
 const cleanups = cleanupAfterEach()
 const t = tracked(cleanups)
 const { skip, startInstance } = await sharedServices(cleanups)
+const openFeed = feedOpener(cleanups)
 
 describe.skipIf(skip)('history across two instances', () => {
   it('makes one version of a pause, and both list and rebuild the same', async () => {
@@ -41,8 +44,14 @@ describe.skipIf(skip)('history across two instances', () => {
       expect(await one.server.history.of(room).text(latest.id)).toBe(textOf(a).toString())
       expect(await two.server.history.of(room).text(latest.id)).toBe(textOf(a).toString())
     }
+    // A feed on one hears the version two makes (the bus carries it), once.
+    const feed = await openFeed(one.port, room)
+    await waitFor(() => feed.named('presence').length > 0, 'the feed on one to be live')
     const named = await two.server.history.of(room).name('On two', 'Bo')
     expect((await list(one)).at(-1)).toEqual(named)
+    await waitFor(() => feed.named('version').length > 0, 'the version event on one')
+    expect(feed.named('version').map((event) => JSON.parse(event.data))).toEqual([named])
+    feed.close()
 
     textOf(a).insert(0, 'Last words. ')
     await waitFor(() => textOf(b).toString() === textOf(a).toString(), 'the clients to converge')

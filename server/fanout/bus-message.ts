@@ -32,10 +32,11 @@
  */
 import * as decoding from 'lib0/decoding'
 import * as encoding from 'lib0/encoding'
+import type { VersionInfo, VersionKind } from '../store/history-store.ts'
 
 export const BUS_VERSION = 1
 
-export const BusKind = { update: 0, awareness: 1, resync: 2, policy: 3, change: 4 } as const
+export const BusKind = { update: 0, awareness: 1, resync: 2, policy: 3, change: 4, version: 5 } as const
 export type BusKind = (typeof BusKind)[keyof typeof BusKind]
 
 export interface BusEntry {
@@ -96,12 +97,14 @@ export function decodeBusFrame(frame: Uint8Array): BusFrame {
         kind !== BusKind.awareness &&
         kind !== BusKind.resync &&
         kind !== BusKind.policy &&
-        kind !== BusKind.change
+        kind !== BusKind.change &&
+        kind !== BusKind.version
       ) {
         throw new BusMessageError(`unknown bus entry kind ${kind}`)
       }
       const payload = decoding.readVarUint8Array(decoder)
       if (kind === BusKind.change) decodeChangeEntry(payload)
+      if (kind === BusKind.version) decodeVersionEntry(payload)
       entries.push({ kind, payload })
     }
     if (decoding.hasContent(decoder)) throw new BusMessageError('bus frame has trailing bytes')
@@ -148,4 +151,87 @@ export function decodeChangeEntry(payload: Uint8Array): ChangeEntry {
     if (err instanceof BusMessageError) throw err
     throw new BusMessageError(`malformed change entry: ${(err as Error).message}`)
   }
+}
+
+const VERSION_KINDS: readonly VersionKind[] = ['auto', 'named', 'restore']
+
+/**
+ * A version another instance's history made, for its `version` feed events (PROTOCOL.md, "Fan-out
+ * between instances"):
+ *
+ *   varUint   id (at least 1)            float64   at
+ *   varUint   change id                  varUint   kind: 0 auto, 1 named, 2 restore
+ *   varUint   1 + varString name, or 0   varUint   length
+ *   varUint   author count + varString each
+ *   varUint   1 + varString by, or 0     varUint   restored from + 1 (0: none)
+ */
+export function encodeVersionEntry(version: VersionInfo): Uint8Array {
+  const encoder = encoding.createEncoder()
+  encoding.writeVarUint(encoder, version.id)
+  encoding.writeFloat64(encoder, version.at)
+  encoding.writeVarUint(encoder, version.changeId)
+  encoding.writeVarUint(encoder, VERSION_KINDS.indexOf(version.kind))
+  writeOptionalString(encoder, version.name)
+  encoding.writeVarUint(encoder, version.length)
+  encoding.writeVarUint(encoder, version.authors.length)
+  for (const author of version.authors) encoding.writeVarString(encoder, author)
+  writeOptionalString(encoder, version.by)
+  encoding.writeVarUint(encoder, version.restoredFrom === null ? 0 : version.restoredFrom + 1)
+  return encoding.toUint8Array(encoder)
+}
+
+/** Reads a version entry's payload; throws BusMessageError for anything but a whole, valid one. */
+export function decodeVersionEntry(payload: Uint8Array): VersionInfo {
+  try {
+    const decoder = decoding.createDecoder(payload)
+    const id = readCount(decoder, 'id')
+    if (id < 1) throw new BusMessageError('version entry with id 0')
+    const at = decoding.readFloat64(decoder)
+    if (!Number.isFinite(at)) throw new BusMessageError('version entry with a time that is not a number')
+    const changeId = readCount(decoder, 'change id')
+    const kind = VERSION_KINDS[decoding.readVarUint(decoder)]
+    if (kind === undefined) throw new BusMessageError('version entry of an unknown kind')
+    const name = readOptionalString(decoder)
+    const length = readCount(decoder, 'length')
+    const count = readCount(decoder, 'author count')
+    // Each name takes at least a byte: a count past what is left is a lie, not a reason to loop.
+    if (count > payload.byteLength - decoder.pos)
+      throw new BusMessageError(`version entry claims ${count} authors`)
+    const authors: string[] = []
+    for (let i = 0; i < count; i++) authors.push(decoding.readVarString(decoder))
+    const by = readOptionalString(decoder)
+    const restored = readCount(decoder, 'restored from')
+    if (decoding.hasContent(decoder)) throw new BusMessageError('version entry has trailing bytes')
+    return {
+      id,
+      at,
+      changeId,
+      kind,
+      name,
+      length,
+      authors,
+      by,
+      restoredFrom: restored === 0 ? null : restored - 1,
+    }
+  } catch (err) {
+    if (err instanceof BusMessageError) throw err
+    throw new BusMessageError(`malformed version entry: ${(err as Error).message}`)
+  }
+}
+
+function readCount(decoder: decoding.Decoder, what: string): number {
+  const value = decoding.readVarUint(decoder)
+  if (!Number.isSafeInteger(value)) throw new BusMessageError(`version entry with ${what} ${value}`)
+  return value
+}
+
+function writeOptionalString(encoder: encoding.Encoder, value: string | null): void {
+  encoding.writeVarUint(encoder, value === null ? 0 : 1)
+  if (value !== null) encoding.writeVarString(encoder, value)
+}
+
+function readOptionalString(decoder: decoding.Decoder): string | null {
+  const flag = decoding.readVarUint(decoder)
+  if (flag > 1) throw new BusMessageError(`version entry with a string flag ${flag}`)
+  return flag === 1 ? decoding.readVarString(decoder) : null
 }

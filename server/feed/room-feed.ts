@@ -12,8 +12,10 @@
  * catching up, so no path skips an id. Only when the store no longer keeps the missed changes does
  * the subscriber get a `reset` (reason `expired`) instead, and continue from there. Once caught up
  * it gets the presence snapshot, then live changes, presence events and the versions the room's
- * history makes on this instance (`version` events, no id: a resumed stream does not get the ones
- * it missed; the versions list has them).
+ * history makes on any instance (`version` events, no id). A resumed stream also gets, once caught
+ * up, the versions standing at its last id or later (at most MAX_MISSED_VERSIONS, oldest first):
+ * one made at that id before the drop may come again; a version's id tells them apart. Versions made
+ * while a stream catches up are held and written then too.
  */
 import type { Logger } from 'pino'
 import type { Awareness } from 'y-protocols/awareness'
@@ -36,9 +38,11 @@ export interface ChangeSource {
   changesSince(room: string, after: number, limit: number): Promise<ChangesRead>
 }
 
-/** Where a room's new versions are heard (history/versioner.ts `Versioner`). */
+/** Where a room's versions are heard (history/versioner.ts `Versioner`). */
 export interface VersionEvents {
   onVersion(listener: (version: VersionInfo) => void): () => void
+  /** The room's versions standing at change `changeId` or later, oldest first, at most `limit` (the latest). */
+  versionsSince(changeId: number, limit: number): Promise<readonly VersionInfo[]>
 }
 
 /** What a feed reports: events written (kind, to how many streams, bytes in all). */
@@ -50,6 +54,8 @@ export interface FeedEventMetrics {
 export const STORE_PAGE = 500
 /** Live changes one subscriber may hold while it catches up; past this it is closed as slow. */
 export const MAX_HELD = 10_000
+/** Versions a resumed stream is sent from before its drop, at most (the latest ones). */
+export const MAX_MISSED_VERSIONS = 100
 
 /** One stream of this feed. */
 class Subscriber {
@@ -57,6 +63,10 @@ class Subscriber {
   at = 0
   /** Live changes heard while catching up, in id order; null once live. */
   held: SequencedChange[] | null = []
+  /** Versions to write once caught up (missed before a resume, or made meanwhile); null when none. */
+  versions: VersionInfo[] | null = null
+  /** The versions a resume missed, being read (awaited before going live). */
+  missed: Promise<readonly VersionInfo[]> | null = null
 
   constructor(readonly stream: SseStream) {}
 }
@@ -65,6 +75,7 @@ export class RoomFeed {
   private readonly subscribers = new Set<Subscriber>()
   private readonly unsubscribe: () => void
   private readonly unsubscribeVersions: (() => void) | null
+  private readonly versions: VersionEvents | null
   private readonly presence: RoomPresence
   /** The `start` reset at one id, shared by the subscribers that start there. */
   private startReset: { id: number; event: string } | null = null
@@ -77,6 +88,7 @@ export class RoomFeed {
     versions?: VersionEvents | null,
   ) {
     this.unsubscribe = room.changes.subscribe(this.onChange)
+    this.versions = versions ?? null
     this.unsubscribeVersions = versions?.onVersion(this.onVersion) ?? null
     this.presence = new RoomPresence(room.awareness.states, this.onPresence)
   }
@@ -95,6 +107,7 @@ export class RoomFeed {
     this.subscribers.add(subscriber)
     stream.onClose(() => this.subscribers.delete(subscriber))
     const { latestId } = this.room.changes
+    if (after !== null) this.readMissedVersions(subscriber, after)
     if (after === null) {
       this.reset(subscriber, 'start')
       this.catchUp(subscriber)
@@ -104,6 +117,18 @@ export class RoomFeed {
       subscriber.at = after
       this.catchUp(subscriber)
     }
+  }
+
+  /** Starts reading the versions a resumed subscriber may have missed (a failure is logged: none). */
+  private readMissedVersions(subscriber: Subscriber, after: number): void {
+    if (!this.versions) return
+    subscriber.missed = this.versions.versionsSince(after, MAX_MISSED_VERSIONS).catch((err) => {
+      this.log.warn(
+        { err, room: this.room.name },
+        'change feed: the versions a resume missed could not be read',
+      )
+      return []
+    })
   }
 
   /** Stops listening to the room (every subscriber has gone). */
@@ -138,15 +163,43 @@ export class RoomFeed {
 
   private readonly onPresence = (event: string): void => this.toLive('presence', event)
 
-  private readonly onVersion = (version: VersionInfo): void => this.toLive('version', versionEvent(version))
+  private readonly onVersion = (version: VersionInfo): void => {
+    let event: string | undefined
+    let streams = 0
+    for (const subscriber of this.subscribers) {
+      if (subscriber.held) {
+        subscriber.versions ??= []
+        subscriber.versions.push(version)
+        continue
+      }
+      event ??= versionEvent(version)
+      if (subscriber.stream.write(event)) streams++
+    }
+    if (streams > 0 && event) this.metrics?.feedEvents('version', streams, streams * Buffer.byteLength(event))
+  }
 
   /** Writes `event` to every subscriber that is live (caught up). */
-  private toLive(kind: 'presence' | 'version', event: string): void {
+  private toLive(kind: 'presence', event: string): void {
     let streams = 0
     for (const subscriber of this.subscribers) {
       if (!subscriber.held && subscriber.stream.write(event)) streams++
     }
     if (streams > 0) this.metrics?.feedEvents(kind, streams, streams * Buffer.byteLength(event))
+  }
+
+  /** Writes the versions held for a subscriber going live, oldest first, each once. */
+  private writeHeldVersions(subscriber: Subscriber): void {
+    const versions = subscriber.versions
+    subscriber.versions = null
+    if (!versions) return
+    versions.sort((a, b) => a.id - b.id)
+    let last = 0
+    for (const version of versions) {
+      if (version.id === last) continue
+      last = version.id
+      const event = versionEvent(version)
+      if (subscriber.stream.write(event)) this.metrics?.feedEvents('version', 1, Buffer.byteLength(event))
+    }
   }
 
   /** Writes a `reset` with the room's text as of its latest change; the subscriber stands there. */
@@ -213,7 +266,14 @@ export class RoomFeed {
         continue
       }
       held.splice(0, next)
-      if (held.length === 0 && subscriber.at >= changes.latestId) break
+      if (held.length === 0 && subscriber.at >= changes.latestId) {
+        if (!subscriber.missed) break
+        // The versions a resume missed: read while catching up; changes heard meanwhile are held.
+        const missed = await subscriber.missed
+        subscriber.missed = null
+        if (missed.length > 0) subscriber.versions = [...(subscriber.versions ?? []), ...missed]
+        continue
+      }
       const before = subscriber.at
       for (const change of changes.since(before) ?? []) {
         if (change.id !== subscriber.at + 1) break
@@ -225,6 +285,7 @@ export class RoomFeed {
     }
     if (stream.closed) return
     subscriber.held = null
+    this.writeHeldVersions(subscriber)
     const snapshot = this.presence.snapshot()
     if (stream.write(snapshot)) this.metrics?.feedEvents('presence', 1, Buffer.byteLength(snapshot))
   }

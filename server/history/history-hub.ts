@@ -6,8 +6,10 @@
  */
 import type { Logger } from 'pino'
 import type { ServerConfig } from '../config/config.ts'
+import { BusKind, BusMessageError, decodeVersionEntry, encodeVersionEntry } from '../fanout/bus-message.ts'
+import type { RoomPublisher } from '../fanout/room-bus.ts'
 import type { RoomChangeLog } from '../rooms/change-log.ts'
-import type { VersionStore } from '../store/history-store.ts'
+import type { VersionInfo, VersionStore } from '../store/history-store.ts'
 import type { RetentionPolicy } from './retention.ts'
 import { realTimers, type Timers, Versioner } from './versioner.ts'
 
@@ -48,6 +50,7 @@ export class HistoryHub {
   private readonly now: () => number
   private readonly timers: Timers
   private readonly policy: RetentionPolicy
+  private bus: RoomPublisher | null = null
 
   constructor(private readonly options: HistoryHubOptions) {
     this.now = options.now ?? Date.now
@@ -57,6 +60,29 @@ export class HistoryHub {
       hourlyDays: options.config.historyHourlyDays,
     }
     this.thinTimer = this.timers.setTimeout(() => this.thinLoaded(), options.config.historyThinIntervalMs)
+  }
+
+  /**
+   * Connects the hub to the bus shared with other instances: each version made here is published,
+   * and each one another instance made (`heard`) reaches the room's `version` listeners here.
+   */
+  useBus(bus: RoomPublisher): void {
+    this.bus = bus
+  }
+
+  /** A version entry another instance published for `room` (ignored unless the room is loaded here). */
+  heard(room: string, payload: Uint8Array): void {
+    const entry = this.versioners.get(room)
+    if (!entry) return
+    let version: VersionInfo
+    try {
+      version = decodeVersionEntry(payload)
+    } catch (err) {
+      if (!(err instanceof BusMessageError)) throw err
+      this.options.log.warn({ err, room }, 'refused a version entry from another instance')
+      return
+    }
+    entry.versioner.heard(version)
   }
 
   /** Starts `room`'s versioner (a room loaded) and thins its history. */
@@ -74,6 +100,7 @@ export class HistoryHub {
       now: this.now,
       timers: this.timers,
       log,
+      announce: (version) => this.bus?.publish(room.name, BusKind.version, encodeVersionEntry(version)),
     })
     this.versioners.set(room.name, { room, versioner })
     this.thin(room.name, versioner)

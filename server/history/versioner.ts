@@ -61,9 +61,11 @@ export interface VersionerOptions {
   now?: () => number
   timers?: Timers
   log: Logger
+  /** Hears each version this versioner makes (not those `heard` from elsewhere): the bus. */
+  announce?: (version: VersionInfo) => void
 }
 
-/** Hears each version this versioner makes. */
+/** Hears each version this versioner makes or hears of. */
 export type VersionListener = (version: VersionInfo) => void
 
 /** Changes heard since the latest version: one per change, or several composed into one. */
@@ -180,10 +182,22 @@ export class Versioner {
     await this.queue
   }
 
-  /** Hears each version made here from now on. Returns the unsubscribe. */
+  /** Hears each version made from now on, here or on another instance. Returns the unsubscribe. */
   onVersion(listener: VersionListener): () => void {
     this.listeners.add(listener)
     return () => this.listeners.delete(listener)
+  }
+
+  /** The room's versions standing at change `changeId` or later, oldest first, the latest `limit`. */
+  async versionsSince(changeId: number, limit: number): Promise<VersionInfo[]> {
+    const listed = await this.options.store.listVersions(this.options.room)
+    const since = listed.filter((version) => version.changeId >= changeId)
+    return since.slice(Math.max(0, since.length - limit))
+  }
+
+  /** Another instance made `version` of this room: its listeners hear it. */
+  heard(version: VersionInfo): void {
+    this.tell(version)
   }
 
   /** Stops listening; makes a last automatic version when changes came since the latest. */
@@ -331,6 +345,15 @@ export class Versioner {
     if (text !== null) this.cache(info.id, text)
     if (this.options.changes.latestId > info.changeId && !this.closed) this.schedule()
     else this.clearTimers()
+    this.tell(info)
+    try {
+      this.options.announce?.(info)
+    } catch (err) {
+      this.options.log.error({ err, room: this.options.room }, 'announcing a version failed')
+    }
+  }
+
+  private tell(info: VersionInfo): void {
     for (const listener of this.listeners) {
       try {
         listener(info)

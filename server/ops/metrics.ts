@@ -32,12 +32,17 @@ const DIRECTIONS = ['in', 'out'] as const
 const IN = 0
 const OUT = 1
 
-/** The `kind` label of the fan-out counters, indexed by BusKind (a `change` counts as an update). */
-const BUS_KINDS = ['update', 'awareness', 'resync'] as const
+/** The `kind` label of the fan-out counters, by slot (busKindSlot). */
+const BUS_KINDS = ['update', 'awareness', 'resync', 'version'] as const
 
-/** The slot of a bus entry kind in the fan-out counters (a committed update, with or without its id, is an update). */
+/**
+ * The slot of a bus entry kind in the fan-out counters: a committed update, with or without its id,
+ * is an update; a version has the slot after resync (policy entries are not counted).
+ */
 function busKindSlot(kind: BusKind): number {
-  return kind === BusKind.change ? BusKind.update : kind
+  if (kind === BusKind.change) return BusKind.update
+  if (kind === BusKind.version) return 3
+  return kind
 }
 
 /** Close codes counted under their own label value; any other code a peer sends counts as `other`. */
