@@ -143,6 +143,17 @@ describe.skipIf(skipReason !== null)('browser history and authorship', () => {
       })
       await owner.waitForText('added later')
 
+      // A version a program names over the API shows in the open panel by itself (the change feed's
+      // `version` event; the panel no longer polls).
+      const { token: botToken } = await link(room, 'edit', 'Bot')
+      const named = await fetch(`${origin}/api/rooms/${room}/versions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${botToken}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ name: 'Named by a bot' }),
+      })
+      expect(named.status).toBe(201)
+      await versionEntry(page, 'Named by a bot').waitFor({ timeout: 10_000 })
+
       await choose(page, 'Draft one')
       await page.locator('[data-history-preview][data-diff="different"]').waitFor()
       expect(await previewText(page)).toBe('# Plan\n\nthe first draft')

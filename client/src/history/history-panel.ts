@@ -5,8 +5,9 @@
  * version" and deleting a named version. A view link browses the same and sees why it cannot restore.
  *
  * Loaded on first open (main.ts imports it lazily), so the editor's shell does not carry it. While
- * open it refetches the list every `pollMs` and after each action, and the chosen version's diff a
- * moment after the text changes, so it follows both new versions and live edits.
+ * open it refetches the list whenever a version is made (`followVersions`: the room's change feed,
+ * version-feed.ts; without it, every `pollMs`) and after each action, and the chosen version's diff
+ * a moment after the text changes, so it follows both new versions and live edits.
  */
 import type { RoomApi } from '../room-api.ts'
 import {
@@ -19,6 +20,7 @@ import {
   versionDiff,
   versionText,
 } from './history-api.ts'
+import { followVersions } from './version-feed.ts'
 import { VersionPreview } from './version-preview.ts'
 import './history.css'
 
@@ -32,7 +34,13 @@ export interface HistoryPanelOptions {
   canEdit: () => boolean
   /** Calls the listener after the document's text changed; returns the unsubscribe. */
   onTextChange: (listener: () => void) => () => void
-  /** The list's refresh interval while open. */
+  /**
+   * Calls the listener whenever the room gets a version (and whenever it may have missed one);
+   * returns the stop. By default the room's change feed (version-feed.ts); null: the list is
+   * refetched every `pollMs` instead.
+   */
+  followVersions?: ((onVersion: () => void) => () => void) | null
+  /** The list's refresh interval while open, with `followVersions` null. */
   pollMs?: number
   /** How long after a text change the chosen version's diff is fetched again. */
   diffDelayMs?: number
@@ -151,6 +159,7 @@ export function mountHistoryPanel(options: HistoryPanelOptions): HistoryPanel {
   let pollTimer: ReturnType<typeof setInterval> | undefined
   let diffTimer: ReturnType<typeof setTimeout> | undefined
   let stopTextChanges: (() => void) | null = null
+  let stopVersions: (() => void) | null = null
   /** Answers to older requests for the preview are dropped: only the latest one shows. */
   let previewRequest = 0
   /** Likewise for the list: a refresh started before an action must not overwrite the one after it. */
@@ -404,7 +413,12 @@ export function mountHistoryPanel(options: HistoryPanelOptions): HistoryPanel {
     renderActions()
     refreshList().then(() => (chosen !== null ? showVersion(chosen) : undefined))
     panel.querySelector<HTMLElement>('[data-history-close]')!.focus()
-    pollTimer = setInterval(() => refreshList(), pollMs)
+    const follow =
+      options.followVersions === undefined
+        ? (onVersion: () => void) => followVersions({ api, onVersion })
+        : options.followVersions
+    if (follow) stopVersions = follow(() => refreshList())
+    else pollTimer = setInterval(() => refreshList(), pollMs)
     stopTextChanges = options.onTextChange(() => {
       clearTimeout(diffTimer)
       diffTimer = setTimeout(() => chosen !== null && !busy && showVersion(chosen), diffDelayMs)
@@ -422,6 +436,8 @@ export function mountHistoryPanel(options: HistoryPanelOptions): HistoryPanel {
     delete preview.dataset.diff
     document.removeEventListener('keydown', onKey)
     clearInterval(pollTimer)
+    stopVersions?.()
+    stopVersions = null
     clearTimeout(diffTimer)
     stopTextChanges?.()
     stopTextChanges = null

@@ -47,6 +47,8 @@ export interface LiveFeedOptions {
   win?: NetworkWindow
   /** The pause before the `attempt`th reopening of a stream the browser gave up on. */
   retryDelayMs?: (attempt: number) => number
+  /** The event types `onEvent` hears (FEED_EVENT_TYPES by default). */
+  eventTypes?: readonly string[]
 }
 
 /**
@@ -128,7 +130,7 @@ export function openLiveFeed(options: LiveFeedOptions): { stop: () => void; stat
         retryLater()
       }
     }
-    for (const type of FEED_EVENT_TYPES) current.addEventListener(type, onMessage)
+    for (const type of options.eventTypes ?? FEED_EVENT_TYPES) current.addEventListener(type, onMessage)
     update()
   }
 
