@@ -2,6 +2,9 @@
  * A token bucket: `ratePerSecond` tokens refill continuously up to `burst`; each event takes one
  * (or its cost, e.g. its bytes). Used to bound how often, and how much, one connection may send.
  */
+/** The default clock, one function for every bucket (a bound `performance.now` each would cost ~80 bytes). */
+const monotonicNow = (): number => performance.now()
+
 export class TokenBucket {
   private tokens: number
   private updatedAt: number
@@ -9,7 +12,7 @@ export class TokenBucket {
   constructor(
     private readonly ratePerSecond: number,
     private readonly burst: number,
-    private readonly now: () => number = performance.now.bind(performance),
+    private readonly now: () => number = monotonicNow,
   ) {
     this.tokens = burst
     this.updatedAt = now()

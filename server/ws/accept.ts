@@ -9,7 +9,7 @@ import type { Logger } from 'pino'
 import { CloseCode, TANDEM_EXTENSIONS_PARAM } from '../../shared/protocol/index.ts'
 import type { RelayMetrics } from '../ops/metrics.ts'
 import type { RoomRegistry } from '../rooms/room-registry.ts'
-import { Connection, type ConnectionLimits } from './connection.ts'
+import { Connection, type ConnectionContext, type ConnectionLimits } from './connection.ts'
 import type { GrantToken, UpgradeContext } from './upgrade.ts'
 
 /** Live access as accepting needs it (LiveAccess: token expiry, revocations, mode changes). */
@@ -36,6 +36,18 @@ export interface AcceptContext {
 /** Returns the `accept` step of the upgrade path (see the module comment). */
 export function createAccept(context: AcceptContext): UpgradeContext['accept'] {
   const { rooms, connections, live, log } = context
+  // One for every connection (a closure per connection would cost each idle one its share).
+  const shared: ConnectionContext = {
+    log,
+    limits: context.limits,
+    noteWork: context.noteWork,
+    metrics: context.metrics,
+    onClose: (closed, loadedRoom) => {
+      live?.remove(closed)
+      connections.delete(closed)
+      if (loadedRoom) rooms.release(loadedRoom)
+    },
+  }
   return (ws, socket, room, grant, url) => {
     const connection = new Connection({
       ws,
@@ -44,15 +56,7 @@ export function createAccept(context: AcceptContext): UpgradeContext['accept'] {
       wantsSaved: url.searchParams.get(TANDEM_EXTENSIONS_PARAM) === '1',
       access: grant.access,
       token: grant.token ?? null,
-      log,
-      limits: context.limits,
-      noteWork: context.noteWork,
-      metrics: context.metrics,
-      onClose: (closed, loadedRoom) => {
-        live?.remove(closed)
-        connections.delete(closed)
-        if (loadedRoom) rooms.release(loadedRoom)
-      },
+      context: shared,
     })
     connections.add(connection)
     if (grant.token) live?.add(connection, grant.token)

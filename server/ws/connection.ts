@@ -61,6 +61,21 @@ export type ConnectionLimits = FrameLimits &
     | 'syncDeadlineMs'
   >
 
+/**
+ * What every connection of a server shares (one object for all of them: a copy per connection
+ * would cost each idle one its own object and closures).
+ */
+export interface ConnectionContext {
+  log: Logger
+  limits: ConnectionLimits
+  /** Told about a message whose handling took long (for the stall monitor). */
+  noteWork?: (kind: string, ms: number, detail?: string) => void
+  /** Counts messages in and out and the close code (see metrics.ts). */
+  metrics?: RelayMetrics
+  /** Called once when the socket has closed, with the room it had joined (if any). */
+  onClose: (connection: Connection, room: Room | null) => void
+}
+
 export interface ConnectionOptions {
   ws: WebSocket
   /** The upgraded TCP socket under `ws` (corked to batch sends; see `corked`). */
@@ -71,14 +86,59 @@ export interface ConnectionOptions {
   access: Access
   /** The token it was admitted with (null: none): who it writes as (authorship/identity.ts). */
   token?: TokenHolder | null
-  log: Logger
-  limits: ConnectionLimits
-  /** Told about a message whose handling took long (for the stall monitor). */
-  noteWork?: (kind: string, ms: number, detail?: string) => void
-  /** Counts messages in and out and the close code (see metrics.ts). */
-  metrics?: RelayMetrics
-  /** Called once when the socket has closed, with the room it had joined (if any). */
-  onClose: (connection: Connection, room: Room | null) => void
+  /** Shared by the server's connections. */
+  context: ConnectionContext
+}
+
+/**
+ * Where a socket keeps its connection, so that the socket listeners below are one set of functions
+ * for every socket (called with the socket as `this`) instead of four closures per connection.
+ */
+const CONNECTION = Symbol('connection')
+type Carrier = WebSocket & { [CONNECTION]?: Connection }
+
+function connectionOf(ws: WebSocket): Connection {
+  return (ws as Carrier)[CONNECTION] as Connection
+}
+
+function onMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
+  connectionOf(this).receive(data, isBinary)
+}
+
+function onPong(this: WebSocket): void {
+  connectionOf(this).alive = true
+}
+
+function onError(this: WebSocket, err: Error): void {
+  connectionOf(this).socketError(err)
+}
+
+function onClose(this: WebSocket, code: number): void {
+  connectionOf(this).handleClose(code)
+}
+
+/** How often the connections holding rate-limit buckets forget the ones full again. */
+const BUCKET_SWEEP_MS = 1_000
+/** Connections holding a rate-limit bucket (see `Connection.forgetFullBuckets`). */
+const holdingBuckets = new Set<Connection>()
+/** Runs while `holdingBuckets` has any; it does not keep the process alive. */
+let bucketSweep: NodeJS.Timeout | null = null
+
+function sweepBuckets(): void {
+  for (const connection of holdingBuckets)
+    if (connection.forgetFullBuckets()) holdingBuckets.delete(connection)
+  if (holdingBuckets.size === 0 && bucketSweep) {
+    clearInterval(bucketSweep)
+    bucketSweep = null
+  }
+}
+
+function holdsBuckets(connection: Connection): void {
+  holdingBuckets.add(connection)
+  if (!bucketSweep) {
+    bucketSweep = setInterval(sweepBuckets, BUCKET_SWEEP_MS)
+    bucketSweep.unref()
+  }
 }
 
 export class Connection implements RoomMember {
@@ -100,38 +160,68 @@ export class Connection implements RoomMember {
   /** What this connection may do now; changed by `setAccess`. */
   access: Access
   private readonly socket: Duplex
-  private readonly log: Logger
-  private readonly awarenessRate: TokenBucket
+  private readonly context: ConnectionContext
+  /*
+   * The rate limits' buckets, each made when a message it limits arrives and forgotten once full
+   * again (`forgetFullBuckets`, swept every BUCKET_SWEEP_MS): a full bucket is a fresh one, so a
+   * quiet connection holds none and every limit holds as if it kept them all.
+   */
+  private awarenessRate: TokenBucket | null = null
   /** Sync step 1 asks for an encoding of the document: a stock client sends one per connection. */
-  private readonly syncRequestRate = new TokenBucket(1, 5)
-  private readonly documentRate: TokenBucket
-  private readonly textWalkRate = new TokenBucket(TEXT_WALK_PER_SECOND, TEXT_WALK_BURST)
+  private syncRequestRate: TokenBucket | null = null
+  private documentRate: TokenBucket | null = null
+  private textWalkRate: TokenBucket | null = null
   /** The walk budget ran out: updates that follow (until the socket closes) are refused unapplied. */
   private walkOverdrawn = false
-  private readonly documentByteRate: TokenBucket
-  private readonly limits: ConnectionLimits
+  private documentByteRate: TokenBucket | null = null
 
-  constructor(private readonly options: ConnectionOptions) {
-    const { ws, roomName, limits } = options
+  constructor(options: ConnectionOptions) {
+    const { ws, context } = options
     this.ws = ws
     this.socket = options.socket
-    this.roomName = roomName
+    this.roomName = options.roomName
     this.wantsSaved = options.wantsSaved
     this.token = options.token ?? null
     this.access = options.access
-    this.log = options.log
-    this.limits = limits
-    this.awarenessRate = new TokenBucket(limits.awarenessMessagesPerSecond, limits.awarenessBurst)
-    this.documentRate = new TokenBucket(limits.documentMessagesPerSecond, limits.documentMessageBurst)
-    this.documentByteRate = new TokenBucket(limits.documentBytesPerSecond, limits.documentByteBurst)
-    this.syncDeadline = setTimeout(() => this.missedSyncDeadline(), limits.syncDeadlineMs)
+    this.context = context
+    this.syncDeadline = setTimeout(Connection.missedSyncDeadline, context.limits.syncDeadlineMs, this)
     this.syncDeadline.unref()
-    ws.on('message', (data: Buffer, isBinary: boolean) => this.receive(data, isBinary))
-    ws.on('pong', () => {
-      this.alive = true
-    })
-    ws.on('error', (err) => this.socketError(err))
-    ws.on('close', (code: number) => this.handleClose(code))
+    ;(ws as Carrier)[CONNECTION] = this
+    ws.on('message', onMessage)
+    ws.on('pong', onPong)
+    ws.on('error', onError)
+    ws.on('close', onClose)
+  }
+
+  private get log(): Logger {
+    return this.context.log
+  }
+
+  private get limits(): ConnectionLimits {
+    return this.context.limits
+  }
+
+  /** Forgets the rate-limit buckets that are full again (see the fields); true when none is left. */
+  forgetFullBuckets(): boolean {
+    if (this.awarenessRate?.full) this.awarenessRate = null
+    if (this.syncRequestRate?.full) this.syncRequestRate = null
+    if (this.documentRate?.full) this.documentRate = null
+    if (this.textWalkRate?.full) this.textWalkRate = null
+    if (this.documentByteRate?.full) this.documentByteRate = null
+    return (
+      this.closed ||
+      (!this.awarenessRate &&
+        !this.syncRequestRate &&
+        !this.documentRate &&
+        !this.textWalkRate &&
+        !this.documentByteRate)
+    )
+  }
+
+  /** A fresh bucket, this connection swept until it has none left. */
+  private bucket(ratePerSecond: number, burst: number): TokenBucket {
+    holdsBuckets(this)
+    return new TokenBucket(ratePerSecond, burst)
   }
 
   /** Joins the loaded room and handles the frames buffered meanwhile. */
@@ -178,7 +268,7 @@ export class Connection implements RoomMember {
       this.socket.cork()
       if (corked.push(this) === 1) setImmediate(uncorkAll)
     }
-    this.options.metrics?.sent(message)
+    this.context.metrics?.sent(message)
     this.ws.send(message)
   }
 
@@ -239,23 +329,29 @@ export class Connection implements RoomMember {
     })
   }
 
-  private missedSyncDeadline(): void {
+  private static missedSyncDeadline(connection: Connection): void {
+    connection.missedSync()
+  }
+
+  private missedSync(): void {
     this.syncDeadline = null
     if (this.closed) return
     this.fail(new PeerError(CloseCode.syncTimeout, `no sync message within ${this.limits.syncDeadlineMs} ms`))
   }
 
-  private socketError(err: Error): void {
+  /** The socket's 'error' (`onError`). */
+  socketError(err: Error): void {
     // ws has already closed the socket (as the quota refuses: see socket-server.ts); log and count it.
     if (isFrameTooBig(err)) {
       this.logRefusal(frameTooBigRefusal(this.limits))
-      this.options.metrics?.updateRefused('quota')
+      this.context.metrics?.updateRefused('quota')
       return
     }
     this.log.warn({ conn: this.id, room: this.roomName, err }, 'socket error')
   }
 
-  private receive(data: Buffer, isBinary: boolean): void {
+  /** A frame from the socket (`onMessage`). */
+  receive(data: Buffer, isBinary: boolean): void {
     if (this.closed) return
     if (!isBinary) {
       this.fail(new PeerError(CloseCode.textFrame, 'text frames are not part of the protocol'))
@@ -285,17 +381,12 @@ export class Connection implements RoomMember {
     const room = this.room!
     const started = performance.now()
     let message: IncomingMessage | null = null
-    this.options.metrics?.received(frame)
+    this.context.metrics?.received(frame)
     try {
       message = decodeIncoming(frame)
       if (message.kind === 'awareness' || message.kind === 'queryAwareness') this.limitAwareness(frame)
       else if (message.kind === 'syncStep2' || message.kind === 'syncUpdate') this.limitDocument(frame)
-      else if (message.kind === 'syncStep1' && !this.syncRequestRate.take()) {
-        throw new PeerError(
-          CloseCode.rateLimited,
-          'more than 5 sync requests in a burst (1 per second sustained)',
-        )
-      }
+      else if (message.kind === 'syncStep1') this.limitSyncRequest()
       if (!this.authorize(message)) return
       switch (message.kind) {
         case 'syncStep1':
@@ -323,7 +414,7 @@ export class Connection implements RoomMember {
     }
     const ms = performance.now() - started
     if (ms >= 5)
-      this.options.noteWork?.(message?.kind ?? 'message', ms, `${frame.byteLength} bytes, ${this.roomName}`)
+      this.context.noteWork?.(message?.kind ?? 'message', ms, `${frame.byteLength} bytes, ${this.roomName}`)
   }
 
   /**
@@ -342,7 +433,9 @@ export class Connection implements RoomMember {
     const walked = itemsWalked()
     this.pauseUntil(room.applyUpdate(this, update, frame))
     const items = itemsWalked() - walked
-    if (items > 0 && !this.textWalkRate.take(Math.min(items, TEXT_WALK_BURST))) {
+    if (items <= 0) return
+    this.textWalkRate ??= this.bucket(TEXT_WALK_PER_SECOND, TEXT_WALK_BURST)
+    if (!this.textWalkRate.take(Math.min(items, TEXT_WALK_BURST))) {
       this.walkOverdrawn = true
       throw overdrawn()
     }
@@ -376,6 +469,7 @@ export class Connection implements RoomMember {
         `awareness message of ${frame.byteLength} bytes (limit ${this.limits.maxAwarenessMessageBytes})`,
       )
     }
+    this.awarenessRate ??= this.bucket(this.limits.awarenessMessagesPerSecond, this.limits.awarenessBurst)
     if (!this.awarenessRate.take()) {
       throw new PeerError(
         CloseCode.rateLimited,
@@ -384,13 +478,25 @@ export class Connection implements RoomMember {
     }
   }
 
+  private limitSyncRequest(): void {
+    this.syncRequestRate ??= this.bucket(1, 5)
+    if (!this.syncRequestRate.take()) {
+      throw new PeerError(
+        CloseCode.rateLimited,
+        'more than 5 sync requests in a burst (1 per second sustained)',
+      )
+    }
+  }
+
   private limitDocument(frame: Uint8Array): void {
+    this.documentRate ??= this.bucket(this.limits.documentMessagesPerSecond, this.limits.documentMessageBurst)
     if (!this.documentRate.take()) {
       throw new PeerError(
         CloseCode.rateLimited,
         `more than ${this.limits.documentMessagesPerSecond} document messages per second`,
       )
     }
+    this.documentByteRate ??= this.bucket(this.limits.documentBytesPerSecond, this.limits.documentByteBurst)
     if (!this.documentByteRate.take(frame.byteLength)) {
       throw new PeerError(
         CloseCode.rateLimited,
@@ -427,20 +533,22 @@ export class Connection implements RoomMember {
     )
   }
 
-  private handleClose(code: number): void {
+  /** The socket closed (`onClose`). */
+  handleClose(code: number): void {
     if (this.closed) return
     this.closed = true
     this.buffered = null
+    holdingBuckets.delete(this)
     if (this.syncDeadline) clearTimeout(this.syncDeadline)
     this.syncDeadline = null
     this.log.debug({ conn: this.id, room: this.roomName, code }, 'connection closed')
-    this.options.metrics?.connectionClosed(code)
+    this.context.metrics?.connectionClosed(code)
     try {
       this.room?.leave(this)
     } catch (err) {
       this.log.error({ conn: this.id, room: this.roomName, err }, 'leaving the room failed')
     }
-    this.options.onClose(this, this.room)
+    this.context.onClose(this, this.room)
   }
 }
 

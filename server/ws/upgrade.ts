@@ -91,9 +91,12 @@ export interface UpgradeContext {
 /** Returns the `upgrade` listener for node:http. */
 export function createUpgradeHandler(context: UpgradeContext) {
   const { log } = context
+  // A socket error before the handshake completes must not become an unhandled 'error' event. One
+  // listener for every socket: a closure here would hold each connection's upgrade request (with
+  // its headers) for as long as the socket lives.
+  const onSocketError = (err: Error): void => log.debug({ err }, 'upgrade socket error')
   return (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
-    // A socket error before the handshake completes must not become an unhandled 'error' event.
-    socket.on('error', (err) => log.debug({ err }, 'upgrade socket error'))
+    socket.on('error', onSocketError)
     upgrade(context, req, socket, head).catch((err) => {
       log.error({ err, url: req.url }, 'upgrade failed')
       refuseUpgrade(socket, 500, 'internal error')
