@@ -7,7 +7,14 @@
 import * as prng from 'lib0/prng'
 import { describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
-import { type Differ, RestoreRangeError, restoreVersion } from '../server/history/restore.ts'
+import {
+  type Differ,
+  MAX_ATTEMPTS,
+  RestoreBusyError,
+  RestoreConflictError,
+  RestoreRangeError,
+  restoreVersion,
+} from '../server/history/restore.ts'
 import { diffTexts, mapRange } from '../server/history/text-diff.ts'
 import type { EditableRoom } from '../server/http/text-edit.ts'
 import type { RoomChangeLog, SequencedChange, TextDelta } from '../server/rooms/change-log.ts'
@@ -67,6 +74,8 @@ class DrivenRoom implements EditableRoom {
       since: (after: number) =>
         after < room.forgetBefore ? null : room.committed.filter((change) => change.id > after),
       pending: () => room.pending,
+      unitsAt: (indexes: readonly number[]) =>
+        indexes.map((at) => (at < room.yText.length ? room.yText.toString().charCodeAt(at) : Number.NaN)),
     }) as unknown as RoomChangeLog)(this)
 
   editText(edit: (text: Y.Text) => void): Promise<number> {
@@ -151,6 +160,37 @@ describe('restoreVersion', () => {
     await restoreVersion(room, recorder, VERSION, 'xyz', null, null, { differ })
     expect(diffs).toBe(2)
     expect(room.yText.toString()).toBe('xyz')
+  })
+
+  it('gives up with RestoreBusyError when memory keeps forgetting, after MAX_ATTEMPTS diffs', async () => {
+    const room = new DrivenRoom('abc')
+    let diffs = 0
+    const differ: Differ = async (from, to, cleanup) => {
+      diffs++
+      room.commit([{ retain: room.yText.length }, { insert: String(diffs) }])
+      room.forgetBefore = room.committed.length
+      return diffTexts(from, to, { cleanup })
+    }
+    await expect(restoreVersion(room, recorder, VERSION, 'xyz', null, null, { differ })).rejects.toThrow(
+      RestoreBusyError,
+    )
+    expect(diffs).toBe(MAX_ATTEMPTS)
+    expect(room.yText.toString()).toBe('abc123')
+  })
+
+  it('refuses, writing nothing, an edit that carried over a concurrent one would split a surrogate pair', async () => {
+    // A lone low surrogate; the version has "Z" before it. Meanwhile a writer puts a lone high
+    // surrogate in front of it (a pair now), where the restore's "Z" would land between the two.
+    const room = new DrivenRoom('a\udE00b')
+    const differ: Differ = async (from, to, cleanup) => {
+      const diff = diffTexts(from, to, { cleanup })
+      room.applyPending([{ retain: 1 }, { insert: '\ud83d' }])
+      return diff
+    }
+    await expect(
+      restoreVersion(room, recorder, VERSION, 'aZ\udE00b', null, null, { differ }),
+    ).rejects.toThrow(RestoreConflictError)
+    expect(room.yText.toString()).toBe('a😀b')
   })
 
   it('refuses a range that is not one of the version’s text', async () => {

@@ -11,12 +11,16 @@
  * those applied but not yet committed) and applied as ONE text edit through `room.editText`, inside
  * its synchronous step, so nothing changes the document in between (as http/text-edit.ts does).
  * A concurrent change survives as any concurrent edit does. It resolves once the change is durable;
- * then the versioner records a `restore` version of it.
+ * then the versioner records a `restore` version of it. When memory no longer holds the changes
+ * since the diff's text (the room's change sequence started again), the diff is made again, at most
+ * MAX_ATTEMPTS times (RestoreBusyError then); an edit that, carried over, would split a surrogate
+ * pair (a concurrent writer split one) is refused whole (RestoreConflictError), nothing written.
  */
 import type * as Y from 'yjs'
 import {
   deltaToOp,
   normalize,
+  opFitProblem,
   opToDelta,
   splitsSurrogatePair,
   type TextOp,
@@ -54,6 +58,19 @@ export class RestoreRangeError extends Error {
   override readonly name = 'RestoreRangeError'
 }
 
+/** The room's change sequence kept starting again under the restore: try again later. */
+export class RestoreBusyError extends Error {
+  override readonly name = 'RestoreBusyError'
+}
+
+/** The restore's edit, carried over concurrent changes, no longer fits today's text (nothing written). */
+export class RestoreConflictError extends Error {
+  override readonly name = 'RestoreConflictError'
+}
+
+/** Diffs made for one restore, at most (each after memory lost the changes since the last). */
+export const MAX_ATTEMPTS = 3
+
 /** What a restore made: its change (the latest id when nothing changed) and its version. */
 export interface RestoreResult {
   readonly changeId: number
@@ -82,26 +99,34 @@ export async function restoreVersion(
 ): Promise<RestoreResult> {
   if (range) checkRange(text, range)
   const meter = options.meter ?? ((apply) => apply())
-  for (;;) {
+  for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
     const at = room.changes.latestId
     const op = await restoreOp(room.changes.text(), text, range, options.differ)
     const inserted = op.reduce<number>((n, c) => n + (typeof c === 'string' ? c.length : 0), 0)
     let stale = false
+    let conflict: string | null = null
     const changeId = await meter(() =>
       room.editText(
         (yText: Y.Text) => {
           const carried = carryOver(room, op, at)
           if (carried === null) stale = true
-          else if (carried.length > 0) yText.applyDelta(opToDelta(carried))
+          else if (carried.length > 0) {
+            conflict = opFitProblem(carried, yText.length, (indexes) => room.changes.unitsAt(indexes))
+            if (conflict === null) yText.applyDelta(opToDelta(carried))
+          }
         },
         author,
         inserted,
       ),
     )
+    if (conflict !== null) throw new RestoreConflictError(`${conflict}; restore again`)
     // Memory no longer held the changes since the diff's text (a restart of the sequence): again.
     if (stale) continue
     return { changeId, version: await versions.recordRestore(version, displayName(author)) }
   }
+  throw new RestoreBusyError(
+    `the room's changes kept moving under the restore (${MAX_ATTEMPTS} tries); try again`,
+  )
 }
 
 /** The op turning `current` into what the restore makes of it. */

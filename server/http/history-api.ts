@@ -22,7 +22,14 @@ import type { Logger } from 'pino'
 import { roomNameProblem } from '../../shared/protocol/index.ts'
 import { displayName } from '../authorship/identity.ts'
 import type { ServerConfig } from '../config/config.ts'
-import { type Differ, type RestoreRange, RestoreRangeError, restoreVersion } from '../history/restore.ts'
+import {
+  type Differ,
+  RestoreBusyError,
+  RestoreConflictError,
+  type RestoreRange,
+  RestoreRangeError,
+  restoreVersion,
+} from '../history/restore.ts'
 import type { DiffCleanup, TextDiff } from '../history/text-diff.ts'
 import { DiffBusyError, textDiffer } from '../history/text-differ.ts'
 import { READ_UNITS_PER_ITEM } from '../limits/text-walk.ts'
@@ -209,6 +216,8 @@ class HistoryApi<R extends HistoryRoom> {
         sendJson(res, 200, result)
       } catch (err) {
         if (err instanceof RestoreRangeError) throw new ApiError(400, 'bad_range', err.message)
+        if (err instanceof RestoreConflictError) throw new ApiError(409, 'restore_conflict', err.message)
+        if (err instanceof RestoreBusyError) throw new ApiError(503, 'unavailable', err.message, 1)
         throw err
       }
     })

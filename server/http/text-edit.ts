@@ -21,11 +21,10 @@ import type * as Y from 'yjs'
 import {
   type Delta,
   lengthChange,
-  opBoundaries,
+  opFitProblem,
   opToDelta,
   type RebasedEdit,
   rebaseEdit,
-  splitsSurrogatePair,
   type TextEdit,
   type TextOp,
 } from '../../shared/ot/index.ts'
@@ -229,19 +228,8 @@ function place(
   return problem ? refuse(problem) : { kind: 'placed', rebased }
 }
 
-/** Why `op` cannot apply to `text` (past its end, or splitting a surrogate pair), or null. */
+/** Why `op` cannot apply to `text` (see shared/ot `opFitProblem`): its units read near where people edit. */
 function fitProblem(op: TextOp, text: Y.Text, changes: Pick<RoomChangeLog, 'unitsAt'>): string | null {
-  const boundaries = opBoundaries(op)
-  if (boundaries.length === 0) return null
-  if (boundaries[boundaries.length - 1] > text.length) return 'the edit runs past the end of the text'
-  // The units on both sides of each boundary, as the room counts units (an embed is one), read
-  // near where people edit instead of copying the text (a writer pays for the items walked).
-  const around = [...new Set(boundaries.flatMap((at) => [at - 1, at]))].filter((at) => at >= 0)
-  const units = changes.unitsAt(around)
-  const byIndex = new Map(around.map((at, i) => [at, units[i]]))
-  const current = { charCodeAt: (at: number) => byIndex.get(at) ?? Number.NaN }
-  const split = boundaries.find((at) => splitsSurrogatePair(current, at))
-  return split === undefined
-    ? null
-    : `the edit would split a surrogate pair (at ${split} in the current text)`
+  // The room counts units as its text does (an embed is one); a writer pays for the items walked.
+  return opFitProblem(op, text.length, (indexes) => changes.unitsAt(indexes))
 }

@@ -35,6 +35,7 @@ export {
   isLowSurrogate,
   lengthChange,
   opBoundaries,
+  opFitProblem,
   opToDelta,
   type RebasedEdit,
   rebaseEdit,

@@ -121,6 +121,29 @@ export function opBoundaries(op: TextOp): number[] {
   return out
 }
 
+/**
+ * Why `op` cannot apply to a text of `length` units (past its end, or splitting a surrogate pair),
+ * or null. `unitsAt` reads the text's code units at the indexes given (NaN past the end): only the
+ * units on both sides of each boundary are asked, so a caller can read them without copying the text.
+ */
+export function opFitProblem(
+  op: TextOp,
+  length: number,
+  unitsAt: (indexes: readonly number[]) => number[],
+): string | null {
+  const boundaries = opBoundaries(op)
+  if (boundaries.length === 0) return null
+  if (boundaries[boundaries.length - 1] > length) return 'the edit runs past the end of the text'
+  const around = [...new Set(boundaries.flatMap((at) => [at - 1, at]))].filter((at) => at >= 0)
+  const units = unitsAt(around)
+  const byIndex = new Map(around.map((at, i) => [at, units[i]]))
+  const current = { charCodeAt: (at: number) => byIndex.get(at) ?? Number.NaN }
+  const split = boundaries.find((at) => splitsSurrogatePair(current, at))
+  return split === undefined
+    ? null
+    : `the edit would split a surrogate pair (at ${split} in the current text)`
+}
+
 /** True when `at` falls between the two units of a surrogate pair in `text`. */
 export function splitsSurrogatePair(text: { charCodeAt(i: number): number }, at: number): boolean {
   return isHighSurrogate(text.charCodeAt(at - 1)) && isLowSurrogate(text.charCodeAt(at))
