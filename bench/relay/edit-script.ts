@@ -13,13 +13,28 @@
  * Deletes are clamped to the characters after the position. The cursor is kept by the generator as
  * a Yjs relative position, so other clients' edits move it as they would move an editor's cursor.
  * The inserted text is the trace's text; the generator puts its send-time marker in front of it.
+ *
+ * Beside the trace, uniform-random positions (`positions: 'uniform'`, ./generator.ts): each edit
+ * either inserts about UNIFORM_INSERT_CHARS letters at a position drawn uniformly from the whole
+ * shared text, or (UNIFORM_DELETE_SHARE of them) deletes up to that many characters from one; every
+ * choice comes from a PRNG seeded with the client's index, so a run's edits replay exactly.
  */
+import * as prng from 'lib0/prng'
 
 /** The shared text every Tandem client edits: `TEXT_NAME` in client/src/editor.ts. */
 export const SHARED_TEXT = 'codemirror'
 
 /** The trace the benchmark replays: a blog post written in a text editor (prose, like Tandem's markdown). */
 export const TRACE_NAME = 'seph-blog1'
+
+/** Where the clients edit: replaying the trace's positions, or uniformly random ones. */
+export type Positions = 'trace' | 'uniform'
+
+/** Characters a uniform-random insert holds, on average (18 to 30, before the generator's marker). */
+export const UNIFORM_INSERT_CHARS = 24
+
+/** Share of uniform-random edits that delete (1 to UNIFORM_INSERT_CHARS characters) instead of inserting. */
+export const UNIFORM_DELETE_SHARE = 0.2
 
 /** Farthest cursor move, in characters, that is replayed as a move rather than a jump. */
 export const NEAR_MOVE = 32
@@ -104,4 +119,19 @@ function proportional(position: number, traceLength: number, textLength: number)
 /** A client's starting patch: spread evenly over the trace by a multiplicative hash of its index. */
 export function startingPatch(script: EditScript, clientIndex: number): number {
   return Math.floor((((clientIndex * 2654435761) % 4294967296) / 4294967296) * script.positions.length)
+}
+
+/**
+ * A uniform-random edit of a shared text of `textLength` characters: a delete (UNIFORM_DELETE_SHARE
+ * of the time, never of an empty text) or an insert of 18 to 30 letters, at a uniformly random place.
+ */
+export function uniformEdit(random: prng.PRNG, textLength: number): PlacedEdit {
+  if (textLength > 0 && prng.real53(random) < UNIFORM_DELETE_SHARE) {
+    const index = prng.uint32(random, 0, textLength - 1)
+    const deleteCount = Math.min(textLength - index, prng.uint32(random, 1, UNIFORM_INSERT_CHARS))
+    return { index, deleteCount, insert: '' }
+  }
+  const spread = UNIFORM_INSERT_CHARS >> 2
+  const insert = prng.word(random, UNIFORM_INSERT_CHARS - spread, UNIFORM_INSERT_CHARS + spread)
+  return { index: prng.uint32(random, 0, textLength), deleteCount: 0, insert }
 }

@@ -5,7 +5,8 @@
  * so its positions refer to the real shared text, as an editor's do. It applies them in one
  * transaction just before its own next edit rather than one by one as they arrive: the positions
  * are the same, the server's work is the same, and the generator, which plays every client of a
- * room, does a fraction of the work. Inserted text starts with a send-time marker, which receivers
+ * room, does a fraction of the work. With `positions: 'uniform'` the clients edit at uniformly
+ * random places instead of replaying the trace (./edit-script.ts uniformEdit). Inserted text starts with a send-time marker, which receivers
  * look for in the relayed bytes on arrival; pure deletes carry no marker and are not timed. Cursors
  * (awareness) move on their own clock; awareness received is not applied (no server's work depends
  * on it). Commands arrive over IPC:
@@ -26,10 +27,19 @@
  * y-websocket servers do, must not count as delivering it).
  */
 import { performance } from 'node:perf_hooks'
+import * as prng from 'lib0/prng'
 import WebSocket from 'ws'
 import * as awarenessProtocol from 'y-protocols/awareness'
 import * as Y from 'yjs'
-import { type EditScript, placeEdit, SHARED_TEXT, startingPatch } from './edit-script.ts'
+import {
+  type EditScript,
+  type PlacedEdit,
+  type Positions,
+  placeEdit,
+  SHARED_TEXT,
+  startingPatch,
+  uniformEdit,
+} from './edit-script.ts'
 import { loopDelayMs, loopHistogram } from './loop-delay.ts'
 import {
   awarenessFrame,
@@ -59,6 +69,8 @@ export type GeneratorCommand =
       serverSyncs: boolean
       /** The trace the clients replay. */
       script: EditScript
+      /** Where they edit: the trace's positions (default) or uniformly random ones. */
+      positions?: Positions
     }
   | {
       cmd: 'run'
@@ -163,6 +175,8 @@ class Client {
 
   /** This client's index as it appears in its markers. */
   private readonly tag: string
+  /** The source of uniform-random edits (null: the client replays the trace). */
+  private readonly random: prng.PRNG | null
 
   constructor(
     readonly dialect: Dialect,
@@ -170,7 +184,9 @@ class Client {
     index: number,
     private readonly script: EditScript | null,
     readonly onMarker: (sentUs: number) => void,
+    positions: Positions = 'trace',
   ) {
+    this.random = positions === 'uniform' ? prng.create(index + 1) : null
     this.tag = index.toString(36).padStart(MARK_CLIENT_DIGITS, '0').slice(-MARK_CLIENT_DIGITS)
     if (script) this.nextPatch = startingPatch(script, index)
     this.awareness.on('update', ({ added, updated }: { added: number[]; updated: number[] }) => {
@@ -251,23 +267,14 @@ class Client {
   }
 
   /**
-   * Replays the next patch of the trace on the shared text and sends the update. Returns true if
-   * the edit inserted text (and so carries the marker of `sentUs`), false for a pure delete.
+   * Makes the next edit (the trace's next patch, or a uniform-random one) on the shared text and
+   * sends the update. Returns true if the edit inserted text (and so carries the marker of
+   * `sentUs`), false for a pure delete.
    */
   edit(sentUs: number): boolean {
-    const script = this.script
-    if (!script) throw new Error('edit() on a client without an edit script')
     this.catchUp()
     const length = this.text.length
-    const cursor = this.cursor && Y.createAbsolutePositionFromRelativePosition(this.cursor, this.doc)
-    let placed = placeEdit(script, this.nextPatch, cursor ? cursor.index : null, length, this.replayed === 0)
-    // A delete with nothing left to delete (an empty text) is no edit: replay the next patch instead.
-    while (placed.deleteCount === 0 && placed.insert.length === 0) {
-      this.nextPatch = (this.nextPatch + 1) % script.positions.length
-      placed = placeEdit(script, this.nextPatch, cursor ? cursor.index : null, length, false)
-    }
-    this.nextPatch = (this.nextPatch + 1) % script.positions.length
-    this.replayed++
+    const placed = this.random ? uniformEdit(this.random, length) : this.nextPatchPlaced(length)
     const inserted = placed.insert.length > 0 ? this.marker(sentUs) + placed.insert : ''
     this.doc.on('update', this.takeUpdate)
     this.doc.transact(() => {
@@ -283,6 +290,22 @@ class Client {
       this.ws.send(syncFrame(this.dialect, this.room, YSync.update, update))
     }
     return inserted.length > 0
+  }
+
+  /** The trace's next patch, placed in a shared text of `length` characters. */
+  private nextPatchPlaced(length: number): PlacedEdit {
+    const script = this.script
+    if (!script) throw new Error('edit() on a client without an edit script')
+    const cursor = this.cursor && Y.createAbsolutePositionFromRelativePosition(this.cursor, this.doc)
+    let placed = placeEdit(script, this.nextPatch, cursor ? cursor.index : null, length, this.replayed === 0)
+    // A delete with nothing left to delete (an empty text) is no edit: replay the next patch instead.
+    while (placed.deleteCount === 0 && placed.insert.length === 0) {
+      this.nextPatch = (this.nextPatch + 1) % script.positions.length
+      placed = placeEdit(script, this.nextPatch, cursor ? cursor.index : null, length, false)
+    }
+    this.nextPatch = (this.nextPatch + 1) % script.positions.length
+    this.replayed++
+    return placed
   }
 
   private marker(sentUs: number): string {
@@ -339,7 +362,14 @@ async function connectAll(command: Extract<GeneratorCommand, { cmd: 'connect' }>
   const todo: Array<{ client: Client; base: string }> = []
   for (const room of command.rooms) {
     for (let i = 0; i < command.clientsPerRoom; i++) {
-      const client = new Client(command.dialect, room, todo.length, command.script, recordMarker)
+      const client = new Client(
+        command.dialect,
+        room,
+        todo.length,
+        command.script,
+        recordMarker,
+        command.positions,
+      )
       client.peers = command.clientsPerRoom - 1
       client.writer = i < (command.writersPerRoom ?? command.clientsPerRoom)
       todo.push({ client, base: command.bases[i % command.bases.length] })

@@ -3,7 +3,7 @@
  * figure). "upd" is a document update; awareness updates have their own column. "cpu" is the
  * server processes' CPU (all instances of a system that runs several); the CPU of the PostgreSQL
  * and Redis processes a system runs on has columns (and bar segments) of its own, shown only when
- * some row has them.
+ * some row has them; so do the edit positions (trace or uniform) and the CPU cap of a capped ramp.
  */
 import { fmt, type Row } from './workloads.ts'
 
@@ -41,6 +41,26 @@ const COLUMNS: Column[] = [
   ['runs', (r) => String(r.runs)],
 ]
 
+/** Columns inserted after the workload when a row has the field. */
+const WORKLOAD_COLUMNS: Array<{ field: keyof Row; column: Column; legend: string }> = [
+  {
+    field: 'positions',
+    column: ['positions', (r) => r.positions ?? ''],
+    legend: "positions: where the clients edit, replaying the trace's positions or at uniformly random ones",
+  },
+  {
+    field: 'cpuQuotaPct',
+    column: ['cpu cap %', (r) => (r.cpuQuotaPct === undefined ? '' : String(r.cpuQuotaPct))],
+    legend:
+      "cpu cap %: the server's CPU budget (cgroup CFS quota, % of one core); throttled %: share of the quota periods it ran out in",
+  },
+  {
+    field: 'throttledPct',
+    column: ['throttled %', (r) => (r.throttledPct === undefined ? '' : fmt(r.throttledPct, 0))],
+    legend: '',
+  },
+]
+
 /** Columns of the systems on services, inserted after CPU per update when a row has the field. */
 const SERVICE_COLUMNS: Array<{ field: keyof Row; column: Column; legend: string }> = [
   {
@@ -69,16 +89,28 @@ const SERVICE_COLUMNS: Array<{ field: keyof Row; column: Column; legend: string 
 
 /** The columns `rows` need, and the legend of the optional ones among them. */
 function columnsFor(rows: Row[]): { columns: Column[]; legend: string[] } {
-  const extra = SERVICE_COLUMNS.filter(({ field }) => rows.some((r) => r[field] !== undefined))
+  const present = (list: typeof SERVICE_COLUMNS) =>
+    list.filter(({ field }) => rows.some((r) => r[field] !== undefined))
+  const workload = present(WORKLOAD_COLUMNS)
+  const extra = present(SERVICE_COLUMNS)
   const at = COLUMNS.findIndex(([title]) => title === 'cpu µs/doc upd') + 1
   return {
-    columns: [...COLUMNS.slice(0, at), ...extra.map((e) => e.column), ...COLUMNS.slice(at)],
-    legend: extra.length
-      ? [
-          'cpu %, cpu µs/doc upd: the server processes only (PostgreSQL and Redis are not in them)',
-          ...extra.map((e) => e.legend),
-        ]
-      : [],
+    columns: [
+      ...COLUMNS.slice(0, 2),
+      ...workload.map((e) => e.column),
+      ...COLUMNS.slice(2, at),
+      ...extra.map((e) => e.column),
+      ...COLUMNS.slice(at),
+    ],
+    legend: [
+      ...workload.map((e) => e.legend).filter(Boolean),
+      ...(extra.length
+        ? [
+            'cpu %, cpu µs/doc upd: the server processes only (PostgreSQL and Redis are not in them)',
+            ...extra.map((e) => e.legend),
+          ]
+        : []),
+    ],
   }
 }
 
@@ -130,6 +162,7 @@ export function renderMarkdown(rows: Row[]): string {
 }
 
 interface Panel {
+  /** '{cap}' stands for the rows' CPU cap (% of a core). */
   title: string
   workload: string
   value: (row: Row) => number | null | undefined
@@ -160,6 +193,12 @@ function serviceSegments(row: Row): Segment[] {
 const SEGMENTS_LEGEND =
   'server processes, then (lighter) pg: PostgreSQL backends of the run, shared: PostgreSQL shared processes, redis'
 
+/** A ramp's maximum: the highest document update rate that held. */
+function rampPanel(name: string, workload: string): Panel {
+  const title = `${name}: max sustained document updates/s at p99 ≤ 50 ms`
+  return { title, workload, value: (r) => r.updatesPerSec, unit: '/s', lowerIsBetter: false }
+}
+
 const PANELS: Panel[] = [
   {
     title: 'Typing: server CPU per document update',
@@ -183,13 +222,9 @@ const PANELS: Panel[] = [
     unit: 'ms',
     lowerIsBetter: true,
   },
-  {
-    title: 'Ramp: max sustained document updates/s at p99 ≤ 50 ms',
-    workload: 'ramp',
-    value: (r) => r.updatesPerSec,
-    unit: '/s',
-    lowerIsBetter: false,
-  },
+  rampPanel('Ramp', 'ramp'),
+  rampPanel('Capped ramp (server at {cap}% of a core)', 'capped-ramp'),
+  rampPanel('Capped ramp ({cap}%), uniform-random positions', 'capped-ramp-uniform'),
   {
     title: 'Big room: server CPU per document update',
     workload: 'big-room',
@@ -250,12 +285,14 @@ export function renderSvg(rows: Row[], caption: string): string {
       )
     if (data.length === 0) continue
     const segmented = data.some((d) => d.segments.length > 0)
+    const cap = rows.find((r) => r.workload === panel.workload)?.cpuQuotaPct
+    const title = panel.title.replace('{cap}', String(cap ?? '?'))
     // Room right of the longest bar for its value and a '(generator-bound)' flag, or for the segments' figures.
     const barMax = width - labelWidth - (segmented ? 300 : 170)
     const total = (d: (typeof data)[number]): number => d.segments.reduce((sum, s) => sum + s.value, d.value)
     const max = Math.max(...data.map(total)) || 1
     parts.push(
-      `<text x="10" y="${y}" font-weight="bold">${escapeXml(panel.title)} (${panel.unit}, ${panel.lowerIsBetter ? 'lower' : 'higher'} is better)</text>`,
+      `<text x="10" y="${y}" font-weight="bold">${escapeXml(title)} (${panel.unit}, ${panel.lowerIsBetter ? 'lower' : 'higher'} is better)</text>`,
     )
     if (segmented) {
       y += 14

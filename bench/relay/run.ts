@@ -1,11 +1,15 @@
 /**
  * `npm run bench:relay [-- --quick | --smoke] [--systems a,b] [--workloads typing,ramp] [--repeats N] [--ramp-repeats N] [--window-seconds S]
- * [--out FILE.json] [--svg FILE.svg] [--rates 5,10,...] [--tandem-ref COMMIT] [--cpu-prof DIR]
- * [--profile-window DIR] [--server-node-arg FLAG]... [--skip-check]`
+ * [--out FILE.json] [--svg FILE.svg] [--rates 5,10,...] [--capped-rates 2,3,...] [--cpu-quota-percent N]
+ * [--tandem-ref COMMIT] [--cpu-prof DIR] [--profile-window DIR] [--server-node-arg FLAG]... [--skip-check]`
  *
  * Runs every workload against every system (each run on a fresh server process on its own core,
  * the load generator in another), prints a table of medians, writes the rows as JSON and renders an
- * SVG chart. The systems on PostgreSQL and Redis (tandem-postgres, tandem-2x; ./services.ts) run
+ * SVG chart. Workloads: typing, ramp, capped-ramp (the ramp with the server held to
+ * --cpu-quota-percent of one core, default 25, by a cgroup: its limit, not the generator's; skipped
+ * with the reason where cgroups cannot be made), big-room, idle, cold-load; typing, ramp and
+ * capped-ramp have a `-uniform` variant whose clients edit at uniformly random places instead of
+ * the trace's (the `positions` column). The systems on PostgreSQL and Redis (tandem-postgres, tandem-2x; ./services.ts) run
  * when those answer, and are left out with the reason when they do not, unless named in --systems. Bounded in time: the full run takes about 35 minutes on a 2-core machine, --quick about
  * 7, --smoke seconds.
  */
@@ -16,7 +20,8 @@ import { parseArgs } from 'node:util'
 import { loadSequentialTrace, loadYjsTrace } from '../../tests/helpers/traces.ts'
 import { buildBundles, describeTandem } from './build.ts'
 import { checkDriver } from './check-drivers.ts'
-import { editScript, TRACE_NAME } from './edit-script.ts'
+import { cpuCapUnavailable, MIN_QUOTA_PERCENT } from './cpu-cap.ts'
+import { editScript, type Positions, TRACE_NAME } from './edit-script.ts'
 import { ramp } from './ramp.ts'
 import { formatPerSecond, renderSvg, renderTable, servicesCpu } from './report.ts'
 import { unreachable } from './services.ts'
@@ -38,11 +43,18 @@ import {
 const root = join(import.meta.dirname, '../..')
 /** The ramp's limit on p99 edit-to-remote latency. */
 const P99_LIMIT_MS = 50
+/** The capped ramp's server CPU budget by default, in % of one core. */
+const CPU_QUOTA_PERCENT = 25
 
 interface Plan {
   repeats: number
   typing: LoadShape
   rampRates: number[]
+  /**
+   * The capped ramp's rates per writer, on the ramp's shape. At 25% of a core the issue measured
+   * about 280 updates/s (y-websocket, Hocuspocus) to 1,420 (raw relay): 4.7 and 24 per writer.
+   */
+  cappedRampRates: number[]
   rampShape: LoadShape
   bigRoom: LoadShape
   idle: { rooms: number; clientsPerRoom: number }
@@ -85,12 +97,16 @@ const BIG_ROOM: LoadShape = {
   graceMs: 2_000,
 }
 
+/** 120 to 1,980 updates/s on the ramp's 60 writers, rising by about half each step. */
+const CAPPED_RAMP_RATES = [2, 3, 4.5, 7, 10, 15, 22, 33]
+
 const PLANS: Record<'full' | 'quick' | 'smoke', Plan> = {
   full: {
     repeats: 3,
     typing: TYPING,
     // 1,500 to 12,000 updates/s; a step that does not hold is followed by one halfway below it.
     rampRates: [25, 50, 75, 100, 150, 200],
+    cappedRampRates: CAPPED_RAMP_RATES,
     rampShape: RAMP,
     bigRoom: BIG_ROOM,
     idle: { rooms: 500, clientsPerRoom: 10 },
@@ -102,6 +118,7 @@ const PLANS: Record<'full' | 'quick' | 'smoke', Plan> = {
     repeats: 1,
     typing: { ...TYPING, warmupMs: 2_000, measureMs: 6_000 },
     rampRates: [25, 75, 150],
+    cappedRampRates: CAPPED_RAMP_RATES,
     rampShape: { ...RAMP, warmupMs: 2_000, measureMs: 6_000 },
     bigRoom: { ...BIG_ROOM, warmupMs: 1_000, measureMs: 4_000, graceMs: 1_500 },
     idle: { rooms: 100, clientsPerRoom: 10 },
@@ -121,6 +138,7 @@ const PLANS: Record<'full' | 'quick' | 'smoke', Plan> = {
       graceMs: 1_000,
     },
     rampRates: [10],
+    cappedRampRates: [10],
     rampShape: {
       rooms: 1,
       clientsPerRoom: 3,
@@ -138,7 +156,21 @@ const PLANS: Record<'full' | 'quick' | 'smoke', Plan> = {
   },
 }
 
-const WORKLOADS = ['typing', 'ramp', 'big-room', 'idle', 'cold-load'] as const
+const WORKLOADS = [
+  'typing',
+  'typing-uniform',
+  'ramp',
+  'ramp-uniform',
+  'capped-ramp',
+  'capped-ramp-uniform',
+  'big-room',
+  'idle',
+  'cold-load',
+] as const
+/** What a full or quick run does unless told (the uniform variants are asked for by name). */
+const DEFAULT_WORKLOADS = ['typing', 'ramp', 'capped-ramp', 'big-room', 'idle', 'cold-load']
+/** A workload's edit positions: its `-uniform` variant edits at uniformly random places. */
+const positionsOf = (workload: string): Positions => (workload.endsWith('-uniform') ? 'uniform' : 'trace')
 /** Systems in the steady workloads (the LevelDB variant only matters for cold load). */
 const LIVE_SYSTEMS = SYSTEMS.filter((s) => s.name !== 'y-websocket-1.5.4-leveldb')
 const COLD_SYSTEMS = ['tandem-durable', 'hocuspocus-sqlite', 'y-websocket-1.5.4-leveldb']
@@ -173,7 +205,7 @@ function medianRun(rows: Row[]): Row {
 /** One line per run for the progress log. */
 function summarize(row: Row): string {
   if (row.bytesPerConnection != null) return `${(row.bytesPerConnection / 1024).toFixed(1)} KB per connection`
-  if (row.workload === 'ramp')
+  if (row.steps !== undefined)
     return `maximum ${fmt(row.updatesPerSec, 0)} doc upd/s (${row.limit} limit): ${row.note ?? ''}`
   return (
     `${fmt(row.updatesPerSec, 0)} doc upd/s + ${fmt(row.awarenessPerSec, 0)} awareness/s, ` +
@@ -202,6 +234,8 @@ async function main(): Promise<void> {
       'tandem-ref': { type: 'string' },
       'profile-window': { type: 'string' },
       rates: { type: 'string' },
+      'capped-rates': { type: 'string' },
+      'cpu-quota-percent': { type: 'string' },
       'server-node-arg': { type: 'string', multiple: true },
     },
   })
@@ -228,7 +262,7 @@ async function main(): Promise<void> {
     ? values.workloads.split(',')
     : mode === 'smoke'
       ? ['typing', 'ramp']
-      : [...WORKLOADS]
+      : DEFAULT_WORKLOADS
   for (const w of workloads)
     if (!(WORKLOADS as readonly string[]).includes(w)) throw new Error(`unknown workload ${w}`)
   const wanted = values.systems?.split(',') ?? (mode === 'smoke' ? SMOKE_SYSTEMS : null)
@@ -240,9 +274,19 @@ async function main(): Promise<void> {
   const svgOut = values.svg ?? (out ? out.replace(/\.json$/, '.svg') : null)
 
   const window = (shape: LoadShape): LoadShape => (plan.coverCompaction ? coveringCompaction(shape) : shape)
-  const rampRates = values.rates ? values.rates.split(',').map(Number) : plan.rampRates
-  if (rampRates.some((r) => !Number.isFinite(r) || r <= 0 || r > 1000))
-    throw new Error('--rates: numbers in 1..1000')
+  const rates = (flag: string, given: string | undefined, planned: number[]): number[] => {
+    const list = given ? given.split(',').map(Number) : planned
+    if (list.some((r) => !Number.isFinite(r) || r <= 0 || r > 1000))
+      throw new Error(`${flag}: numbers in 1..1000`)
+    return list
+  }
+  const rampRates = rates('--rates', values.rates, plan.rampRates)
+  const cappedRampRates = rates('--capped-rates', values['capped-rates'], plan.cappedRampRates)
+  const cpuQuotaPercent = values['cpu-quota-percent']
+    ? Number(values['cpu-quota-percent'])
+    : CPU_QUOTA_PERCENT
+  if (!(cpuQuotaPercent >= MIN_QUOTA_PERCENT && cpuQuotaPercent <= 100))
+    throw new Error(`--cpu-quota-percent must be in ${MIN_QUOTA_PERCENT}..100`)
   const pin = pinning()
   const paths = await buildBundles(values['tandem-ref'] ?? null)
   process.once('exit', () => rmSync(paths.dir, { recursive: true, force: true }))
@@ -299,20 +343,34 @@ async function main(): Promise<void> {
   }
 
   // Another job on the machine skews a run: quietest() retries it (bounded), keeping the quieter attempt.
-  if (workloads.includes('typing'))
-    await repeated('typing', (spec) => quietest(ctx, () => steady(ctx, spec, 'typing', window(plan.typing))))
-  if (workloads.includes('ramp')) {
+  for (const workload of ['typing', 'typing-uniform'].filter((w) => workloads.includes(w))) {
+    const options = { positions: positionsOf(workload) }
+    await repeated(workload, (spec) =>
+      quietest(ctx, () => steady(ctx, spec, workload, window(plan.typing), options)),
+    )
+  }
+  const capUnavailable = workloads.some((w) => w.startsWith('capped-')) ? cpuCapUnavailable() : null
+  for (const workload of ['ramp', 'ramp-uniform', 'capped-ramp', 'capped-ramp-uniform']) {
+    if (!workloads.includes(workload)) continue
+    const capped = workload.startsWith('capped-')
+    if (capped && capUnavailable) {
+      ctx.log(`  skipping ${workload}: ${capUnavailable}`)
+      continue
+    }
     // A ramp's steps belong together: keep the whole run whose maximum is the median one (each
     // step is retried on a busy machine inside ramp()).
     const rampPlan = {
+      workload,
+      positions: positionsOf(workload),
+      cpuQuotaPct: capped ? cpuQuotaPercent : null,
       shape: plan.rampShape,
-      rates: rampRates,
+      rates: capped ? cappedRampRates : rampRates,
       p99LimitMs: P99_LIMIT_MS,
       coverCompaction: plan.coverCompaction,
     }
     // One ramp per system unless asked (--ramp-repeats): with the generator on one core, every
-    // system's ramp so far ended at the generator's limit, and each ramp takes minutes.
-    await repeated('ramp', (spec) => ramp(ctx, spec, rampPlan), rampRepeats, medianRun)
+    // system's uncapped ramp so far ended at the generator's limit, and each ramp takes minutes.
+    await repeated(workload, (spec) => ramp(ctx, spec, rampPlan), rampRepeats, medianRun)
   }
   if (workloads.includes('big-room'))
     // Not one of the issue's targets: one run per system keeps the whole benchmark within bounds.

@@ -4,14 +4,16 @@
  * generator (on the other) and returns a result row; the server's CPU time and event-loop delay are
  * read from its probe at the start and end of the generator's measured window (summed over the
  * instances of a system that runs several), and the CPU time of the PostgreSQL and Redis processes
- * a system runs on from /proc over the same window (./service-cpu.ts).
+ * a system runs on from /proc over the same window (./service-cpu.ts). A steady run may cap the
+ * server's CPU (./cpu-cap.ts) from the end of its untimed seeding on, warm-up and window included.
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import * as Y from 'yjs'
-import type { EditScript } from './edit-script.ts'
+import { CpuCap } from './cpu-cap.ts'
+import type { EditScript, Positions } from './edit-script.ts'
 import type { RunResult } from './generator.ts'
 import { GeneratorProcess } from './generator-process.ts'
 import type { ProbeSample } from './probe.ts'
@@ -51,6 +53,12 @@ export interface Row {
   generatorCpuPct: number | null
   /** Awareness updates per second sent into the server. */
   awarenessPerSec?: number | null
+  /** Where the clients edited (typing, ramps): the trace's positions or uniformly random ones. */
+  positions?: Positions
+  /** The server's CPU budget, in % of one core (capped ramps only; ./cpu-cap.ts). */
+  cpuQuotaPct?: number
+  /** Share of the CFS periods (warm-up and window) in which the cap held the server back, in %. */
+  throttledPct?: number | null
   /** Server processes the system ran as (absent: one). */
   instances?: number
   /**
@@ -125,6 +133,8 @@ export interface RampStep {
   postgresCpuUsPerUpdate?: number | null
   postgresSharedCpuUsPerUpdate?: number | null
   redisCpuUsPerUpdate?: number | null
+  /** Capped ramps: as in Row. */
+  throttledPct?: number | null
   verdict: 'held' | 'failed' | 'generator-bound' | 'machine-busy'
 }
 
@@ -220,6 +230,7 @@ function connectRooms(
   clientsPerRoom: number,
   presence: boolean,
   writersPerRoom?: number,
+  positions: Positions = 'trace',
 ): Promise<{ type: string; ms: number; clients: number }> {
   return generator.request(
     {
@@ -232,6 +243,7 @@ function connectRooms(
       presence,
       serverSyncs: system.spec.serverSyncs,
       script: ctx.script,
+      positions,
     },
     'connected',
     300_000,
@@ -421,14 +433,23 @@ export function coveringCompaction(shape: LoadShape): LoadShape {
   }
 }
 
+export interface SteadyOptions {
+  /** Where the clients edit (default: the trace's positions). */
+  positions?: Positions
+  /** Cap the server at this % of one core after seeding (./cpu-cap.ts; default: no cap). */
+  cpuQuotaPct?: number | null
+}
+
 /** Steady load (typing, big room, one ramp step) on a fresh server and generator: one row. */
 export async function steady(
   ctx: Context,
   spec: SystemSpec,
   workload: string,
   shape: LoadShape,
+  options: SteadyOptions = {},
 ): Promise<Row> {
   await waitForQuiet(ctx)
+  const positions = options.positions ?? 'trace'
   return withSystem(ctx, spec, null, async (system, generator) => {
     await connectRooms(
       ctx,
@@ -439,13 +460,32 @@ export async function steady(
       shape.clientsPerRoom,
       shape.awarenessPerSec > 0,
       shape.writersPerRoom,
+      positions,
     )
     await generator.request(
       { cmd: 'seed', editsPerRoom: Array.from({ length: shape.rooms }, (_, i) => seedEdits(i, shape.rooms)) },
       'seeded',
       90_000,
     )
-    return rowFrom(system, workload, await measure(system, generator, shape, ctx.profileDir))
+    if (!options.cpuQuotaPct) {
+      const row = rowFrom(system, workload, await measure(system, generator, shape, ctx.profileDir))
+      return { ...row, positions }
+    }
+    // Seeding types the rooms' history at full speed; capped, it alone would take minutes a step.
+    const cap = CpuCap.create(options.cpuQuotaPct)
+    try {
+      cap.confine(system.processes.map((p) => p.child.pid).filter((pid): pid is number => pid !== undefined))
+      const before = cap.throttling()
+      const row = rowFrom(system, workload, await measure(system, generator, shape, ctx.profileDir))
+      const after = cap.throttling()
+      const periods = after.periods - before.periods
+      const throttledPct =
+        periods > 0 ? ((after.throttledPeriods - before.throttledPeriods) / periods) * 100 : null
+      return { ...row, positions, cpuQuotaPct: options.cpuQuotaPct, throttledPct }
+    } finally {
+      // The server is stopped after this body (withSystem): hand its processes back to the root first.
+      cap.remove()
+    }
   })
 }
 
