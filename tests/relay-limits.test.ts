@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import * as Y from 'yjs'
 import type { ServerConfig } from '../server/index.ts'
+import { connectionsHoldingBuckets, sweepBuckets } from '../server/ws/connection.ts'
 import { CloseCode } from '../shared/protocol/index.ts'
 import { api, tryUpgrade } from './helpers/auth.ts'
 import { longTextUpdate, syncStep1Frame, syncUpdateFrame } from './helpers/hostile.ts'
@@ -172,6 +173,53 @@ describe('per-connection limits', () => {
     expect(sender.closeReason).toContain('document bytes per second')
     expect(server.server.rooms.get('bytes')?.doc.getText('text').length).toBe(10 * 100_000)
     await roomStillSyncs(server.url, 'healthy', 'after the byte flood')
+  })
+})
+
+describe('rate buckets made on demand and forgotten when full', () => {
+  /** `count` sync-update frames, one inserted character each. */
+  function updateFrames(count: number): Uint8Array[] {
+    const source = new Y.Doc()
+    const frames: Uint8Array[] = []
+    source.on('update', (update: Uint8Array) => frames.push(syncUpdateFrame(update)))
+    for (let i = 0; i < count; i++) source.getText('text').insert(i, 'x')
+    return frames
+  }
+
+  it('a drained bucket outlives the sweep: the next message past the burst is still refused (4529)', async () => {
+    // One message per 100 s: nothing refills during the test.
+    const server = await start({ documentMessagesPerSecond: 0.01, documentMessageBurst: 3 })
+    const frames = updateFrames(4)
+    const sender = raw(server.url, 'drained')
+    await sender.opened
+    await sender.send(syncStep1Frame())
+    for (const frame of frames.slice(0, 3)) await sender.send(frame)
+    const text = () => server.server.rooms.get('drained')?.doc.getText('text').length ?? 0
+    await waitFor(() => text() === 3, 'the burst to be applied')
+    sweepBuckets()
+    await sender.send(frames[3])
+    expect(await sender.closedWithin(10_000)).toBe(CloseCode.rateLimited)
+    expect(sender.closeReason).toContain('document messages per second')
+    expect(text()).toBe(3)
+  })
+
+  it('a quiet connection holds no bucket, and a flood after the quiet is refused as before', async () => {
+    const server = await start({ documentMessagesPerSecond: 20, documentMessageBurst: 40 })
+    const quiet = client(server.url, 'quiet')
+    const sender = raw(server.url, 'later')
+    await sender.opened
+    await sender.send(syncStep1Frame())
+    await synced(quiet)
+    await waitFor(() => {
+      sweepBuckets()
+      return connectionsHoldingBuckets() === 0
+    }, 'every quiet connection to hold no bucket')
+    for (const frame of updateFrames(300)) void sender.send(frame)
+    expect(await sender.closedWithin(10_000)).toBe(CloseCode.rateLimited)
+    const applied = server.server.rooms.get('later')?.doc.getText('text').length ?? 0
+    expect(applied).toBeGreaterThanOrEqual(40)
+    expect(applied).toBeLessThan(300)
+    expect(quiet.provider.wsconnected).toBe(true)
   })
 })
 

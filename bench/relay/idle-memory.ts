@@ -1,6 +1,6 @@
 /**
  * `npx tsx bench/relay/idle-memory.ts [--counts 2000,10000] [--repeats 3] [--rooms-of 10]
- * [--systems tandem-durable,raw-relay] [--tandem-ref COMMIT]`
+ * [--systems tandem-durable,raw-relay] [--tandem-ref COMMIT] [--settle-seconds 2] [--server-node-arg FLAG]...`
  *
  * What a quiet WebSocket connection costs each server: Tandem as `npm start` runs it (durable
  * SQLite, bundled like bench:relay's, ./build.ts) beside the raw `ws` relay (the floor) and any
@@ -10,6 +10,12 @@
  * and 2 s after, and the growth divided by N. Each figure is the median of `--repeats` runs; it
  * includes each room's share (a room's document, awareness and store state, divided by its 10
  * members). Prints one table; `--tandem-ref` measures Tandem at a commit (before/after a change).
+ *
+ * RSS read 2 s after a burst of connections holds the young generation the burst touched (V8's
+ * semi-spaces, up to 2 x 16 MiB: ~10 KB per connection at 2,000, a fixed cost, not the
+ * connections'), and V8's memory reducer gives it back after some seconds of quiet:
+ * `--settle-seconds 20`, or `--server-node-arg --max-semi-space-size=2`, shows the RSS without it.
+ * The heap column is what the connections themselves hold.
  */
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -29,11 +35,15 @@ const { values } = parseArgs({
     'rooms-of': { type: 'string', default: '10' },
     systems: { type: 'string', default: 'tandem-durable,raw-relay' },
     'tandem-ref': { type: 'string' },
+    'settle-seconds': { type: 'string', default: '2' },
+    'server-node-arg': { type: 'string', multiple: true },
   },
 })
 const counts = values.counts.split(',').map(Number)
 const repeats = Number(values.repeats)
 const roomSize = Number(values['rooms-of'])
+const settleMs = Number(values['settle-seconds']) * 1000
+const nodeArgs = values['server-node-arg'] ?? []
 const specs = values.systems.split(',').map((name) => {
   const spec = SYSTEMS.find((s) => s.name === name)
   if (!spec) throw new Error(`unknown system ${name}`)
@@ -49,12 +59,15 @@ const pin = pinning()
 const paths = await buildBundles(values['tandem-ref'] ?? null)
 process.once('exit', () => rmSync(paths.dir, { recursive: true, force: true }))
 const script = editScript(TRACE_NAME, loadSequentialTrace(TRACE_NAME))
-console.log(`${describeTandem(values['tandem-ref'] ?? null)}; rooms of ${roomSize}; median of ${repeats}`)
+console.log(
+  `${describeTandem(values['tandem-ref'] ?? null)}; rooms of ${roomSize}; read ${settleMs / 1000} s after the ` +
+    `last connection; median of ${repeats}${nodeArgs.length ? `; node ${nodeArgs.join(' ')}` : ''}`,
+)
 
 /** One fresh server with `count` idle clients: its RSS and heap growth per connection. */
 async function once(spec: (typeof SYSTEMS)[number], count: number): Promise<Figure> {
   const dir = mkdtempSync(join(tmpdir(), 'tandem-idle-memory-'))
-  const system = await startSystem(spec, dir, paths, pin)
+  const system = await startSystem(spec, dir, paths, pin, nodeArgs)
   const generator = new GeneratorProcess(paths.generator, serverPlacement(pin, 1)?.generator ?? null)
   try {
     await new Promise((resolve) => setTimeout(resolve, 500))
@@ -74,7 +87,7 @@ async function once(spec: (typeof SYSTEMS)[number], count: number): Promise<Figu
       'connected',
       600_000,
     )
-    await new Promise((resolve) => setTimeout(resolve, 2_000))
+    await new Promise((resolve) => setTimeout(resolve, settleMs))
     const after = await system.sample({ gc: true })
     return {
       rss: (after.rssBytes - before.rssBytes) / connected.clients,

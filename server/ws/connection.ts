@@ -124,13 +124,22 @@ const holdingBuckets = new Set<Connection>()
 /** Runs while `holdingBuckets` has any; it does not keep the process alive. */
 let bucketSweep: NodeJS.Timeout | null = null
 
-function sweepBuckets(): void {
+/**
+ * Forgets the full buckets of every connection holding any (run every BUCKET_SWEEP_MS; exported so
+ * that tests can run a sweep when they choose).
+ */
+export function sweepBuckets(): void {
   for (const connection of holdingBuckets)
     if (connection.forgetFullBuckets()) holdingBuckets.delete(connection)
   if (holdingBuckets.size === 0 && bucketSweep) {
     clearInterval(bucketSweep)
     bucketSweep = null
   }
+}
+
+/** How many connections (of every server in this process) hold a rate-limit bucket now. */
+export function connectionsHoldingBuckets(): number {
+  return holdingBuckets.size
 }
 
 function holdsBuckets(connection: Connection): void {
