@@ -3,23 +3,26 @@
  * server and generator processes, stock-client driver checks that every client's shared text
  * converged, then the typing workload and a one-step ramp, 1 room x 3 clients replaying the editing
  * trace, for three systems; then the same for the two systems on PostgreSQL and Redis, which skip
- * with a printed reason outside CI when those are unreachable). No thresholds: it checks only that
- * every row was produced and that document and awareness updates were counted apart.
+ * with a printed reason outside CI when those are unreachable); then typing at uniform-random
+ * positions and the capped ramp (the server in a cgroup with a CPU quota, which needs root and the
+ * cgroup v1 cpu controller: without them that part is left out with a printed reason). No
+ * thresholds: it checks only that every row was produced, that document and awareness updates were
+ * counted apart, and that the capped ramp's cgroups were removed.
  */
 import { execFile } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { promisify } from 'node:util'
 import { afterEach, expect, it } from 'vitest'
+import { cpuCapUnavailable } from '../bench/relay/cpu-cap.ts'
 import { SHARED_TEXT, TRACE_NAME } from '../bench/relay/edit-script.ts'
 import { postgresSkipReason } from './helpers/postgres.ts'
 import { redisSkipReason } from './helpers/redis.ts'
 
-const run = promisify(execFile)
 const root = join(import.meta.dirname, '..')
 let dir: string | null = null
 const servicesSkip = (await postgresSkipReason()) ?? (await redisSkipReason())
+const capSkip = cpuCapUnavailable()
 
 afterEach(() => {
   if (dir) rmSync(dir, { recursive: true, force: true })
@@ -31,27 +34,48 @@ it('edits the text the browser client edits', () => {
   expect(editor).toContain(`export const TEXT_NAME = '${SHARED_TEXT}'`)
 })
 
-/** Runs the smoke-size benchmark for `systems` (null: its default three) and returns the rows. */
-async function smokeRun(systems: string[] | null): Promise<Array<Record<string, unknown>>> {
+/** Runs the harness; resolves with its pid once it exited without error. */
+function runHarness(args: string[]): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const child = execFile(
+      process.execPath,
+      ['--import', 'tsx', 'bench/relay/run.ts', ...args],
+      { cwd: root, timeout: 150_000 },
+      (err) => (err ? reject(err) : resolve(child.pid ?? 0)),
+    )
+  })
+}
+
+/**
+ * Runs the smoke-size benchmark for `systems` (null: its default three) and `workloads` (null: its
+ * default typing and ramp, in the harness's order) and returns the rows and the harness's pid.
+ */
+async function smokeRun(
+  systems: string[] | null,
+  workloads: string[] | null = null,
+): Promise<{ rows: Array<Record<string, unknown>>; pid: number }> {
   dir = mkdtempSync(join(tmpdir(), 'tandem-bench-smoke-'))
   const out = join(dir, 'relay.json')
-  const only = systems ? ['--systems', systems.join(',')] : []
-  await run(process.execPath, ['--import', 'tsx', 'bench/relay/run.ts', '--smoke', ...only, '--out', out], {
-    cwd: root,
-    timeout: 150_000,
-  })
+  const only = [
+    ...(systems ? ['--systems', systems.join(',')] : []),
+    ...(workloads ? ['--workloads', workloads.join(',')] : []),
+  ]
+  const pid = await runHarness(['--smoke', ...only, '--out', out])
   const results = JSON.parse(readFileSync(out, 'utf8')) as {
     trace: string
     rows: Array<Record<string, unknown>>
   }
   expect(results.trace).toBe(TRACE_NAME)
   const names = systems ?? ['tandem-durable', 'tandem-memory', 'raw-relay']
-  expect(results.rows.map((row) => `${row.workload} ${row.system}`)).toEqual([
-    ...names.map((system) => `typing ${system}`),
-    ...names.map((system) => `ramp ${system}`),
-  ])
+  expect(results.rows.map((row) => `${row.workload} ${row.system}`)).toEqual(
+    (workloads ?? ['typing', 'ramp']).flatMap((workload) => names.map((system) => `${workload} ${system}`)),
+  )
+  for (const row of results.rows)
+    expect(row.positions, `${row.system} ${row.workload}`).toBe(
+      String(row.workload).endsWith('-uniform') ? 'uniform' : 'trace',
+    )
   // Whether a ramp step held depends on timing; only the typing rows must carry every figure.
-  for (const row of results.rows.filter((r) => r.workload === 'typing')) {
+  for (const row of results.rows.filter((r) => String(r.workload).startsWith('typing'))) {
     for (const key of [
       'updatesPerSec',
       'awarenessPerSec',
@@ -72,23 +96,41 @@ async function smokeRun(systems: string[] | null): Promise<Array<Record<string, 
     expect(row.delivery).toBeGreaterThan(0)
     expect(typeof row.generatorBound).toBe('boolean')
   }
-  for (const row of results.rows.filter((r) => r.workload === 'ramp')) {
+  for (const row of results.rows.filter((r) => String(r.workload).includes('ramp'))) {
     expect(['server', 'generator', 'machine', 'none']).toContain(row.limit)
     const steps = row.steps as Array<{ updatesPerSec: number; verdict: string }>
     expect(steps.length).toBeGreaterThan(0)
     for (const step of steps) expect(step.updatesPerSec).toBeGreaterThan(0)
   }
-  return results.rows
+  return { rows: results.rows, pid }
 }
 
 it('runs the relay benchmark harness end to end (smoke size)', async () => {
   await smokeRun(null)
 }, 160_000)
 
+it('runs typing at uniform-random positions and the capped ramp (smoke size)', async () => {
+  if (capSkip) console.log(`relay bench smoke: capped-ramp left out: ${capSkip}`)
+  const { rows, pid } = await smokeRun(
+    ['tandem-durable', 'raw-relay'],
+    ['typing-uniform', ...(capSkip ? [] : ['capped-ramp'])],
+  )
+  for (const row of rows.filter((r) => r.workload === 'capped-ramp')) {
+    expect(row.cpuQuotaPct).toBe(25)
+    const steps = row.steps as Array<{ throttledPct: unknown }>
+    for (const step of steps) expect(typeof step.throttledPct).toBe('number')
+  }
+  // Every run's cgroup was removed (they are named after the harness's pid).
+  if (!capSkip && existsSync('/sys/fs/cgroup/cpu'))
+    expect(
+      readdirSync('/sys/fs/cgroup/cpu').filter((name) => name.startsWith(`tandem-bench-${pid}-`)),
+    ).toEqual([])
+}, 160_000)
+
 it.skipIf(servicesSkip)(
   'runs the systems on PostgreSQL and Redis (smoke size)',
   async () => {
-    const rows = await smokeRun(['tandem-postgres', 'tandem-2x'])
+    const { rows } = await smokeRun(['tandem-postgres', 'tandem-2x'])
     for (const row of rows.filter((r) => r.workload === 'typing')) {
       // Their own columns are there (a figure, or null where /proc shows no such process).
       expect(row).toHaveProperty('postgresCpuUsPerUpdate')
