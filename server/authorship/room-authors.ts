@@ -41,7 +41,7 @@ import { connectionIdentity, type TokenHolder } from './identity.ts'
 
 /** What identifying a connection needs of it (rooms/room-member.ts `RoomMember`). */
 export interface IdentifiedMember {
-  readonly awarenessIds: ReadonlySet<number>
+  readonly awarenessIds: Iterable<number> & { has(id: number): boolean }
   readonly token?: TokenHolder | null
 }
 

@@ -21,6 +21,7 @@ import { TokenBucket } from '../limits/token-bucket.ts'
 import type { RelayMetrics } from '../ops/metrics.ts'
 import type { Room, RoomMember } from '../rooms/room.ts'
 import { itemsWalked } from '../rooms/text-deltas.ts'
+import { AwarenessIdSet } from './awareness-ids.ts'
 import { decodeIncoming, type IncomingMessage } from './incoming.ts'
 import { type FrameLimits, frameTooBigRefusal, isFrameTooBig } from './socket-server.ts'
 
@@ -152,7 +153,7 @@ function holdsBuckets(connection: Connection): void {
 
 export class Connection implements RoomMember {
   readonly id = nextConnectionId++
-  readonly awarenessIds = new Set<number>()
+  readonly awarenessIds = new AwarenessIdSet()
   private room: Room | null = null
   private buffered: Uint8Array[] | null = []
   private bufferedInBytes = 0
