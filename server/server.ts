@@ -45,7 +45,7 @@ import type { Room } from './rooms/room.ts'
 import { RoomRegistry } from './rooms/room-registry.ts'
 import { type DocStore, openStore } from './store/index.ts'
 import { createAccept } from './ws/accept.ts'
-import type { Connection } from './ws/connection.ts'
+import { type Connection, uncorkAll } from './ws/connection.ts'
 import { Heartbeat } from './ws/heartbeat.ts'
 import { createSocketServer } from './ws/socket-server.ts'
 import { type Authenticate, createUpgradeHandler, grantEdit } from './ws/upgrade.ts'
@@ -101,6 +101,7 @@ export function createServer(partial: Partial<ServerConfig> = {}, hooks: ServerH
   const { metrics, noteWork } = monitoring
   const commits = new CommitQueue(store, log, {
     noteWork,
+    afterFollowUps: uncorkAll,
     metrics,
     retryMinMs: config.storeRetryMinMs,
     retryMaxMs: config.storeRetryMaxMs,

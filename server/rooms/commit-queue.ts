@@ -55,6 +55,11 @@ export interface CommitQueueOptions {
   noteWork?: (kind: string, ms: number, detail?: string) => void
   /** Times each append and counts failed ones (see metrics.ts). */
   metrics?: Pick<RelayMetrics, 'storeCommitted' | 'storeFailed'>
+  /**
+   * Called after each batch's follow-ups ran: the server sends what they queued (ws/connection.ts
+   * `uncorkAll`) rather than leaving it to the next event-loop iteration.
+   */
+  afterFollowUps?: () => void
 }
 
 export class CommitQueue {
@@ -261,6 +266,11 @@ export class CommitQueue {
           } catch (err) {
             this.log.error({ err }, 'follow-up of a commit threw')
           }
+        }
+        try {
+          this.options.afterFollowUps?.()
+        } catch (err) {
+          this.log.error({ err }, 'sending what a commit queued threw')
         }
         this.noteSlow('commit follow-ups', started, `${batch.followUps.length} (relays, replies)`)
       }

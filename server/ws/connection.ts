@@ -39,7 +39,12 @@ let nextConnectionId = 1
  */
 const corked: Connection[] = []
 
-function uncorkAll(): void {
+/**
+ * Uncorks every corked socket now. The check phase does it by itself; a commit calls it once its
+ * relays are queued (rooms/commit-queue.ts `afterFollowUps`), so they leave in this iteration
+ * instead of waiting behind the next one's reads.
+ */
+export function uncorkAll(): void {
   for (const connection of corked.splice(0)) connection.uncork()
 }
 
