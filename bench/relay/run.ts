@@ -97,8 +97,13 @@ const BIG_ROOM: LoadShape = {
   graceMs: 2_000,
 }
 
-/** 120 to 1,980 updates/s on the ramp's 60 writers, rising by about half each step. */
-const CAPPED_RAMP_RATES = [2, 3, 4.5, 7, 10, 15, 22, 33]
+/**
+ * 30 to 1,980 updates/s on the ramp's 60 writers, rising by about half each step. Low: at a quarter
+ * of a core the rooms' 400 cursor moves/s alone took a fifth (Tandem) to a third (y-websocket) of
+ * the budget, and at 120 updates/s each cost ~1.2 ms of server CPU, 6x what it does at the rates
+ * of the uncapped ramp, where sends and reads batch.
+ */
+const CAPPED_RAMP_RATES = [0.5, 1, 1.5, 2, 3, 4.5, 7, 10, 15, 22, 33]
 
 const PLANS: Record<'full' | 'quick' | 'smoke', Plan> = {
   full: {

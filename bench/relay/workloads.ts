@@ -472,6 +472,9 @@ export async function steady(
       return { ...row, positions }
     }
     // Seeding types the rooms' history at full speed; capped, it alone would take minutes a step.
+    // Its garbage is collected before the cap too: at a quarter of a core that collection alone
+    // stalls the loop for 100 ms or more, in the warm-up or the window.
+    await system.sample({ gc: true })
     const cap = CpuCap.create(options.cpuQuotaPct)
     try {
       cap.confine(system.processes.map((p) => p.child.pid).filter((pid): pid is number => pid !== undefined))
