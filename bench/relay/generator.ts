@@ -107,6 +107,8 @@ export interface RunResult {
   timedEdits: number
   /** Document updates the clients should have sent in the window at the requested rate. */
   requestedEdits: number
+  /** Clients that edit. */
+  writers: number
   /** Awareness updates sent in the window. */
   awareness: number
   /** Marker deliveries expected (timed edits x other members) and seen. */
@@ -493,6 +495,7 @@ async function run(command: Extract<GeneratorCommand, { cmd: 'run' }>): Promise<
     const timer = setInterval(tick, 2)
   })
   const cpu = process.cpuUsage(cpuAtStart)
+  const writers = clients.filter((c) => c.writer).length
   const windowMs = (nowUs() - windowStartUs) / 1000
   loop.disable()
   process.send?.({ type: 'mark', phase: 'end' })
@@ -506,7 +509,8 @@ async function run(command: Extract<GeneratorCommand, { cmd: 'run' }>): Promise<
     windowMs,
     edits,
     timedEdits,
-    requestedEdits: (clients.filter((c) => c.writer).length * command.editsPerSec * command.measureMs) / 1000,
+    requestedEdits: (writers * command.editsPerSec * command.measureMs) / 1000,
+    writers,
     awareness,
     expected,
     delivered: latencies.length,

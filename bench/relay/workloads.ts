@@ -372,7 +372,9 @@ function rowFrom(system: RunningSystem, workload: string, m: Measured): Row {
           ),
     runs: 1,
     generatorBound:
-      r.generatorCpuPct >= GENERATOR_BUSY_PCT || (sendRatio !== null && sendRatio < GENERATOR_MIN_SEND_RATIO),
+      r.generatorCpuPct >= GENERATOR_BUSY_PCT ||
+      // At a rate of a few edits per writer in the window, a writer's count is one off by phase alone.
+      (sendRatio !== null && sendRatio < GENERATOR_MIN_SEND_RATIO && r.requestedEdits - r.edits > r.writers),
     ...(notes.length ? { note: notes.join('; ') } : {}),
   }
 }
