@@ -12,10 +12,11 @@
  * members). Prints one table; `--tandem-ref` measures Tandem at a commit (before/after a change).
  *
  * RSS read 2 s after a burst of connections holds the young generation the burst touched (V8's
- * semi-spaces, up to 2 x 16 MiB: ~10 KB per connection at 2,000, a fixed cost, not the
- * connections'), and V8's memory reducer gives it back after some seconds of quiet:
- * `--settle-seconds 20`, or `--server-node-arg --max-semi-space-size=2`, shows the RSS without it.
- * The heap column is what the connections themselves hold.
+ * semi-spaces, up to 2 x 16 MiB, a fixed cost that is not the connections': at 2,000 it is 6-9 KB of
+ * each figure, much less at 10,000), and V8's memory reducer gives it back after some seconds of
+ * quiet, sometimes below where the process started (`--settle-seconds 20` can show less RSS than
+ * heap). `--server-node-arg --max-semi-space-size=2` caps it for both systems; the heap column,
+ * and RSS at 10,000, are what the connections themselves hold.
  */
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
