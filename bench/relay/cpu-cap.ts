@@ -15,6 +15,11 @@ export const CFS_PERIOD_US = 10_000
 export const MIN_QUOTA_PERCENT = 10
 
 let created = 0
+/** Caps not yet removed: a harness that exits on an error removes them on its way out. */
+const live = new Set<CpuCap>()
+process.once('exit', () => {
+  for (const cap of live) cap.remove()
+})
 
 /** CFS throttling counters of a cgroup (cpu.stat). */
 export interface Throttling {
@@ -37,6 +42,7 @@ export class CpuCap {
     const dir = join(CPU_ROOT, `tandem-bench-${process.pid}-${++created}`)
     mkdirSync(dir)
     const cap = new CpuCap(dir, percent)
+    live.add(cap)
     try {
       writeFileSync(join(dir, 'cpu.cfs_period_us'), String(CFS_PERIOD_US))
       writeFileSync(join(dir, 'cpu.cfs_quota_us'), String(Math.round((CFS_PERIOD_US * percent) / 100)))
@@ -77,6 +83,7 @@ export class CpuCap {
 
   /** Removes the cgroup, first moving any process still in it (an orphaned child) back to the root. */
   remove(): void {
+    live.delete(this)
     if (!existsSync(this.dir)) return
     const left = readFileSync(join(this.dir, 'cgroup.procs'), 'utf8').trim().split('\n').filter(Boolean)
     for (const pid of left) {
