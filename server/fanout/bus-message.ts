@@ -127,8 +127,7 @@ export function encodeChangeEntry(change: ChangeEntry): Uint8Array {
   const encoder = encoding.createEncoder()
   encoding.writeVarUint(encoder, change.id)
   encoding.writeFloat64(encoder, change.at)
-  encoding.writeVarUint(encoder, change.author === null ? 0 : 1)
-  if (change.author !== null) encoding.writeVarString(encoder, change.author)
+  writeOptionalString(encoder, change.author)
   encoding.writeVarUint8Array(encoder, change.update)
   return encoding.toUint8Array(encoder)
 }
@@ -141,9 +140,7 @@ export function decodeChangeEntry(payload: Uint8Array): ChangeEntry {
     if (id < 1 || !Number.isSafeInteger(id)) throw new BusMessageError(`change entry with id ${id}`)
     const at = decoding.readFloat64(decoder)
     if (!Number.isFinite(at)) throw new BusMessageError('change entry with a time that is not a number')
-    const flag = decoding.readVarUint(decoder)
-    if (flag > 1) throw new BusMessageError(`change entry with author flag ${flag}`)
-    const author = flag === 1 ? decoding.readVarString(decoder) : null
+    const author = readOptionalString(decoder, 'change entry with author')
     const update = decoding.readVarUint8Array(decoder)
     if (decoding.hasContent(decoder)) throw new BusMessageError('change entry has trailing bytes')
     return { id, at, author, update }
@@ -191,7 +188,7 @@ export function decodeVersionEntry(payload: Uint8Array): VersionInfo {
     const changeId = readCount(decoder, 'change id')
     const kind = VERSION_KINDS[decoding.readVarUint(decoder)]
     if (kind === undefined) throw new BusMessageError('version entry of an unknown kind')
-    const name = readOptionalString(decoder)
+    const name = readOptionalString(decoder, 'version entry with name')
     const length = readCount(decoder, 'length')
     const count = readCount(decoder, 'author count')
     // Each name takes at least a byte: a count past what is left is a lie, not a reason to loop.
@@ -199,7 +196,7 @@ export function decodeVersionEntry(payload: Uint8Array): VersionInfo {
       throw new BusMessageError(`version entry claims ${count} authors`)
     const authors: string[] = []
     for (let i = 0; i < count; i++) authors.push(decoding.readVarString(decoder))
-    const by = readOptionalString(decoder)
+    const by = readOptionalString(decoder, 'version entry with by')
     const restored = readCount(decoder, 'restored from')
     if (decoding.hasContent(decoder)) throw new BusMessageError('version entry has trailing bytes')
     return {
@@ -225,13 +222,15 @@ function readCount(decoder: decoding.Decoder, what: string): number {
   return value
 }
 
+/** `varUint(0)` for null, else `varUint(1) varString(value)`. */
 function writeOptionalString(encoder: encoding.Encoder, value: string | null): void {
   encoding.writeVarUint(encoder, value === null ? 0 : 1)
   if (value !== null) encoding.writeVarString(encoder, value)
 }
 
-function readOptionalString(decoder: decoding.Decoder): string | null {
+/** Reads what writeOptionalString wrote; a flag past 1 throws BusMessageError naming `what`. */
+function readOptionalString(decoder: decoding.Decoder, what: string): string | null {
   const flag = decoding.readVarUint(decoder)
-  if (flag > 1) throw new BusMessageError(`version entry with a string flag ${flag}`)
+  if (flag > 1) throw new BusMessageError(`${what} flag ${flag}`)
   return flag === 1 ? decoding.readVarString(decoder) : null
 }

@@ -26,7 +26,6 @@ import {
   type RebasedEdit,
   rebaseEdit,
   type TextEdit,
-  type TextOp,
 } from '../../shared/ot/index.ts'
 import type { WriteAuthor } from '../authorship/identity.ts'
 import type { Meter } from '../limits/text-walk.ts'
@@ -224,12 +223,8 @@ function place(
     return refuse(`index ${edit.index} + delete ${edit.delete} runs past the end of ${where} (${length})`)
   }
   const rebased = rebaseEdit(edit, deltas)
-  const problem = fitProblem(rebased.op, text, room.changes)
+  // Units read near where people edit (the room counts them as its text does: an embed is one),
+  // not a copy of the text; a writer pays for the items walked.
+  const problem = opFitProblem(rebased.op, text.length, (indexes) => room.changes.unitsAt(indexes))
   return problem ? refuse(problem) : { kind: 'placed', rebased }
-}
-
-/** Why `op` cannot apply to `text` (see shared/ot `opFitProblem`): its units read near where people edit. */
-function fitProblem(op: TextOp, text: Y.Text, changes: Pick<RoomChangeLog, 'unitsAt'>): string | null {
-  // The room counts units as its text does (an embed is one); a writer pays for the items walked.
-  return opFitProblem(op, text.length, (indexes) => changes.unitsAt(indexes))
 }

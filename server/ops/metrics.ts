@@ -34,6 +34,7 @@ const OUT = 1
 
 /** The `kind` label of the fan-out counters, by slot (busKindSlot). */
 const BUS_KINDS = ['update', 'awareness', 'resync', 'version'] as const
+const VERSION_SLOT = BUS_KINDS.indexOf('version')
 
 /**
  * The slot of a bus entry kind in the fan-out counters: a committed update, with or without its id,
@@ -41,7 +42,7 @@ const BUS_KINDS = ['update', 'awareness', 'resync', 'version'] as const
  */
 function busKindSlot(kind: BusKind): number {
   if (kind === BusKind.change) return BusKind.update
-  if (kind === BusKind.version) return 3
+  if (kind === BusKind.version) return VERSION_SLOT
   return kind
 }
 
