@@ -162,11 +162,17 @@ const typing: Edit = (text, i) => text.insert(1_000 + i, 'x')
 const alternatingEnds: Edit = (text, i) => text.insert(i % 2 === 0 ? 0 : text.length, 'x')
 /** Three people typing far apart, in turn. */
 const threeTypists: Edit = (text, i) => text.insert(1_000 + (i % 3) * 1_500 + Math.floor(i / 3), 'x')
-/** Edits at random places far apart (a hostile sender). */
+/** Edits at random places far apart. */
 const randomPlaces =
   (gen: prng.PRNG): Edit =>
   (text) =>
     text.insert(prng.uint32(gen, 0, text.length), 'x')
+/** Each update changes both ends of the text (a hostile sender). */
+const bothEnds: Edit = (text) =>
+  text.doc!.transact(() => {
+    text.insert(0, 'x')
+    text.insert(text.length, 'x')
+  })
 
 describe('the walk', () => {
   const ITEMS = 5_000
@@ -195,13 +201,18 @@ describe('the walk', () => {
     expect(Math.max(...walks(threeTypists))).toBeLessThanOrEqual(40)
   })
 
-  seededTest('edits at random places far apart walk much of the text (what the sender is charged)', (gen) => {
-    const total = walks(randomPlaces(gen)).reduce((sum, items) => sum + items, 0)
-    expect(total).toBeGreaterThan(57 * (ITEMS / 10))
+  seededTest('edits at random places walk the stretch between two of the last places edited', (gen) => {
+    const sorted = walks(randomPlaces(gen)).sort((a, b) => a - b)
+    // 32 markers cut the text into stretches of about ITEMS / 33 items on average.
+    expect(sorted[Math.floor(sorted.length / 2)]).toBeLessThan(ITEMS / 10)
+  })
+
+  it('an update changing both ends of the text walks all of it (what the sender is charged)', () => {
+    expect(Math.min(...walks(bothEnds))).toBeGreaterThan(ITEMS)
   })
 
   seededTest(
-    'through the server: random edits far apart in a long text close the sender with 4529; typing at one place or two does not',
+    'through the server: updates changing both ends of a long text close the sender with 4529; typing at one place or two, or at random places, does not',
     async (gen) => {
       // Message rates out of the way: only the walk budget may close these connections.
       const server = await start({ documentMessagesPerSecond: 100_000, documentMessageBurst: 100_000 })
@@ -231,15 +242,16 @@ describe('the walk', () => {
       for (const [room, edit] of [
         ['typing', typing],
         ['ends', alternatingEnds],
+        ['random', randomPlaces(gen)],
       ] as const) {
         expect((await sender(room, edit)).closeCode).toBe(null)
         expect(length(room)).toBe(50_600)
       }
-      const hostile = await sender('random', randomPlaces(gen))
+      const hostile = await sender('both-ends', bothEnds)
       expect(await hostile.closedWithin(10_000)).toBe(CloseCode.rateLimited)
       expect(hostile.closeReason).toContain('text items walked per second')
       // What came after the budget ran out was not applied.
-      expect(length('random')).toBeLessThan(50_600)
+      expect(length('both-ends')).toBeLessThan(51_200)
     },
   )
 })

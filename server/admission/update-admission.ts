@@ -275,7 +275,7 @@ function conflictWalks(doc: Y.Doc, shape: UpdateShape, budget: number): number {
   const store = doc.store
   const refs = shape.references
   // Per side (0 origin, 1 right origin), per new struct: the held item its walk is bounded by, or
-  // null for the end of the list (undefined: not resolved yet).
+  // null for the end of the list (undefined: not resolved yet), and the clock in it (`clocks`).
   const blocks = new Map(
     shape.blocks.map((block) => [
       block.client,
@@ -285,6 +285,7 @@ function conflictWalks(doc: Y.Doc, shape: UpdateShape, budget: number): number {
           new Array<Y.Item | null | undefined>(block.starts.length),
           new Array<Y.Item | null | undefined>(block.starts.length),
         ],
+        clocks: [new Array<number>(block.starts.length), new Array<number>(block.starts.length)],
       },
     ]),
   )
@@ -297,21 +298,28 @@ function conflictWalks(doc: Y.Doc, shape: UpdateShape, budget: number): number {
     return struct instanceof Y.Item ? struct : null
   }
   const pathMemos: Array<Array<Y.Item | null | undefined>> = []
+  const pathClocks: number[][] = []
   const pathIndexes: number[] = []
+  /** The clock in the item the last `anchorOf` returned. */
+  let anchorClock = 0
   const anchorOf = (client: number, clock: number, side: 0 | 1): Y.Item | null => {
     pathMemos.length = 0
+    pathClocks.length = 0
     pathIndexes.length = 0
     let result: Y.Item | null = null
+    anchorClock = 0
     for (;;) {
       if (clock < Y.getState(store, client)) {
         result = held(client, clock)
+        anchorClock = clock
         break
       }
-      const { block, memo } = blocks.get(client)!
+      const { block, memo, clocks } = blocks.get(client)!
       const index = Math.max(0, firstAtOrAfter(block.starts, clock + 1) - 1)
       const known = memo[side][index]
       if (known !== undefined) {
         result = known
+        anchorClock = clocks[side][index]
         break
       }
       // An origin cycle among new structs would leave them pending forever.
@@ -319,6 +327,7 @@ function conflictWalks(doc: Y.Doc, shape: UpdateShape, budget: number): number {
         throw new UpdateRefusal('pending', "the update's items refer to each other in a cycle")
       }
       pathMemos.push(memo[side])
+      pathClocks.push(clocks[side])
       pathIndexes.push(index)
       let next = -1
       for (let r = block.firstReference[index]; r < block.firstReference[index + 1]; r++) {
@@ -328,18 +337,23 @@ function conflictWalks(doc: Y.Doc, shape: UpdateShape, budget: number): number {
       client = refs[3 * next]
       clock = refs[3 * next + 1]
     }
-    for (let p = 0; p < pathIndexes.length; p++) pathMemos[p][pathIndexes[p]] = result
+    for (let p = 0; p < pathIndexes.length; p++) {
+      pathMemos[p][pathIndexes[p]] = result
+      pathClocks[p][pathIndexes[p]] = anchorClock
+    }
     return result
   }
   for (const block of shape.blocks) {
     const state = Y.getState(store, block.client)
     if (block.end <= state) continue
     const { starts, firstReference } = block
-    const memo = blocks.get(block.client)!.memo
+    const { memo, clocks } = blocks.get(block.client)!
     const first = Math.max(0, firstAtOrAfter(starts, state + 1) - 1)
     for (let i = first; i < starts.length && steps <= limit; i++) {
       let origin: Y.Item | null = null
       let right: Y.Item | null = null
+      let originClock = 0
+      let rightClock = 0
       let anchored = false
       for (let r = firstReference[i]; r < firstReference[i + 1]; r++) {
         const kind = refs[3 * r + 2]
@@ -349,18 +363,36 @@ function conflictWalks(doc: Y.Doc, shape: UpdateShape, budget: number): number {
         const clock = refs[3 * r + 1]
         const side = kind as 0 | 1
         // Most items point at the struct just before them (typing): its anchor is known already.
-        const item =
+        const previous =
           client === block.client && i > first && clock >= starts[i - 1] && clock < starts[i]
-            ? (memo[side][i - 1] ?? anchorOf(client, clock, side))
-            : anchorOf(client, clock, side)
-        if (kind === 0) origin = item
-        else right = item
+            ? memo[side][i - 1]
+            : undefined
+        let item: Y.Item | null
+        if (previous !== undefined && previous !== null) {
+          item = previous
+          anchorClock = clocks[side][i - 1]
+        } else item = anchorOf(client, clock, side)
+        if (kind === 0) {
+          origin = item
+          originClock = anchorClock
+        } else {
+          right = item
+          rightClock = anchorClock
+        }
       }
       memo[0][i] = origin
       memo[1][i] = right
+      clocks[0][i] = originClock
+      clocks[1][i] = rightClock
       if (!anchored) continue
-      if (origin) {
-        // From the origin rightwards to the right anchor (or the end of the list).
+      if (origin && origin === right && rightClock > originClock) {
+        // Both anchors in one item (typing inside what someone wrote): Yjs splits it at each, and
+        // the walk crosses at most the part between them.
+        if (rightClock > originClock + 1) steps++
+      } else if (origin) {
+        // From the origin rightwards to the right anchor (or the end of the list), past the rest of
+        // the origin's item first when the origin is not its last unit.
+        if (originClock < origin.id.clock + origin.length - 1) steps++
         for (let o = origin.right; o !== null && o !== right && steps <= limit; o = o.right) steps++
       } else if (right && right.parentSub === null && right.parent instanceof Y.AbstractType) {
         // From the start of the right anchor's list to it.

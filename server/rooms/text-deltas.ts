@@ -4,22 +4,21 @@
  *
  * `Y.YTextEvent.delta` walks the whole text from its first item on every transaction: about 50 ns
  * an item, a millisecond per keystroke for a text of 20,000 items, a hundred times the cost of
- * applying the keystroke. Here the walk starts from markers instead: each one unit of the text (an
- * item id, which survives Yjs splitting and merging items) and the number of visible units before
- * it, kept from earlier transactions, up to 8 of them, one per place people edit at. The items a
- * transaction changed are found from its state vectors and delete set (cost: the update's size),
- * their positions by walking outward from every marker in turn until one meets a change (at most
- * 256 items each way; past that from the marker used last alone), then from that one until all
- * are met, and the delta from the leftmost changed item to the rightmost. The marker then moves to
- * the end of the change (a walk of more than 256 items adds one there instead, the least recently
- * used going), and the others shift by what the change inserted and deleted before them.
+ * applying the keystroke. Here positions come from markers instead: each an item of the text and
+ * the number of visible units before its first unit, kept from earlier transactions, up to 32 of
+ * them (the places edited last). The items a transaction changed are found from its state vectors
+ * and delete set (cost: the update's size); from one of them a walk goes out both ways, a step each
+ * way in turn, until it met every changed item and a marker (or the start of the text), which
+ * gives the position of the leftmost changed item; the delta runs from it to the rightmost. A
+ * marker then goes on the item right after the change (the least recently used going past 32),
+ * and the others shift by what the change inserted and deleted before them.
  *
- * So typing costs a few items per keystroke, also for several people typing far apart; an edit far
- * from every marker walks the distance from the last one used, and a transaction touching both
- * ends of a long text walks it once (at most three times the text's items plus 4,096 in all). That
- * walk is the sender's to pay: `itemsWalked` counts the items stepped over, and a connection is
- * charged what each of its updates caused (1,000,000 items a second, ws/connection.ts; PROTOCOL.md,
- * Admission).
+ * So typing costs a few items per keystroke, also for several people typing far apart; an edit at
+ * a random place walks to the nearest of the places edited last (about a 66th of the text when
+ * edits land uniformly); a transaction touching both ends of a long text walks all of it (at most
+ * three times the text's items in all). That walk is the sender's to pay: `itemsWalked` counts the
+ * items stepped over, and a connection is charged what each of its updates caused (1,000,000 items
+ * a second, ws/connection.ts; PROTOCOL.md, Admission).
  *
  * Units are the text's UTF-16 code units, as `Y.Text` counts them: a string's units, and one unit
  * per unit of anything else the text's list holds (an embed, a nested type, or the values of a
@@ -70,25 +69,22 @@ const LAST_REPLACED = 8
 const REPLACEMENT = '\uFFFD'
 
 /**
- * A place in the text: one unit (an item id, which survives Yjs splitting and merging items) and
- * the visible units before it; `used`: the transaction that last walked from it (for eviction).
+ * Places in the text: an item of it and the visible units before the item's first unit, as the
+ * last transaction `of` saw left them. Keyed by the item: Yjs keeps an item's object (and its first
+ * unit) when it splits it, and an item merged into its left neighbour is no longer in the list, so
+ * no walk meets it again (it ages out). Oldest use first (a Map keeps insertion order).
  */
-interface Marker {
-  client: number
-  clock: number
-  index: number
-  used: number
-}
+type Markers = Map<Y.Item, number>
 
-/** Markers kept: each place people edit at keeps its own (several people typing far apart). */
-const MAX_MARKERS = 8
-/** A walk longer than this from the nearest marker found a new place: it gets a marker of its own. */
-const NEAR = 256
+/**
+ * Markers kept: each place people edit at keeps its own (several people typing far apart, or the
+ * last places edited at random, which split the text into stretches a walk crosses one of).
+ */
+const MAX_MARKERS = 32
 
 /** Follows the deltas of one root text of a document across transactions (see the head comment). */
 export class TextDeltas {
-  private markers: Marker[] = []
-  private transactions = 0
+  private markers: Markers = new Map()
 
   constructor(
     private readonly doc: Y.Doc,
@@ -104,7 +100,6 @@ export class TextDeltas {
     if (!type || !transaction.changed.has(type)) return null
     const changed = changedItems(transaction, type)
     if (changed.size === 0) return null
-    this.transactions++
     return this.emit(this.find(type, changed), changed)
   }
 
@@ -123,17 +118,11 @@ export class TextDeltas {
   private unitAt(type: Root, index: number): number {
     let item = type._start
     let start = 0
-    for (const marker of this.markers) {
-      const structs = this.doc.store.clients.get(marker.client)
-      const last = structs?.[structs.length - 1]
-      if (!structs || !last || last.id.clock + last.length <= marker.clock) continue
-      const struct = structs[Y.findIndexSS(structs, marker.clock)]
-      if (!(struct instanceof Y.Item) || struct.parent !== type || struct.parentSub !== null) continue
-      if (struct.deleted || !struct.countable) continue
-      const itemStart = marker.index - (marker.clock - struct.id.clock)
-      if (item === null || Math.abs(itemStart - index) < Math.abs(start - index)) {
-        item = struct
-        start = itemStart
+    for (const [marker, markerIndex] of this.markers) {
+      if (!inList(type, marker)) continue
+      if (item === null || Math.abs(markerIndex - index) < Math.abs(start - index)) {
+        item = marker
+        start = markerIndex
       }
     }
     let steps = 0
@@ -160,61 +149,72 @@ export class TextDeltas {
   }
 
   /**
-   * A search that met every changed item, walking out from every marker in turn (from the start of
-   * the text when there is none) until one meets a changed item, then from that one alone; after
-   * `NEAR` items each way from every marker, from the marker used last alone. The cost: twice the
-   * number of markers times the distance from the nearest marker to a change (at most `NEAR`), plus
-   * the distance from the last marker used to the farthest change.
+   * The leftmost changed item and the visible units before it (before the transaction): a walk out
+   * from one changed item in both directions, a step each way in turn, until every changed item
+   * and a marker (or the start of the text) were met. The cost: twice the distance from that item
+   * to the farthest change or the nearest marker, whichever is farther.
    */
-  private find(type: Root, changed: Map<Y.Item, number>): Search {
-    const searches: Search[] = []
-    for (const marker of this.markers) {
-      const start = this.resolve(type, marker, changed)
-      if (start) searches.push(new Search(start.item, start.index, changed, marker))
-    }
-    // No marker (or the text became another root): walk from the start.
-    if (searches.length === 0) searches.push(new Search(type._start as Y.Item, 0, changed, null))
-    const alone = (search: Search): Search => {
-      while (search.walking) if (search.step()) return search
-      throw new Error('a changed item is not in its text')
-    }
+  private find(type: Root, changed: Map<Y.Item, number>): { first: Y.Item; index: number } {
+    const from = changed.keys().next().value as Y.Item
+    const { markers } = this
+    // Offsets in units (before the transaction) from the first unit of `from`.
+    let right: Y.Item | null = from
+    let rightOffset = 0
+    let left: Y.Item | null = from.left
+    let leftOffset = 0
+    let first = from
+    let firstOffset = 0
+    let found = 0
+    /** The units before `from`'s first unit, once a marker or the start was met. */
+    let origin = Number.NaN
+    let steps = 0
+    const all = changed.size
     try {
-      for (let round = 0; ; round++) {
-        let walking = false
-        for (const search of searches) {
-          if (search.step()) return search
-          if (search.met) return alone(search)
-          walking ||= search.walking
+      while (found < all || Number.isNaN(origin)) {
+        if (right === null && left === null) {
+          if (found < all) throw new Error('a changed item is not in its text')
+          break
         }
-        if (!walking) throw new Error('a changed item is not in its text')
-        // Far from every marker: on from the one used last alone, as with a single marker.
-        if (round === NEAR)
-          return alone(searches.reduce((a, b) => ((b.marker?.used ?? 0) > (a.marker?.used ?? 0) ? b : a)))
+        if (right !== null) {
+          steps++
+          if (Number.isNaN(origin)) origin = this.use(right, rightOffset)
+          if (found < all && changed.has(right)) found++
+          rightOffset += unitsBefore(right, changed)
+          right = right.right
+        }
+        if (left !== null && (found < all || Number.isNaN(origin))) {
+          steps++
+          leftOffset -= unitsBefore(left, changed)
+          if (found < all && changed.has(left)) {
+            found++
+            first = left
+            firstOffset = leftOffset
+          }
+          if (Number.isNaN(origin)) origin = this.use(left, leftOffset)
+          left = left.left
+        }
+        // The left walk reached the start of the text.
+        if (left === null && Number.isNaN(origin)) origin = -leftOffset
       }
+      if (Number.isNaN(origin)) throw new Error('the text has no start')
+      return { first, index: origin + firstOffset }
     } finally {
-      for (const search of searches) walked += search.steps
+      walked += steps
     }
   }
 
-  /** The item holding `marker`'s unit and the visible units before it as the transaction found it. */
-  private resolve(
-    type: Root,
-    marker: Marker,
-    changed: Map<Y.Item, number>,
-  ): { item: Y.Item; index: number } | null {
-    const structs = this.doc.store.clients.get(marker.client)
-    const last = structs?.[structs.length - 1]
-    if (!structs || !last || last.id.clock + last.length <= marker.clock) return null
-    const struct = structs[Y.findIndexSS(structs, marker.clock)]
-    if (!(struct instanceof Y.Item) || struct.parent !== type || struct.parentSub !== null) return null
-    // The marked unit existed before the transaction, so its item was not added by it.
-    const offset = unitsBefore(struct, changed) > 0 ? marker.clock - struct.id.clock : 0
-    return { item: struct, index: marker.index - offset }
+  /** `item`'s marker, made the most recently used: the units before `from` (`offset` from it). */
+  private use(item: Y.Item, offset: number): number {
+    const index = this.markers.get(item)
+    if (index === undefined) return Number.NaN
+    this.markers.delete(item)
+    this.markers.set(item, index)
+    return index - offset
   }
 
-  /** The runs from the search's first changed item to the last one; moves the markers. */
-  private emit(search: Search, changed: Map<Y.Item, number>): TextDelta {
-    const { first, index } = search.result()
+  /** The runs from the first changed item to the last one; moves the markers. */
+  private emit(found: { first: Y.Item; index: number }, changed: Map<Y.Item, number>): TextDelta {
+    const { first, index } = found
     const runs = new RunList()
     runs.retain(index)
     let after = index
@@ -241,44 +241,36 @@ export class TextDeltas {
       item = item.right
     }
     walked += steps
-    this.moveMarkers(search, index, before, after)
-    // Mark the unit right after the change (or the change's last unit) for the next transaction.
+    this.moveMarkers(index, before, after)
+    // Mark the item right after the change (or the change's last item) for the next transaction.
     const next = item.right
-    if (next) this.mark(next.id.client, next.id.clock, after)
-    else {
-      const visible = !item.deleted && item.countable
-      this.mark(item.id.client, item.id.clock + item.length - 1, visible ? after - 1 : after)
-    }
+    if (next) this.mark(next, after)
+    else this.mark(item, !item.deleted && item.countable ? after - item.length : after)
     return runs.runs
   }
 
   /**
    * Keeps the markers true after a change that replaced the units `from`..`to` of the text before
-   * it with `from`..`after`: those before it stay, those after it shift, those within it go, as
-   * does the one the search started from when it was near (the new marker replaces it).
+   * it with `from`..`after`: those before it stay, those after it shift, those within it go.
    */
-  private moveMarkers(search: Search, from: number, to: number, after: number): void {
-    const kept: Marker[] = []
-    for (const marker of this.markers) {
-      if (marker === search.marker && search.steps <= NEAR) continue
-      if (marker.index > to) marker.index += after - to
-      else if (marker.index >= from) continue
-      kept.push(marker)
+  private moveMarkers(from: number, to: number, after: number): void {
+    for (const [item, index] of this.markers) {
+      if (index > to) this.markers.set(item, index + after - to)
+      else if (index >= from) this.markers.delete(item)
     }
-    this.markers = kept
   }
 
-  private mark(client: number, clock: number, index: number): void {
-    this.markers = this.markers.filter((marker) => marker.client !== client || marker.clock !== clock)
-    this.markers.push({ client, clock, index, used: this.transactions })
-    if (this.markers.length > MAX_MARKERS) {
-      let oldest = 0
-      for (let i = 1; i < this.markers.length; i++) {
-        if (this.markers[i].used < this.markers[oldest].used) oldest = i
-      }
-      this.markers.splice(oldest, 1)
-    }
+  private mark(item: Y.Item, index: number): void {
+    this.markers.delete(item)
+    this.markers.set(item, index)
+    if (this.markers.size > MAX_MARKERS) this.markers.delete(this.markers.keys().next().value as Y.Item)
   }
+}
+
+/** `item` is still in `type`'s list (not merged into its left neighbour since it was marked). */
+function inList(type: Root, item: Y.Item): boolean {
+  if (item.parent !== type || item.parentSub !== null) return false
+  return item.left === null ? type._start === item : item.left.right === item
 }
 
 /** The runs of an item visible before and after: kept, but for halves of a split surrogate pair. */
@@ -361,84 +353,6 @@ function unitsBefore(item: Y.Item, changed: Map<Y.Item, number>): number {
   if (how & ADDED) return 0
   if (how & DELETED) return item.length
   return item.deleted ? 0 : item.length
-}
-
-/**
- * A search for the leftmost changed item and the visible units before it (before the transaction),
- * walking out from `from` (with `index` units before it) in both directions, a step at a time,
- * until every changed item was met.
- */
-class Search {
-  /** Items stepped over so far. */
-  steps = 0
-  private found = 0
-  private right: Y.Item | null
-  private rightIndex: number
-  private left: Y.Item | null
-  private leftIndex: number
-  private firstRight: Y.Item | null = null
-  private firstRightIndex = 0
-  private firstLeft: Y.Item | null = null
-  private firstLeftIndex = 0
-
-  constructor(
-    from: Y.Item,
-    index: number,
-    private readonly changed: Map<Y.Item, number>,
-    readonly marker: Marker | null,
-  ) {
-    this.right = from
-    this.rightIndex = index
-    this.left = from.left
-    this.leftIndex = index
-  }
-
-  /** Met a changed item. */
-  get met(): boolean {
-    return this.found > 0
-  }
-
-  /** Items remain on either side. */
-  get walking(): boolean {
-    return this.right !== null || this.left !== null
-  }
-
-  /** One item to the right and one to the left; true once every changed item was met. */
-  step(): boolean {
-    const { changed } = this
-    if (this.found === changed.size) return true
-    const right = this.right
-    if (right !== null) {
-      this.steps++
-      if (changed.has(right)) {
-        this.found++
-        if (this.firstRight === null) {
-          this.firstRight = right
-          this.firstRightIndex = this.rightIndex
-        }
-      }
-      this.rightIndex += unitsBefore(right, changed)
-      this.right = right.right
-    }
-    const left = this.left
-    if (left !== null && this.found < changed.size) {
-      this.steps++
-      this.leftIndex -= unitsBefore(left, changed)
-      if (changed.has(left)) {
-        this.found++
-        this.firstLeft = left
-        this.firstLeftIndex = this.leftIndex
-      }
-      this.left = left.left
-    }
-    return this.found === changed.size
-  }
-
-  /** The leftmost changed item and the units before it (once `step` said all were met). */
-  result(): { first: Y.Item; index: number } {
-    if (this.firstLeft) return { first: this.firstLeft, index: this.firstLeftIndex }
-    return { first: this.firstRight!, index: this.firstRightIndex }
-  }
 }
 
 /** Builds a delta, merging neighbouring runs of one kind. */
