@@ -144,3 +144,21 @@ it.skipIf(servicesSkip)(
   },
   160_000,
 )
+
+it('measures what keeping the document costs per update (bench/relay/apply-cost.ts, smoke size)', async () => {
+  const stdout = await new Promise<string>((resolve, reject) => {
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', '--expose-gc', 'bench/relay/apply-cost.ts', '--updates', '200', '--repeats', '1'],
+      { cwd: root, timeout: 120_000 },
+      (err, out) => (err ? reject(err) : resolve(out)),
+    )
+  })
+  const rows = stdout.split('\n').filter((line) => /^\s*(trace|uniform)\s/.test(line))
+  expect(rows.map((line) => line.trim().split(/\s+/)[0])).toEqual(['trace', 'uniform'])
+  for (const row of rows) {
+    const cells = row.trim().split(/\s+/)
+    expect(cells[1]).toBe('200')
+    for (const cell of cells.slice(3)) expect(Number.isFinite(Number(cell))).toBe(true)
+  }
+}, 150_000)
