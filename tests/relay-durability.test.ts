@@ -2,12 +2,15 @@
  * Durability: what the server accepted survives a restart and a SIGKILL; nothing is relayed before
  * it is committed; a failing store keeps updates in memory, retries, and relays only once durable.
  */
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { pathToFileURL } from 'node:url'
 import type Database from 'better-sqlite3'
 import pino from 'pino'
 import { describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
 import { createServer, SqliteStore, type StoredRoom } from '../server/index.ts'
+import { SqliteBackground } from '../server/store/sqlite-background.ts'
 import { FlakyStore } from './helpers/flaky-store.ts'
 import {
   cleanupAfterEach,
@@ -116,6 +119,24 @@ describe('durability', () => {
     )
     const checkpoint = await background.checkpoint()
     expect(checkpoint.checkpointed).toBe(checkpoint.log)
+  })
+
+  it('replaces a background thread that dies starting after a growing delay, not in a loop', async () => {
+    const { dir, cleanup } = makeTempDir()
+    cleanups.push(cleanup)
+    const entry = join(dir, 'failing-worker.mjs')
+    writeFileSync(entry, "throw new Error('cannot start')\n")
+    const background = new SqliteBackground(join(dir, 'x.db'), {
+      checkpointIntervalMs: 1_000,
+      entry: pathToFileURL(entry),
+    })
+    cleanups.push(() => background.close())
+    await new Promise((resolve) => setTimeout(resolve, 2_000))
+    // Delays of 100, 200, 400 and 800 ms fit in 2 s: at most 5 starts (replaced at once, hundreds).
+    expect(background.generation).toBeGreaterThan(1)
+    expect(background.generation).toBeLessThanOrEqual(5)
+    // A request meanwhile waits for the next thread, and fails with it.
+    await expect(background.checkpoint()).rejects.toThrow('cannot start')
   })
 
   it('keeps what was appended while the background thread merged the log', async () => {

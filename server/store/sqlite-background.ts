@@ -17,7 +17,10 @@
  *   response = { id, result } | { id, error: message }                     result of merge: bytes
  *
  * A worker that dies (crash, out of memory) is replaced; its pending merges reject, which the relay
- * treats as a failed compaction (the log is kept). Appends never depend on it.
+ * treats as a failed compaction (the log is kept). Appends never depend on it. One that dies within
+ * a second of starting (it cannot open the database, its file is missing) is replaced after a
+ * delay that doubles from 100 ms to 30 s, not at once in a loop that would take a whole core;
+ * meanwhile requests wait for the next one.
  */
 import { Worker } from 'node:worker_threads'
 import { workerEntry } from './worker-entry.ts'
@@ -26,10 +29,22 @@ type WorkerMessage = { ready: true } | { failed: string } | { id: number; result
 
 export interface SqliteBackgroundOptions {
   checkpointIntervalMs: number
+  /** The worker's entry file (tests: one that fails); default: sqlite-background-worker's. */
+  entry?: URL
 }
 
+/** A worker that lived less than this died starting: it is replaced after a delay. */
+const STARTUP_MS = 1_000
+const FIRST_RESTART_DELAY_MS = 100
+const MAX_RESTART_DELAY_MS = 30_000
+
 export class SqliteBackground {
-  private worker!: Worker
+  private worker: Worker | null = null
+  private spawnedAt = 0
+  private restartDelayMs = 0
+  private restartTimer: NodeJS.Timeout | null = null
+  /** Requests made while no worker runs (waiting for a restart), sent to the next one. */
+  private queued: Array<Record<string, unknown>> = []
   private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>()
   private nextId = 1
   private closed = false
@@ -56,18 +71,28 @@ export class SqliteBackground {
   async close(): Promise<void> {
     if (this.closed) return
     this.closed = true
+    if (this.restartTimer) clearTimeout(this.restartTimer)
+    if (!this.worker) {
+      // Waiting to restart: what waits for the next worker is refused.
+      for (const pending of this.pending.values()) pending.reject(new Error('the store is closed'))
+      this.pending.clear()
+      this.queued = []
+      return
+    }
     await this.call({ op: 'close' }, true).catch(() => {})
-    await this.worker.terminate()
+    await this.worker?.terminate()
   }
 
   /** Ends the worker as a crash would (fault injection for tests). */
-  crashForTest(): Promise<number> {
-    return this.worker.terminate()
+  async crashForTest(): Promise<number> {
+    return (await this.worker?.terminate()) ?? 0
   }
 
   private spawn(): void {
     this.generation++
-    const worker = new Worker(workerEntry('sqlite-background', import.meta.url), {
+    this.restartTimer = null
+    this.spawnedAt = Date.now()
+    const worker = new Worker(this.options.entry ?? workerEntry('sqlite-background', import.meta.url), {
       workerData: { path: this.path, checkpointIntervalMs: this.options.checkpointIntervalMs },
     })
     // The relay must not stay alive for its background thread.
@@ -83,12 +108,24 @@ export class SqliteBackground {
     })
     const lost = (err: Error) => {
       if (this.worker !== worker) return
+      this.worker = null
       for (const pending of this.pending.values()) pending.reject(err)
       this.pending.clear()
-      if (!this.closed) this.spawn()
+      if (this.closed) return
+      const died = Date.now() - this.spawnedAt < STARTUP_MS
+      this.restartDelayMs = died
+        ? Math.min(MAX_RESTART_DELAY_MS, Math.max(FIRST_RESTART_DELAY_MS, this.restartDelayMs * 2))
+        : 0
+      if (this.restartDelayMs === 0) this.spawn()
+      else {
+        this.restartTimer = setTimeout(() => this.spawn(), this.restartDelayMs)
+        this.restartTimer.unref()
+      }
     }
     worker.on('error', lost)
     worker.on('exit', (code) => lost(new Error(`the SQLite background thread exited (code ${code})`)))
+    for (const message of this.queued) worker.postMessage(message)
+    this.queued = []
   }
 
   private call<T>(request: Record<string, unknown>, evenIfClosed = false): Promise<T> {
@@ -96,7 +133,8 @@ export class SqliteBackground {
     const id = this.nextId++
     return new Promise<T>((resolve, reject) => {
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject })
-      this.worker.postMessage({ id, ...request })
+      if (this.worker) this.worker.postMessage({ id, ...request })
+      else this.queued.push({ id, ...request })
     })
   }
 }
