@@ -76,13 +76,19 @@ function workload(positions: Positions): Array<{ room: number; update: Uint8Arra
       client.next = (client.next + 1) % script.positions.length
       client.replayed++
     } else placed = uniformEdit(client.random, text.length)
-    const before = Y.encodeStateVector(client.doc)
+    // What the transaction changed, as a client sends it (its `update` event).
+    let update = new Uint8Array(0)
+    const take = (changes: Uint8Array) => {
+      update = changes
+    }
+    client.doc.on('update', take)
     client.doc.transact(() => {
       if (placed.deleteCount > 0) text.delete(placed.index, placed.deleteCount)
       if (placed.insert) text.insert(placed.index, placed.insert)
     })
+    client.doc.off('update', take)
     client.cursor = placed.index + placed.insert.length
-    const update = Y.encodeStateAsUpdate(client.doc, before)
+    if (update.byteLength === 0) continue
     for (const other of clients) if (other !== client) Y.applyUpdate(other.doc, update)
     out.push({ room: r, update })
   }
