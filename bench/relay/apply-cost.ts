@@ -77,7 +77,7 @@ function workload(positions: Positions): Array<{ room: number; update: Uint8Arra
       client.replayed++
     } else placed = uniformEdit(client.random, text.length)
     // What the transaction changed, as a client sends it (its `update` event).
-    let update = new Uint8Array(0)
+    let update: Uint8Array = new Uint8Array(0)
     const take = (changes: Uint8Array) => {
       update = changes
     }
