@@ -3,7 +3,9 @@
  * anything derived from them off the wire until they are durable.
  *
  * Updates accepted during one event-loop turn are appended in one store transaction (flushed from
- * `setImmediate`). Work that must not run before those updates are durable (relaying them, answering
+ * `setImmediate`), or, in a turn that goes on long (a backlog read at once, a core shared with
+ * other work), in one transaction per `MAX_BATCH_MS` of it: the first updates' relays then leave
+ * while the turn reads the rest, instead of all waiting for its end. Work that must not run before those updates are durable (relaying them, answering
  * a sync request from a document that contains them) is queued with `afterCommit` and runs, in the
  * order it was queued, once every update queued before it is committed. If the store fails, the
  * batch and its follow-ups stay queued and the append is retried with exponential backoff; nothing
@@ -22,6 +24,13 @@
 import type { Logger } from 'pino'
 import type { RelayMetrics } from '../ops/metrics.ts'
 import type { DocStore, LogEntry } from '../store/index.ts'
+
+/**
+ * A batch open this long (wall time, so within one long turn) is committed as the next update is
+ * appended. Turns under load take about a millisecond; this bounds what the first update of a long
+ * one waits before it is relayed, at the price of one more transaction per 2 ms of such a turn.
+ */
+export const MAX_BATCH_MS = 2
 
 interface Compaction {
   room: string
@@ -64,6 +73,8 @@ export interface CommitQueueOptions {
 
 export class CommitQueue {
   private open: Batch = { entries: [], changes: [], followUps: [] }
+  /** When the open batch got its first entry (performance.now()). */
+  private openedAt = 0
   private readonly waiting: Batch[] = []
   private compactions: Compaction[] = []
   private running = false
@@ -84,12 +95,20 @@ export class CommitQueue {
 
   /** Queues an update for the next group commit; `change` is told its id once durable. */
   append(room: string, update: Uint8Array, change?: QueuedChange): void {
+    const now = performance.now()
+    if (this.open.entries.length === 0) this.openedAt = now
     this.open.entries.push(
       change
         ? { room, update, change: { at: 0, author: change.author, delta: change.delta } }
         : { room, update },
     )
     this.open.changes.push(change)
+    if (now - this.openedAt >= MAX_BATCH_MS && !this.running && !this.retryTimer) {
+      // A long turn: commit what it accepted so far now (relayed once durable, as always).
+      this.scheduled = false
+      this.runSafely()
+      return
+    }
     this.schedule()
   }
 
