@@ -1,9 +1,9 @@
 /**
  * HTTP writes pay for the text items the room's text deltas walk on their behalf
- * (rooms/text-deltas.ts; the budget in limits/text-walk.ts), as a socket's updates do: edits at
- * random places far apart in a long text get 429 `rate_limited` once an address has walked its
- * burst, while the same number of edits typed at one place never does. Real server on port 0,
- * SQLite in a temp dir, fetch as the client; seeded.
+ * (rooms/text-deltas.ts; the budget in limits/text-walk.ts), as a socket's updates do: updates
+ * changing both ends of a long text get 429 `rate_limited` once an address has walked its burst,
+ * while the same number of edits typed at one place, or made at random places, never does. Real
+ * server on port 0, SQLite in a temp dir, fetch as the client; seeded.
  */
 import * as prng from 'lib0/prng'
 import { describe, expect } from 'vitest'
@@ -17,9 +17,9 @@ const { start } = tracked(cleanups)
 /** Units (and items: each inserted at the front, so none merge) of the long text. */
 const ITEMS = 100_000
 /**
- * Edits each pattern makes. Random far-apart edits walk about half the text each (~50,000 items,
- * 1-3 ms), some 30,000,000 items in all: several times the 4,000,000-item burst plus what refills
- * at 1,000,000 a second while 600 requests are answered, even on a slow machine.
+ * Edits each pattern makes. An update changing both ends walks the whole text (~100,000 items,
+ * 2-5 ms): 600 of them walk some 60,000,000 items, several times the 4,000,000-item burst plus
+ * what refills at 1,000,000 a second while 600 requests are answered, even on a slow machine.
  */
 const EDITS = 600
 
@@ -33,14 +33,15 @@ async function post(port: number, path: string, body: Uint8Array | object) {
   return { status: response.status, json: (await response.json()) as Record<string, unknown> }
 }
 
-/** A room holding a text of ITEMS one-unit items. */
-async function longTextRoom(port: number, room: string): Promise<void> {
+/** A room holding a text of ITEMS one-unit items; the document that wrote it. */
+async function longTextRoom(port: number, room: string): Promise<Y.Doc> {
   const doc = new Y.Doc()
   const text = doc.getText('codemirror')
   doc.transact(() => {
     for (let i = 0; i < ITEMS; i++) text.insert(0, 'x')
   })
   expect((await post(port, `/api/rooms/${room}/update`, Y.encodeStateAsUpdate(doc))).status).toBe(200)
+  return doc
 }
 
 /** Makes EDITS one-character text edits at `at(i)`; the first refusal, or null. */
@@ -60,13 +61,35 @@ const generous = {
 }
 
 describe('HTTP writes and the text walk budget', () => {
-  seededTest('edits far apart in a long text are refused with 429 once the burst is walked', async (gen) => {
-    const server = await start(generous)
-    await longTextRoom(server.port, 'far')
-    const refused = await edit(server.port, 'far', () => prng.uint32(gen, 0, ITEMS))
-    expect(refused).toMatchObject({ status: 429, json: { code: 'rate_limited' } })
-    expect(String(refused?.json.error)).toMatch(/text items walked/)
-  })
+  seededTest(
+    'updates changing both ends of a long text are refused with 429 once the burst is walked',
+    async () => {
+      const server = await start(generous)
+      const doc = await longTextRoom(server.port, 'far')
+      const text = doc.getText('codemirror')
+      let refused: Awaited<ReturnType<typeof post>> | null = null
+      for (let i = 0; i < EDITS && !refused; i++) {
+        const before = Y.encodeStateVector(doc)
+        doc.transact(() => {
+          text.insert(0, 'y')
+          text.insert(text.length, 'y')
+        })
+        const answer = await post(server.port, '/api/rooms/far/update', Y.encodeStateAsUpdate(doc, before))
+        if (answer.status !== 200) refused = answer
+      }
+      expect(refused).toMatchObject({ status: 429, json: { code: 'rate_limited' } })
+      expect(String(refused?.json.error)).toMatch(/text items walked/)
+    },
+  )
+
+  seededTest(
+    'edits at random places in the same text are not refused (each walks a stretch between places edited last)',
+    async (gen) => {
+      const server = await start(generous)
+      await longTextRoom(server.port, 'random')
+      expect(await edit(server.port, 'random', () => prng.uint32(gen, 0, ITEMS))).toBeNull()
+    },
+  )
 
   seededTest('typing at one place in the same text is never refused', async (gen) => {
     const server = await start(generous)
