@@ -100,7 +100,7 @@ export class TextDeltas {
     if (!type || !transaction.changed.has(type)) return null
     const changed = changedItems(transaction, type)
     if (changed.size === 0) return null
-    return this.emit(this.find(type, changed), changed)
+    return this.emit(this.find(changed), changed)
   }
 
   /**
@@ -154,9 +154,8 @@ export class TextDeltas {
    * and a marker (or the start of the text) were met. The cost: twice the distance from that item
    * to the farthest change or the nearest marker, whichever is farther.
    */
-  private find(type: Root, changed: Map<Y.Item, number>): { first: Y.Item; index: number } {
+  private find(changed: Map<Y.Item, number>): { first: Y.Item; index: number } {
     const from = changed.keys().next().value as Y.Item
-    const { markers } = this
     // Offsets in units (before the transaction) from the first unit of `from`.
     let right: Y.Item | null = from
     let rightOffset = 0
