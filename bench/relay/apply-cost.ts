@@ -95,22 +95,34 @@ function workload(positions: Positions): Array<{ room: number; update: Uint8Arra
   return out
 }
 
-/** µs per update of `run` over fresh room documents (median of REPEATS). */
+/**
+ * µs per update of `run` (which applies all `count` updates to `docs`, fresh room documents each
+ * time): the median of REPEATS.
+ */
+function timed(count: number, run: (docs: Y.Doc[]) => () => void): number {
+  const samples: number[] = []
+  for (let repeat = 0; repeat < REPEATS; repeat++) {
+    const go = run(Array.from({ length: ROOMS }, () => new Y.Doc()))
+    globalThis.gc?.()
+    const start = performance.now()
+    go()
+    samples.push(((performance.now() - start) * 1000) / count)
+  }
+  samples.sort((a, b) => a - b)
+  return samples[Math.floor(samples.length / 2)]
+}
+
+/** µs per update, each applied by the step `setup` made for its room's document. */
 function measure(
   updates: Array<{ room: number; update: Uint8Array }>,
   setup: (doc: Y.Doc) => (update: Uint8Array) => void,
 ): number {
-  const samples: number[] = []
-  for (let repeat = 0; repeat < REPEATS; repeat++) {
-    const docs = Array.from({ length: ROOMS }, () => new Y.Doc())
+  return timed(updates.length, (docs) => {
     const steps = docs.map(setup)
-    globalThis.gc?.()
-    const start = performance.now()
-    for (const { room, update } of updates) steps[room](update)
-    samples.push(((performance.now() - start) * 1000) / updates.length)
-  }
-  samples.sort((a, b) => a - b)
-  return samples[Math.floor(samples.length / 2)]
+    return () => {
+      for (const { room, update } of updates) steps[room](update)
+    }
+  })
 }
 
 /** The same, applying `per` updates of a room in one transaction (rooms' batches interleaved). */
@@ -127,21 +139,14 @@ function measureBatched(updates: Array<{ room: number; update: Uint8Array }>, pe
     }
   }
   for (const [room, rest] of open) batches.push({ room, updates: rest })
-  const samples: number[] = []
-  for (let repeat = 0; repeat < REPEATS; repeat++) {
-    const docs = Array.from({ length: ROOMS }, () => new Y.Doc())
-    globalThis.gc?.()
-    const start = performance.now()
+  return timed(updates.length, (docs) => () => {
     for (const { room, updates: batch } of batches) {
       const doc = docs[room]
       doc.transact(() => {
         for (const update of batch) Y.applyUpdate(doc, update)
       })
     }
-    samples.push(((performance.now() - start) * 1000) / updates.length)
-  }
-  samples.sort((a, b) => a - b)
-  return samples[Math.floor(samples.length / 2)]
+  })
 }
 
 const rows: string[][] = []

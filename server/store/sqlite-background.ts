@@ -74,9 +74,8 @@ export class SqliteBackground {
     if (this.restartTimer) clearTimeout(this.restartTimer)
     if (!this.worker) {
       // Waiting to restart: what waits for the next worker is refused.
-      for (const pending of this.pending.values()) pending.reject(new Error('the store is closed'))
-      this.pending.clear()
       this.queued = []
+      this.rejectPending(new Error('the store is closed'))
       return
     }
     await this.call({ op: 'close' }, true).catch(() => {})
@@ -109,8 +108,7 @@ export class SqliteBackground {
     const lost = (err: Error) => {
       if (this.worker !== worker) return
       this.worker = null
-      for (const pending of this.pending.values()) pending.reject(err)
-      this.pending.clear()
+      this.rejectPending(err)
       if (this.closed) return
       const died = Date.now() - this.spawnedAt < STARTUP_MS
       this.restartDelayMs = died
@@ -126,6 +124,11 @@ export class SqliteBackground {
     worker.on('exit', (code) => lost(new Error(`the SQLite background thread exited (code ${code})`)))
     for (const message of this.queued) worker.postMessage(message)
     this.queued = []
+  }
+
+  private rejectPending(err: Error): void {
+    for (const pending of this.pending.values()) pending.reject(err)
+    this.pending.clear()
   }
 
   private call<T>(request: Record<string, unknown>, evenIfClosed = false): Promise<T> {
